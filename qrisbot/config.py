@@ -1,0 +1,340 @@
+"""The operator's `config.toml`: attrs classes, loading, and every check with its key path."""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import tomllib
+import typing
+import zoneinfo
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+Protocol = Literal["ssh", "vmess", "vless", "trojan"]
+
+SERVER_ID = re.compile(r"[a-z0-9-]{1,16}")
+# Markers and prefixes end up inside awk programs on the server: keep them to plain characters.
+MARKER = re.compile(r"#[A-Za-z0-9_-]{1,32}")
+PREFIX = re.compile(r"#[#&!A-Za-z0-9_-]{0,8}")
+URL_PATH = re.compile(r"/[A-Za-z0-9/_.~-]{0,63}")
+HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+# Placeholders a custom command template may use; the password is never one (it goes on stdin).
+TEMPLATE_FIELDS = frozenset({"username", "expires", "days", "months", "uuid", "order_id"})
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` lists each one with its key path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@attrs.frozen
+class Shop:
+    name: str = "Toko VPN"
+    database: str = "qrisbot.sqlite3"
+    max_months: int = 12
+    admins: tuple[int, ...] = ()
+    language: Literal["id", "en"] = "id"
+    timezone: str = "Asia/Jakarta"
+    days_per_month: int = 30
+
+
+@attrs.frozen
+class Telegram:
+    token: str = attrs.field(default="", repr=False)
+    api_url: str = "https://api.telegram.org"
+    poll_timeout: int = 50
+
+
+@attrs.frozen
+class Pakasir:
+    project: str = ""
+    api_key: str = attrs.field(default="", repr=False)
+    api_url: str = "https://app.pakasir.com"
+    api_version: Literal[1, 2] = 2
+    check_interval: float = 5.0
+    payment_timeout: float = 300.0
+
+
+@attrs.frozen
+class SshAccess:
+    host: str
+    key_file: str
+    known_hosts: str
+    port: int = 22
+    user: str = "root"
+    connect_timeout: float = 15.0
+    command_timeout: int = 60
+
+
+@attrs.frozen
+class Xray:
+    config: str = "/etc/xray/config.json"
+    markers: tuple[str, ...] = ()
+    prefix: str = ""
+    restart: str = "systemctl restart xray"
+    path: str = ""
+    port_tls: int = 443
+    port_ntls: int = 80
+    grpc_service: str = ""
+
+
+@attrs.frozen
+class Commands:
+    create: str
+    exists: str
+    delete: str = ""
+
+
+@attrs.frozen
+class Server:
+    id: str
+    name: str
+    protocol: Protocol
+    domain: str
+    price_per_month: int
+    ssh: SshAccess
+    capacity: int = 50
+    enabled: bool = True
+    xray: Xray | None = None
+    commands: Commands | None = None
+    # Ports shown to buyers of SSH accounts, label -> port.
+    ports: Mapping[str, int] = attrs.field(factory=lambda: {"OpenSSH": 22})
+
+
+@attrs.frozen
+class Config:
+    shop: Shop
+    telegram: Telegram
+    pakasir: Pakasir
+    servers: tuple[Server, ...]
+
+    def server(self, server_id: str) -> Server | None:
+        return next((s for s in self.servers if s.id == server_id), None)
+
+
+DEFAULT_XRAY = {
+    "vmess": {"markers": ("#vmess",), "prefix": "###", "path": "/vmess"},
+    "vless": {"markers": ("#vless",), "prefix": "#&", "path": "/vless"},
+    "trojan": {"markers": ("#trojanws",), "prefix": "#!", "path": "/trojan-ws"},
+}
+
+_converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read, structure and check the file; raise ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.__class__.__name__})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    return parse(raw, environ)
+
+
+def parse(raw: dict[str, Any], environ: Mapping[str, str]) -> Config:
+    raw = _apply_environment(raw, environ)
+    problems = [f"missing table [{k}]" for k in ("telegram", "pakasir") if k not in raw]
+    raw.setdefault("shop", {})
+    if not raw.get("servers"):
+        problems.append("servers: at least one [[servers]] entry is needed")
+    if problems:
+        raise ConfigError(problems)
+    try:
+        config = _converter.structure(raw, Config)
+    except ClassValidationError as exc:
+        raise ConfigError(_structure_problems(exc)) from None
+    problems = list(_semantic_problems(config))
+    if problems:
+        raise ConfigError(problems)
+    return _with_xray_defaults(config)
+
+
+def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    raw = dict(raw)
+    for table, key, var in (
+        ("telegram", "token", "QRISBOT_TELEGRAM_TOKEN"),
+        ("pakasir", "api_key", "QRISBOT_PAKASIR_API_KEY"),
+    ):
+        if environ.get(var) and isinstance(raw.get(table), dict):
+            raw[table] = {**raw[table], key: environ[var]}
+    return raw
+
+
+def _structure_problems(exc: ClassValidationError) -> list[str]:
+    problems = []
+    for message in cattrs.transform_error(exc, path="$", format_exception=_format_exception):
+        problems.append(message)
+    return problems
+
+
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return f"unknown key(s) {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    if typing.get_origin(type_) is Literal:
+        return "must be one of " + ", ".join(repr(v) for v in typing.get_args(type_))
+    if type_ is not None and isinstance(exc, (ValueError, TypeError)):
+        name = getattr(type_, "__name__", None) or str(type_)
+        return f"expected {name}"
+    return cattrs.v.format_exception(exc, type_)
+
+
+def _semantic_problems(config: Config) -> Iterator[str]:
+    shop, tg, pk = config.shop, config.telegram, config.pakasir
+    if not shop.name.strip():
+        yield "$.shop.name: must not be empty"
+    if not shop.database.strip():
+        yield "$.shop.database: must not be empty"
+    if not 1 <= shop.max_months <= 12:
+        yield "$.shop.max_months: must be between 1 and 12"
+    if not 1 <= shop.days_per_month <= 31:
+        yield "$.shop.days_per_month: must be between 1 and 31"
+    try:
+        zoneinfo.ZoneInfo(shop.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        yield f"$.shop.timezone: unknown time zone {shop.timezone!r}"
+    if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_-]{10,}", tg.token):
+        yield (
+            "$.telegram.token: missing or malformed (expected '<digits>:<secret>' from "
+            "@BotFather; may come from QRISBOT_TELEGRAM_TOKEN)"
+        )
+    if not tg.api_url.startswith(("https://", "http://")):
+        yield "$.telegram.api_url: must start with https:// or http://"
+    if not 0 <= tg.poll_timeout <= 300:
+        yield "$.telegram.poll_timeout: must be between 0 and 300 seconds"
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", pk.project):
+        yield "$.pakasir.project: missing or not a project slug ([A-Za-z0-9_-])"
+    if not pk.api_key or any(c in pk.api_key for c in string.whitespace):
+        yield "$.pakasir.api_key: missing (may come from QRISBOT_PAKASIR_API_KEY)"
+    if not pk.api_url.startswith(("https://", "http://")):
+        yield "$.pakasir.api_url: must start with https:// or http://"
+    if not 1 <= pk.check_interval <= 60:
+        yield "$.pakasir.check_interval: must be between 1 and 60 seconds"
+    if not 30 <= pk.payment_timeout <= 3600:
+        yield "$.pakasir.payment_timeout: must be between 30 and 3600 seconds"
+    seen: set[str] = set()
+    for i, server in enumerate(config.servers):
+        yield from _server_problems(f"$.servers[{i}]", server, config)
+        if server.id in seen:
+            yield f"$.servers[{i}].id: duplicate server id {server.id!r}"
+        seen.add(server.id)
+
+
+def _server_problems(at: str, server: Server, config: Config) -> Iterator[str]:
+    if not SERVER_ID.fullmatch(server.id):
+        yield f"{at}.id: must match [a-z0-9-]{{1,16}}"
+    if not server.name.strip() or len(server.name) > 40:
+        yield f"{at}.name: must be 1-40 characters"
+    if not HOSTNAME.fullmatch(server.domain):
+        yield f"{at}.domain: not a host name"
+    # QRIS accepts Rp500 .. Rp10,000,000 per transaction.
+    if server.price_per_month < 500:
+        yield f"{at}.price_per_month: must be at least 500 (QRIS minimum)"
+    elif server.price_per_month * config.shop.max_months > 10_000_000:
+        yield f"{at}.price_per_month: max_months x price exceeds the QRIS limit of Rp10,000,000"
+    if server.capacity < 0:
+        yield f"{at}.capacity: must not be negative"
+    ssh = server.ssh
+    if not HOSTNAME.fullmatch(ssh.host):
+        yield f"{at}.ssh.host: not a host name or address"
+    if not 1 <= ssh.port <= 65535:
+        yield f"{at}.ssh.port: must be 1-65535"
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", ssh.user):
+        yield f"{at}.ssh.user: not a user name"
+    if not ssh.key_file:
+        yield f"{at}.ssh.key_file: must name the private key file"
+    if not ssh.known_hosts:
+        yield f"{at}.ssh.known_hosts: must name a known_hosts file (host keys are always verified)"
+    if not 1 <= ssh.command_timeout <= 600:
+        yield f"{at}.ssh.command_timeout: must be 1-600 seconds"
+    for label, port in server.ports.items():
+        if not 1 <= port <= 65535 or not 0 < len(label) <= 30:
+            yield f"{at}.ports.{label}: must be a port 1-65535 with a short label"
+    if server.commands is not None:
+        if server.xray is not None:
+            yield f"{at}: set either xray or commands, not both"
+        for name in ("create", "exists", "delete"):
+            template = getattr(server.commands, name)
+            if name != "delete" or template:
+                yield from _template_problems(f"{at}.commands.{name}", template)
+    elif server.protocol != "ssh":
+        yield from _xray_problems(f"{at}.xray", server)
+    elif server.xray is not None:
+        yield f"{at}.xray: only for vmess, vless and trojan servers"
+
+
+def _xray_problems(at: str, server: Server) -> Iterator[str]:
+    xray = server.xray or Xray()
+    if not xray.config.startswith("/") or any(c in xray.config for c in "'\"\\\n"):
+        yield f"{at}.config: must be an absolute path without quotes"
+    for j, marker in enumerate(xray.markers):
+        if not MARKER.fullmatch(marker):
+            yield f"{at}.markers[{j}]: must look like '#vless' (# then letters, digits, _ or -)"
+    if xray.prefix and not PREFIX.fullmatch(xray.prefix):
+        yield f"{at}.prefix: must look like '#&' (# then up to 8 of #&!A-Za-z0-9_-)"
+    if xray.path and not URL_PATH.fullmatch(xray.path):
+        yield f"{at}.path: must be a URL path such as /vless"
+    if xray.grpc_service and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", xray.grpc_service):
+        yield f"{at}.grpc_service: letters, digits, _ and - only"
+    for name in ("port_tls", "port_ntls"):
+        port = getattr(xray, name)
+        if not 0 <= port <= 65535:
+            yield f"{at}.{name}: must be 0 (none) or a port"
+    if xray.port_tls == 0 and xray.port_ntls == 0:
+        yield f"{at}: at least one of port_tls and port_ntls is needed"
+
+
+def _template_problems(at: str, template: str) -> Iterator[str]:
+    if not template.strip():
+        yield f"{at}: must not be empty"
+        return
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        yield f"{at}: bad template ({exc})"
+        return
+    if "password" in fields:
+        yield f"{at}: {{password}} is not allowed; the password is written to the command's stdin"
+    unknown = fields - TEMPLATE_FIELDS - {"password"}
+    if unknown:
+        allowed = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
+        yield f"{at}: unknown placeholder(s) {', '.join(sorted(unknown))}; allowed: {allowed}"
+
+
+def _with_xray_defaults(config: Config) -> Config:
+    """Fill the per-protocol defaults of the common autoscript layout where a key was left out."""
+    servers = []
+    for server in config.servers:
+        if server.protocol != "ssh" and server.commands is None:
+            xray = server.xray or Xray()
+            defaults = DEFAULT_XRAY[server.protocol]
+            xray = attrs.evolve(
+                xray,
+                markers=xray.markers or defaults["markers"],
+                prefix=xray.prefix or defaults["prefix"],
+                path=xray.path or defaults["path"],
+            )
+            server = attrs.evolve(server, xray=xray)
+        servers.append(server)
+    return attrs.evolve(config, servers=tuple(servers))
+
+
+def secrets(config: Config) -> list[str]:
+    """Values that must never be printed anywhere."""
+    values = [config.telegram.token, config.pakasir.api_key]
+    values.append(config.telegram.token.partition(":")[2])
+    return [v for v in values if len(v) >= 6]

@@ -1,0 +1,378 @@
+"""The order ledger: SQLite, one writer, every state change a compare-and-set.
+
+Calls are small synchronous statements on a local file; they are made directly from the
+event loop (a few hundred microseconds each), which also keeps them deterministic under
+trio's MockClock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+NEW: Final = "new"
+AWAITING: Final = "awaiting_payment"
+PAID: Final = "paid"
+PROVISIONING: Final = "provisioning"
+PROVISIONED: Final = "provisioned"
+DELIVERED: Final = "delivered"
+EXPIRED: Final = "expired"
+CANCELLED: Final = "cancelled"
+FAILED: Final = "failed"
+REFUNDED: Final = "refunded"
+
+# The state machine of design.md; anything else is refused.
+TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+    NEW: frozenset({AWAITING, CANCELLED}),
+    AWAITING: frozenset({PAID, EXPIRED, CANCELLED}),
+    EXPIRED: frozenset({PAID}),
+    CANCELLED: frozenset({PAID}),
+    PAID: frozenset({PROVISIONING}),
+    PROVISIONING: frozenset({PROVISIONED, FAILED}),
+    FAILED: frozenset({PROVISIONING, REFUNDED}),
+    PROVISIONED: frozenset({DELIVERED}),
+    DELIVERED: frozenset(),
+    REFUNDED: frozenset(),
+}
+OPEN: Final = frozenset({NEW, AWAITING})
+# States in which the order's username is spoken for on its server.
+HOLDING: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, PROVISIONED, FAILED})
+UNFINISHED: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, PROVISIONED, FAILED})
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    server_id TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    username TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    months INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    language TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    deadline REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    fee INTEGER,
+    total INTEGER,
+    txn_id TEXT,
+    qr_message_id INTEGER,
+    paid_at REAL,
+    expires_on TEXT,
+    account TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    needs_attention INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_order_per_chat ON orders(chat_id)
+    WHERE state IN ('new', 'awaiting_payment');
+CREATE INDEX IF NOT EXISTS orders_by_server ON orders(server_id, username);
+CREATE INDEX IF NOT EXISTS orders_by_state ON orders(state);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    order_id TEXT,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chats (
+    chat_id INTEGER PRIMARY KEY,
+    first_seen REAL NOT NULL,
+    draft TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+SCHEMA_VERSION: Final = 1
+
+
+class LedgerError(Exception):
+    """Base of the ledger's refusals."""
+
+
+class OpenOrderExists(LedgerError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"chat already has open order {order_id}")
+        self.order_id = order_id
+
+
+class UsernameHeld(LedgerError):
+    pass
+
+
+class ServerFull(LedgerError):
+    pass
+
+
+class BadTransition(LedgerError):
+    pass
+
+
+@attrs.frozen
+class Order:
+    id: str
+    chat_id: int
+    user_id: int
+    server_id: str
+    protocol: str
+    username: str
+    secret: str = attrs.field(repr=False)
+    months: int
+    amount: int
+    language: str
+    state: str
+    created_at: float
+    deadline: float
+    updated_at: float
+    fee: int | None = None
+    total: int | None = None
+    txn_id: str | None = None
+    qr_message_id: int | None = None
+    paid_at: float | None = None
+    expires_on: str | None = None
+    account: str | None = attrs.field(default=None, repr=False)
+    attempts: int = 0
+    last_error: str | None = None
+    needs_attention: int = 0
+
+    def account_details(self) -> dict[str, Any]:
+        return dict(json.loads(self.account)) if self.account else {}
+
+
+_COLUMNS: Final = tuple(f.name for f in attrs.fields(Order))
+
+
+class Ledger:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: str | Path) -> Ledger:
+        path = Path(path)
+        fresh = not path.exists()
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        if fresh:
+            path.chmod(0o600)  # it holds buyers' passwords
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # a paid order must survive a power cut too
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(SCHEMA)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LedgerError(f"ledger schema {version} is newer than this qrisbot understands")
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return cls(db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- orders ---------------------------------------------------------------------------
+
+    def create_order(
+        self,
+        *,
+        order_id: str,
+        chat_id: int,
+        user_id: int,
+        server_id: str,
+        protocol: str,
+        username: str,
+        secret: str,
+        months: int,
+        amount: int,
+        language: str,
+        deadline: float,
+        capacity: int,
+        today: dt.date,
+    ) -> Order:
+        """Write a `new` order, reserving the username and a place on the server atomically."""
+        now = time.time()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT id FROM orders WHERE chat_id=? AND state IN ('new','awaiting_payment')",
+                (chat_id,),
+            ).fetchone()
+            if row is not None:
+                raise OpenOrderExists(row["id"])
+            if self._username_held(server_id, username, today):
+                raise UsernameHeld(username)
+            if self._active_count(server_id, today) >= capacity:
+                raise ServerFull(server_id)
+            db.execute(
+                "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
+                " months, amount, language, state, created_at, deadline, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (order_id, chat_id, user_id, server_id, protocol, username, secret, months,
+                 amount, language, NEW, now, deadline, now),
+            )
+        order = self.get(order_id)
+        assert order is not None
+        return order
+
+    def get(self, order_id: str) -> Order | None:
+        row = self._db.execute("SELECT * FROM orders WHERE id=?", (order_id,)).fetchone()
+        return _order(row) if row is not None else None
+
+    def transition(
+        self, order_id: str, from_states: Iterable[str], to_state: str, **fields: Any
+    ) -> Order | None:
+        """Move the order to `to_state` only if it is in one of `from_states` right now.
+
+        Returns the updated order, or None when another path got there first.
+        """
+        sources = frozenset(from_states)
+        for source in sources:
+            if to_state not in TRANSITIONS[source]:
+                raise BadTransition(f"{source} -> {to_state} is not a transition")
+        unknown = set(fields) - set(_COLUMNS)
+        if unknown or {"id", "state"} & set(fields):
+            raise LedgerError(f"cannot set {sorted(unknown | ({'id', 'state'} & set(fields)))}")
+        assignments = ", ".join(f"{name}=?" for name in fields)
+        marks = ",".join("?" * len(sources))
+        with self._write() as db:
+            cursor = db.execute(
+                f"UPDATE orders SET state=?, updated_at=?{', ' if fields else ''}{assignments}"  # noqa: S608 - column names are checked above
+                f" WHERE id=? AND state IN ({marks})",
+                (to_state, time.time(), *fields.values(), order_id, *sorted(sources)),
+            )
+            changed = cursor.rowcount == 1
+        return self.get(order_id) if changed else None
+
+    def update(self, order_id: str, **fields: Any) -> None:
+        """Set bookkeeping fields that are not part of the state machine."""
+        allowed = {"qr_message_id", "last_error", "needs_attention", "attempts"}
+        if not fields or set(fields) - allowed:
+            raise LedgerError(f"cannot update {sorted(set(fields) - allowed)}")
+        assignments = ", ".join(f"{name}=?" for name in fields)
+        with self._write() as db:
+            db.execute(
+                f"UPDATE orders SET {assignments}, updated_at=? WHERE id=?",  # noqa: S608 - names checked
+                (*fields.values(), time.time(), order_id),
+            )
+
+    def open_order(self, chat_id: int) -> Order | None:
+        row = self._db.execute(
+            "SELECT * FROM orders WHERE chat_id=? AND state IN ('new','awaiting_payment')",
+            (chat_id,),
+        ).fetchone()
+        return _order(row) if row is not None else None
+
+    def unfinished(self) -> list[Order]:
+        marks = ",".join("?" * len(UNFINISHED))
+        rows = self._db.execute(
+            f"SELECT * FROM orders WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
+            tuple(sorted(UNFINISHED)),
+        ).fetchall()
+        return [_order(row) for row in rows]
+
+    def orders(self, state: str | None = None) -> list[Order]:
+        if state is None:
+            rows = self._db.execute("SELECT * FROM orders ORDER BY created_at").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM orders WHERE state=? ORDER BY created_at", (state,)
+            ).fetchall()
+        return [_order(row) for row in rows]
+
+    def username_held(self, server_id: str, username: str, today: dt.date) -> bool:
+        return self._username_held(server_id, username, today)
+
+    def active_count(self, server_id: str, today: dt.date) -> int:
+        return self._active_count(server_id, today)
+
+    def _username_held(self, server_id: str, username: str, today: dt.date) -> bool:
+        marks = ",".join("?" * len(HOLDING))
+        row = self._db.execute(
+            "SELECT 1 FROM orders WHERE server_id=? AND username=? AND ("
+            f" state IN ({marks}) OR (state='delivered' AND expires_on >= ?)) LIMIT 1",  # noqa: S608
+            (server_id, username, *sorted(HOLDING), today.isoformat()),
+        ).fetchone()
+        return row is not None
+
+    def _active_count(self, server_id: str, today: dt.date) -> int:
+        marks = ",".join("?" * len(HOLDING))
+        row = self._db.execute(
+            f"SELECT COUNT(*) FROM orders WHERE server_id=? AND (state IN ({marks})"  # noqa: S608
+            " OR (state='delivered' AND expires_on >= ?))",
+            (server_id, *sorted(HOLDING), today.isoformat()),
+        ).fetchone()
+        return int(row[0])
+
+    # --- events for the operator ------------------------------------------------------------
+
+    def record(self, kind: str, detail: str, order_id: str | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO events (at, order_id, kind, detail) VALUES (?,?,?,?)",
+            (time.time(), order_id, kind, detail[:2000]),
+        )
+
+    def events(self, order_id: str | None = None) -> list[tuple[str, str]]:
+        if order_id is None:
+            rows = self._db.execute("SELECT kind, detail FROM events ORDER BY id").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT kind, detail FROM events WHERE order_id=? ORDER BY id", (order_id,)
+            ).fetchall()
+        return [(row["kind"], row["detail"]) for row in rows]
+
+    # --- chats and their unfinished dialogue -----------------------------------------------
+
+    def seen_chat(self, chat_id: int) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO chats (chat_id, first_seen) VALUES (?, ?)",
+            (chat_id, time.time()),
+        )
+
+    def draft(self, chat_id: int) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT draft FROM chats WHERE chat_id=?", (chat_id,)).fetchone()
+        if row is None or row["draft"] is None:
+            return None
+        value = json.loads(row["draft"])
+        return value if isinstance(value, dict) else None
+
+    def save_draft(self, chat_id: int, draft: dict[str, Any] | None) -> None:
+        self._db.execute(
+            "INSERT INTO chats (chat_id, first_seen, draft) VALUES (?, ?, ?)"
+            " ON CONFLICT(chat_id) DO UPDATE SET draft=excluded.draft",
+            (chat_id, time.time(), None if draft is None else json.dumps(draft)),
+        )
+
+    # --- small settings ---------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+
+def _order(row: sqlite3.Row) -> Order:
+    return Order(**{name: row[name] for name in _COLUMNS})

@@ -1,0 +1,227 @@
+"""What runs on a server to check for and create an account.
+
+Each recipe builds one shell script per operation. Every value placed in a script is
+validated and `shlex.quote`d; secrets (SSH passwords, Xray UUIDs) are written to the
+script's stdin and never appear on a command line. Mutating scripts run under `flock`
+so that other tools editing the same files on the server wait their turn.
+
+Exit status contract of every create script: 0 created (or already ours), 3 the username
+belongs to someone else, anything else a failure worth retrying.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+import shlex
+import string
+from typing import Protocol
+
+import attrs
+
+from qrisbot.config import Commands, Xray
+
+USERNAME = re.compile(r"[a-z][a-z0-9_]{2,15}")
+PASSWORD = re.compile(r"[!-9;-~]{6,32}")  # printable ASCII without space and ':'
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ORDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+LOCK = "/var/lock/qrisbot.lock"
+TAKEN = 3
+
+
+class Presence(enum.Enum):
+    ABSENT = "absent"
+    TAKEN = "taken"
+
+
+@attrs.frozen
+class Account:
+    order_id: str
+    username: str
+    secret: str = attrs.field(repr=False)  # SSH password or Xray UUID / trojan password
+    expires: dt.date  # the last day the buyer has access
+    months: int
+    days: int
+
+    def __attrs_post_init__(self) -> None:
+        # Defence in depth: the conversation validated these already.
+        if not USERNAME.fullmatch(self.username):
+            raise ValueError("invalid username")
+        if not ORDER_ID.fullmatch(self.order_id):
+            raise ValueError("invalid order id")
+        if not (PASSWORD.fullmatch(self.secret) or UUID.fullmatch(self.secret)):
+            raise ValueError("invalid secret")
+
+
+@attrs.frozen
+class Script:
+    command: str
+    stdin: bytes = attrs.field(default=b"", repr=False)
+
+
+class Recipe(Protocol):
+    def exists(self, username: str) -> Script: ...
+
+    def presence(self, status: int, stdout: str) -> Presence | None:
+        """Presence from the exists script's result; None when the script failed."""
+        ...
+
+    def create(self, account: Account) -> Script: ...
+
+
+def _locked(script: str) -> str:
+    return f"flock -w 30 {LOCK} sh -c {shlex.quote(script)}"
+
+
+class LinuxUsers:
+    """SSH tunnel accounts as plain Linux users (`useradd -e`, password via chpasswd's stdin).
+
+    The user's comment field carries `qrisbot-<order id>`, so re-running create for the same
+    order recognises its own user and only re-applies password and expiry.
+    """
+
+    def exists(self, username: str) -> Script:
+        _check(USERNAME, username)
+        return Script(f"getent passwd {shlex.quote(username)}")
+
+    def presence(self, status: int, stdout: str) -> Presence | None:
+        if status == 0 and stdout.strip():
+            return Presence.TAKEN
+        return Presence.ABSENT if status == 2 else None
+
+    def create(self, account: Account) -> Script:
+        if not PASSWORD.fullmatch(account.secret):
+            raise ValueError("invalid password")
+        user = shlex.quote(account.username)
+        # PAM refuses an account on its expire day: -e is the day after the last good day.
+        expire = shlex.quote((account.expires + dt.timedelta(days=1)).isoformat())
+        tag = shlex.quote(f"qrisbot-{account.order_id}")
+        script = f"""set -u
+tag={tag}
+if line=$(getent passwd {user}); then
+  case "$line" in *":$tag:"*) created=0 ;; *) echo "user exists" >&2; exit {TAKEN} ;; esac
+else
+  useradd -e {expire} -s /bin/false -M -c "$tag" {user} || exit 1
+  created=1
+fi
+if ! chpasswd; then
+  echo "chpasswd failed" >&2
+  [ "$created" = 1 ] && userdel -f {user}
+  exit 1
+fi
+chage -E {expire} {user}
+"""
+        stdin = f"{account.username}:{account.secret}\n".encode()
+        return Script(_locked(script), stdin)
+
+
+class XrayMarkers:
+    """Xray clients in the autoscript marker layout (`#vless` lines in a #-commented config).
+
+    A client is a comment line `<prefix> <user> <YYYY-MM-DD>` and a `},{...}` line inserted
+    after every marker. The UUID arrives on stdin and reaches awk through its environment.
+    """
+
+    def __init__(self, protocol: str, xray: Xray) -> None:
+        self.protocol = protocol
+        self.xray = xray
+
+    def _find(self, username: str) -> str:
+        # Prints the client line after the user's comment line; exit 1 when there is none.
+        return (
+            f"awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(username)} "
+            "'$1 == p && $2 == u { getline n; print n; found = 1; exit } END { exit !found }' "
+            f"{shlex.quote(self.xray.config)}"
+        )
+
+    def exists(self, username: str) -> Script:
+        _check(USERNAME, username)
+        return Script(self._find(username))
+
+    def presence(self, status: int, stdout: str) -> Presence | None:
+        if status == 0:
+            return Presence.TAKEN
+        return Presence.ABSENT if status == 1 else None
+
+    def client_line(self, username: str, secret_var: str = "s") -> str:
+        """The awk expression building the client line; the secret is an awk variable."""
+        key = "password" if self.protocol == "trojan" else "id"
+        extra = '\\"alterId\\": 0, ' if self.protocol == "vmess" else ""
+        return f'"}},{{\\"{key}\\": \\"" {secret_var} "\\", {extra}\\"email\\": \\"{username}\\""'
+
+    def create(self, account: Account) -> Script:
+        if not UUID.fullmatch(account.secret):
+            raise ValueError("invalid uuid")
+        config = shlex.quote(self.xray.config)
+        user = account.username
+        comment = f"{self.xray.prefix} {user} {account.expires.isoformat()}"
+        markers = " ".join(self.xray.markers)
+        insert = (
+            f"S=\"$s\" awk -v c={shlex.quote(comment)} -v ms={shlex.quote(markers)} "
+            + shlex.quote(
+                'BEGIN { n = split(ms, m, " "); for (i = 1; i <= n; i++) want[m[i]] = 1;'
+                ' s = ENVIRON["S"] }'
+                ' { print; t = $0; gsub(/^[ \\t]+|[ \\t]+$/, "", t);'
+                f" if (t in want) {{ print c; print {self.client_line(user)} }} }}"
+            )
+            + f" {config} > \"$tmp\""
+        )
+        checks = "\n".join(
+            f"grep -Eq {shlex.quote('^[[:space:]]*' + m + '[[:space:]]*$')} {config} || "
+            f"{{ echo {shlex.quote('marker ' + m + ' not found')} >&2; exit 4; }}"
+            for m in self.xray.markers
+        )
+        script = f"""set -u
+IFS= read -r s
+[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
+if line=$({self._find(user)}); then
+  case "$line" in *"\\"$s\\""*) ;; *) echo "client exists" >&2; exit {TAKEN} ;; esac
+else
+{checks}
+  tmp={config}.qrisbot.$$
+  {insert} || {{ rm -f "$tmp"; exit 1; }}
+  chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
+    || {{ rm -f "$tmp"; exit 1; }}
+fi
+{self.xray.restart}
+"""
+        return Script(_locked(script), f"{account.secret}\n".encode())
+
+
+class CustomCommands:
+    """The operator's own commands; placeholders are shell-quoted, the secret is on stdin."""
+
+    def __init__(self, commands: Commands) -> None:
+        self.commands = commands
+
+    def exists(self, username: str) -> Script:
+        _check(USERNAME, username)
+        return Script(_fill(self.commands.exists, username=username))
+
+    def presence(self, status: int, stdout: str) -> Presence | None:
+        return {0: Presence.TAKEN, 1: Presence.ABSENT}.get(status)
+
+    def create(self, account: Account) -> Script:
+        command = _fill(
+            self.commands.create, username=account.username,
+            expires=account.expires.isoformat(), days=str(account.days),
+            months=str(account.months), order_id=account.order_id,
+            uuid=account.secret if UUID.fullmatch(account.secret) else "",
+        )
+        return Script(_locked(command), f"{account.secret}\n".encode())
+
+
+def _fill(template: str, **values: str) -> str:
+    quoted = {k: shlex.quote(v) for k, v in values.items()}
+    return string.Formatter().vformat(template, (), _Missing(quoted))
+
+
+class _Missing(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "''"
+
+
+def _check(pattern: re.Pattern[str], value: str) -> None:
+    if not pattern.fullmatch(value):
+        raise ValueError("invalid value")

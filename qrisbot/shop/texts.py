@@ -1,0 +1,219 @@
+"""Every user-facing string, Indonesian first, English second. HTML parse mode.
+
+`text(key, lang, **values)` escapes every value unless it is already `Html`.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Final
+
+
+class Html(str):
+    """A string that is already valid Telegram HTML and must not be escaped again."""
+
+
+TEXTS: Final[dict[str, tuple[str, str]]] = {
+    "greeting": (
+        "Selamat datang di <b>{shop}</b>!\nPilih server untuk membeli akun VPN. "
+        "Pembayaran lewat QRIS, akun dikirim otomatis dalam hitungan detik.",
+        "Welcome to <b>{shop}</b>!\nPick a server to buy a VPN account. "
+        "You pay by QRIS and receive the account automatically within seconds.",
+    ),
+    "no_servers": (
+        "Maaf, belum ada server yang dijual saat ini.",
+        "Sorry, no servers are on sale right now.",
+    ),
+    "server_button": ("{name} · {protocol} · {price}/bln", "{name} · {protocol} · {price}/mo"),
+    "server_button_full": ("{name} · {protocol} · PENUH", "{name} · {protocol} · FULL"),
+    "help": (
+        "<b>Cara membeli</b>\n1. /start lalu pilih server\n2. Ketik username\n"
+        "3. Ketik password (khusus SSH)\n4. Pilih durasi\n5. Periksa lalu tekan Bayar\n"
+        "6. Scan QRIS dan bayar sebelum batas waktu\n7. Akun dikirim otomatis setelah "
+        "pembayaran masuk\n\n/cancel membatalkan pembelian kapan saja.",
+        "<b>How to buy</b>\n1. /start and pick a server\n2. Type a username\n"
+        "3. Type a password (SSH only)\n4. Pick a duration\n5. Check and press Pay\n"
+        "6. Scan the QRIS and pay before the deadline\n7. The account arrives automatically "
+        "once the payment lands\n\n/cancel ends the purchase at any time.",
+    ),
+    "group_only_private": (
+        "Silakan chat saya secara pribadi untuk membeli.",
+        "Please message me privately to buy.",
+    ),
+    "server_full": (
+        "Server {name} sudah penuh. Silakan pilih server lain.",
+        "Server {name} is full. Please pick another server.",
+    ),
+    "server_unavailable": (
+        "Server ini tidak tersedia lagi. Silakan /start ulang.",
+        "This server is no longer available. Please /start again.",
+    ),
+    "ask_username": (
+        "Server: <b>{name}</b> ({protocol})\nKetik <b>username</b> yang diinginkan.\n"
+        "Aturan: 3-16 karakter, huruf kecil, angka atau _, diawali huruf.",
+        "Server: <b>{name}</b> ({protocol})\nType the <b>username</b> you want.\n"
+        "Rule: 3-16 characters, lower-case letters, digits or _, starting with a letter.",
+    ),
+    "bad_username": (
+        "Username tidak valid. Gunakan 3-16 karakter: huruf kecil, angka atau _, "
+        "diawali huruf (contoh: budi_99). Coba lagi.",
+        "That username is not valid. Use 3-16 characters: lower-case letters, digits or _, "
+        "starting with a letter (e.g. budi_99). Try again.",
+    ),
+    "username_taken": (
+        "Username <b>{username}</b> sudah dipakai di server ini. Ketik username lain.",
+        "The username <b>{username}</b> is already taken on this server. Type another one.",
+    ),
+    "checking_username": ("Memeriksa username…", "Checking the username…"),
+    "server_unreachable": (
+        "Server sedang tidak bisa dihubungi, jadi username belum bisa diperiksa. "
+        "Coba lagi sebentar lagi, atau pilih server lain.",
+        "The server cannot be reached right now, so the username could not be checked. "
+        "Try again shortly, or pick another server.",
+    ),
+    "ask_password": (
+        "Ketik <b>password</b> untuk akun SSH: 6-32 karakter, tanpa spasi dan tanpa ':'.\n"
+        "Pesan berisi password akan dihapus setelah dibaca.",
+        "Type a <b>password</b> for the SSH account: 6-32 characters, no spaces and no ':'.\n"
+        "The message with the password will be deleted after reading.",
+    ),
+    "bad_password": (
+        "Password tidak valid: 6-32 karakter yang terlihat, tanpa spasi dan tanpa ':'. "
+        "Coba lagi.",
+        "That password is not valid: 6-32 visible characters, no spaces and no ':'. Try again.",
+    ),
+    "ask_duration": ("Pilih <b>durasi</b>:", "Pick the <b>duration</b>:"),
+    "duration_button": ("{months} bulan · {price}", "{months} month(s) · {price}"),
+    "confirm": (
+        "<b>Periksa pesanan</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
+        "</code>\nDurasi: {months} bulan\nTotal harga: <b>{price}</b>\n\n"
+        "Tekan Bayar untuk membuat kode QRIS.",
+        "<b>Check your order</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
+        "</code>\nDuration: {months} month(s)\nTotal price: <b>{price}</b>\n\n"
+        "Press Pay to get the QRIS code.",
+    ),
+    "button_pay": ("Bayar", "Pay"),
+    "button_cancel": ("Batal", "Cancel"),
+    "button_retry": ("Coba lagi", "Try again"),
+    "creating_qr": ("Membuat kode QRIS…", "Creating the QRIS code…"),
+    "qr_caption": (
+        "<b>Scan QRIS ini untuk membayar</b>\nOrder: <code>{order_id}</code>\n"
+        "Harga: {price}\nBiaya: {fee}\n<b>Total bayar: {total}</b>\n"
+        "Bayar sebelum: {deadline}\n\nAkun dikirim otomatis setelah pembayaran masuk.",
+        "<b>Scan this QRIS to pay</b>\nOrder: <code>{order_id}</code>\n"
+        "Price: {price}\nFee: {fee}\n<b>Total to pay: {total}</b>\n"
+        "Pay before: {deadline}\n\nThe account is sent automatically once the payment lands.",
+    ),
+    "qr_failed": (
+        "Maaf, kode QRIS gagal dibuat. Belum ada uang yang berpindah. Silakan coba lagi.",
+        "Sorry, the QRIS code could not be created. No money has moved. Please try again.",
+    ),
+    "paid_caption": (
+        "✅ Pembayaran untuk order <code>{order_id}</code> sudah diterima.\n"
+        "Akun sedang dibuat, tunggu sebentar…",
+        "✅ Payment for order <code>{order_id}</code> received.\n"
+        "Your account is being created, one moment…",
+    ),
+    "expired_caption": (
+        "⌛ Waktu pembayaran order <code>{order_id}</code> habis; kode QRIS ini tidak "
+        "berlaku lagi.",
+        "⌛ The payment time for order <code>{order_id}</code> is over; this QRIS code is no "
+        "longer valid.",
+    ),
+    "expired": (
+        "Waktu pembayaran habis dan pesanan dibatalkan. Ketik /start untuk membeli lagi.",
+        "The payment time ran out and the order was cancelled. Type /start to buy again.",
+    ),
+    "cancelled": (
+        "Pembelian dibatalkan. Ketik /start untuk mulai lagi.",
+        "Purchase cancelled. Type /start to start again.",
+    ),
+    "cancelled_caption": (
+        "❌ Order <code>{order_id}</code> dibatalkan; kode QRIS ini tidak berlaku lagi.",
+        "❌ Order <code>{order_id}</code> was cancelled; this QRIS code is no longer valid.",
+    ),
+    "nothing_to_cancel": (
+        "Tidak ada pembelian yang sedang berjalan. Ketik /start untuk mulai.",
+        "There is no purchase in progress. Type /start to begin.",
+    ),
+    "already_paid": (
+        "Pembayaran order ini sudah masuk, jadi tidak bisa dibatalkan. Akun sedang dibuat.",
+        "This order is already paid, so it cannot be cancelled. The account is being made.",
+    ),
+    "open_order_exists": (
+        "Anda masih punya pesanan <code>{order_id}</code> yang menunggu pembayaran. "
+        "Bayar QRIS-nya atau tekan Batal di pesan QRIS itu dulu.",
+        "You still have order <code>{order_id}</code> awaiting payment. "
+        "Pay its QRIS or press Cancel on that QRIS message first.",
+    ),
+    "provision_delayed": (
+        "Pembayaran Anda <b>aman</b> dan sudah tercatat (order <code>{order_id}</code>). "
+        "Server sedang bermasalah, jadi akun belum bisa dibuat; kami mencoba lagi otomatis "
+        "dan akun akan dikirim ke sini begitu berhasil.",
+        "Your payment is <b>safe</b> and recorded (order <code>{order_id}</code>). "
+        "The server is having trouble, so the account could not be created yet; we keep "
+        "trying automatically and will send it here as soon as it works.",
+    ),
+    "provision_needs_admin": (
+        "Pembayaran Anda <b>aman</b> (order <code>{order_id}</code>), tetapi akun belum bisa "
+        "dibuat otomatis. Admin sudah diberi tahu dan akan menyelesaikannya.",
+        "Your payment is <b>safe</b> (order <code>{order_id}</code>), but the account could "
+        "not be created automatically. The admin has been told and will sort it out.",
+    ),
+    "stale_button": (
+        "Tombol ini sudah tidak berlaku. Ketik /start untuk mulai lagi.",
+        "This button is no longer valid. Type /start to start again.",
+    ),
+    "use_buttons": (
+        "Silakan pilih dengan tombol di atas, atau /cancel untuk membatalkan.",
+        "Please choose with the buttons above, or /cancel to stop.",
+    ),
+    "unknown_input": (
+        "Ketik /start untuk membeli akun VPN, atau /help untuk bantuan.",
+        "Type /start to buy a VPN account, or /help for help.",
+    ),
+    "account_ssh": (
+        "🎉 <b>Akun SSH Anda siap</b> (order <code>{order_id}</code>)\n"
+        "Host: <code>{host}</code>\nUsername: <code>{username}</code>\n"
+        "Password: <code>{password}</code>\nAktif sampai: <b>{expires}</b>\n{ports}"
+        "\nPayload WS:\n<code>{payload}</code>",
+        "🎉 <b>Your SSH account is ready</b> (order <code>{order_id}</code>)\n"
+        "Host: <code>{host}</code>\nUsername: <code>{username}</code>\n"
+        "Password: <code>{password}</code>\nValid until: <b>{expires}</b>\n{ports}"
+        "\nWS payload:\n<code>{payload}</code>",
+    ),
+    "account_xray": (
+        "🎉 <b>Akun {protocol} Anda siap</b> (order <code>{order_id}</code>)\n"
+        "Remarks: <code>{username}</code>\nDomain: <code>{host}</code>\n{ports}"
+        "{secret_label}: <code>{secret}</code>\nNetwork: {network}\nPath: <code>{path}"
+        "</code>\nAktif sampai: <b>{expires}</b>\n\n{links}",
+        "🎉 <b>Your {protocol} account is ready</b> (order <code>{order_id}</code>)\n"
+        "Remarks: <code>{username}</code>\nDomain: <code>{host}</code>\n{ports}"
+        "{secret_label}: <code>{secret}</code>\nNetwork: {network}\nPath: <code>{path}"
+        "</code>\nValid until: <b>{expires}</b>\n\n{links}",
+    ),
+    "account_custom": (
+        "🎉 <b>Akun {protocol} Anda siap</b> (order <code>{order_id}</code>)\n"
+        "Host: <code>{host}</code>\nUsername: <code>{username}</code>\n"
+        "{secret_label}: <code>{secret}</code>\nAktif sampai: <b>{expires}</b>",
+        "🎉 <b>Your {protocol} account is ready</b> (order <code>{order_id}</code>)\n"
+        "Host: <code>{host}</code>\nUsername: <code>{username}</code>\n"
+        "{secret_label}: <code>{secret}</code>\nValid until: <b>{expires}</b>",
+    ),
+    "port_line": ("{label}: {port}", "{label}: {port}"),
+    "command_start": ("Beli akun VPN", "Buy a VPN account"),
+    "command_help": ("Cara membeli", "How to buy"),
+    "command_cancel": ("Batalkan pembelian", "Cancel the purchase"),
+}
+
+
+def text(key: str, lang: str, /, **values: object) -> Html:
+    indonesian, english = TEXTS[key]
+    template = english if lang == "en" else indonesian
+    escaped = {k: v if isinstance(v, Html) else html.escape(str(v)) for k, v in values.items()}
+    return Html(template.format(**escaped))
+
+
+def rupiah(amount: int) -> str:
+    """Rp10.000 — Indonesian thousands separators."""
+    return "Rp" + f"{amount:,}".replace(",", ".")

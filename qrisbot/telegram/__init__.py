@@ -1,0 +1,1 @@
+"""A thin, typed client of the Telegram Bot API: calls and errors, update types, polling."""

@@ -1,0 +1,220 @@
+"""Bot API calls over httpx with Telegram's error rules encoded once.
+
+The token lives in every URL path, so no URL, request or httpx exception ever leaves this
+module: errors are translated to the exceptions below, built from Telegram's description.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import trio
+
+log = logging.getLogger("qrisbot.telegram")
+
+Keyboard = Sequence[Sequence[tuple[str, str]]]
+
+
+class TelegramError(Exception):
+    """A Bot API call failed; `description` is Telegram's own text (never the URL)."""
+
+    def __init__(self, description: str, code: int = 0) -> None:
+        super().__init__(f"{code} {description}" if code else description)
+        self.description = description
+        self.code = code
+
+
+class BadRequest(TelegramError):
+    pass
+
+
+class Unauthorized(TelegramError):
+    """The token is wrong or revoked: nothing will work until the operator fixes it."""
+
+
+class Forbidden(TelegramError):
+    """E.g. the buyer blocked the bot: give up on that chat."""
+
+
+class Conflict(TelegramError):
+    pass
+
+
+class Unavailable(TelegramError):
+    """Network errors, 5xx and repeated 429s outlasted the retries."""
+
+
+def keyboard(rows: Keyboard) -> dict[str, Any]:
+    return {
+        "inline_keyboard": [
+            [{"text": label, "callback_data": data} for label, data in row] for row in rows
+        ]
+    }
+
+
+class BotApi:
+    """`client` is the transport (tests point it at the loopback fake via `base_url`)."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, token: str, base_url: str, *, attempts: int = 6
+    ) -> None:
+        self._client = client
+        self._prefix = f"{base_url.rstrip('/')}/bot{token}/"
+        self._attempts = attempts
+
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        attempts: int | None = None,
+    ) -> Any:
+        """Call `method`, retrying 429 (after `retry_after`), 5xx and network errors."""
+        attempts = attempts or self._attempts
+        delay = 1.0
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._once(method, params or {}, files)
+            except _Retry as retry:
+                if attempt == attempts:
+                    raise Unavailable(retry.description, retry.code) from None
+                wait = retry.after if retry.after is not None else delay * random.uniform(1, 1.5)
+                delay = min(delay * 2, 30.0)
+                log.warning("telegram %s: %s; retrying in %.1fs", method, retry.description, wait)
+                await trio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    async def _once(
+        self,
+        method: str,
+        params: dict[str, Any],
+        files: dict[str, tuple[str, bytes, str]] | None,
+    ) -> Any:
+        try:
+            if files:
+                data = {
+                    k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()
+                }
+                response = await self._client.post(self._prefix + method, data=data, files=files)
+            else:
+                response = await self._client.post(self._prefix + method, json=params)
+        except httpx.HTTPError as exc:
+            # str(exc) of some httpx errors names the URL; keep only the error's kind.
+            raise _Retry(f"network error ({type(exc).__name__})", 0, None) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            if response.status_code >= 500 or response.status_code == 429:
+                raise _Retry(f"HTTP {response.status_code}", response.status_code, None)
+            raise BadRequest(f"unreadable response (HTTP {response.status_code})",
+                             response.status_code)
+        if body.get("ok") is True:
+            return body.get("result")
+        code = body.get("error_code")
+        code = code if isinstance(code, int) else response.status_code
+        description = str(body.get("description") or f"HTTP {response.status_code}")[:300]
+        parameters = body.get("parameters")
+        # retry_after is read before the status: it has been seen on a 400.
+        if isinstance(parameters, dict) and isinstance(parameters.get("retry_after"), int | float):
+            raise _Retry(description, code, float(parameters["retry_after"]) + 0.5)
+        if code == 400 and "message is not modified" in description:
+            return True
+        if code >= 500 or code == 429:
+            raise _Retry(description, code, None)
+        error = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 409: Conflict}.get(
+            code, TelegramError
+        )
+        raise error(description, code)
+
+    # --- the calls the shop makes -----------------------------------------------------------
+
+    async def get_updates(self, offset: int | None, timeout: int) -> list[Any]:
+        params: dict[str, Any] = {
+            "timeout": timeout,
+            "allowed_updates": ["message", "callback_query"],
+        }
+        if offset is not None:
+            params["offset"] = offset
+        result = await self.call("getUpdates", params, attempts=1)
+        return result if isinstance(result, list) else []
+
+    async def send_message(
+        self, chat_id: int, text: str, buttons: Keyboard | None = None
+    ) -> int | None:
+        params: dict[str, Any] = {
+            "chat_id": chat_id,
+            "text": text,
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": True},
+        }
+        if buttons:
+            params["reply_markup"] = keyboard(buttons)
+        return _message_id(await self.call("sendMessage", params))
+
+    async def send_photo(
+        self, chat_id: int, png: bytes, caption: str, buttons: Keyboard | None = None
+    ) -> int | None:
+        params: dict[str, Any] = {"chat_id": str(chat_id), "caption": caption,
+                                  "parse_mode": "HTML"}
+        if buttons:
+            params["reply_markup"] = keyboard(buttons)
+        files = {"photo": ("qris.png", png, "image/png")}
+        return _message_id(await self.call("sendPhoto", params, files=files))
+
+    async def edit_text(
+        self, chat_id: int, message_id: int, text: str, buttons: Keyboard | None = None
+    ) -> None:
+        await self.call("editMessageText", {
+            "chat_id": chat_id, "message_id": message_id, "text": text, "parse_mode": "HTML",
+            "reply_markup": keyboard(buttons or []),
+            "link_preview_options": {"is_disabled": True},
+        })
+
+    async def edit_caption(
+        self, chat_id: int, message_id: int, caption: str, buttons: Keyboard | None = None
+    ) -> None:
+        await self.call("editMessageCaption", {
+            "chat_id": chat_id, "message_id": message_id, "caption": caption,
+            "parse_mode": "HTML", "reply_markup": keyboard(buttons or []),
+        })
+
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        """True when the message is gone; False when Telegram would not delete it."""
+        try:
+            await self.call("deleteMessage", {"chat_id": chat_id, "message_id": message_id})
+        except BadRequest:
+            return False
+        return True
+
+    async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
+        params: dict[str, Any] = {"callback_query_id": callback_id}
+        if text:
+            params["text"] = text[:200]
+        try:
+            await self.call("answerCallbackQuery", params, attempts=2)
+        except BadRequest:
+            pass  # "query is too old": the spinner has already gone
+        except Unavailable as exc:
+            log.info("could not answer a callback query: %s", exc.description)
+
+
+def _message_id(result: Any) -> int | None:
+    if isinstance(result, dict) and isinstance(result.get("message_id"), int):
+        return int(result["message_id"])
+    return None
+
+
+class _Retry(Exception):
+    def __init__(self, description: str, code: int, after: float | None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.code = code
+        self.after = after

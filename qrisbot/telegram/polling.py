@@ -1,0 +1,82 @@
+"""Long polling: fetch updates, hand each to the shop, then confirm it."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+
+import trio
+
+from qrisbot.telegram.api import BotApi, Conflict, TelegramError, Unauthorized, Unavailable
+from qrisbot.telegram.types import Update, parse_update
+
+log = logging.getLogger("qrisbot.telegram")
+
+
+async def poll(
+    api: BotApi,
+    handle: Callable[[Update], None],
+    *,
+    offset: int | None,
+    timeout: int,
+    save_offset: Callable[[int], None],
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run until cancelled. `handle` must not block: it hands the update over (e.g. spawns).
+
+    Raises Unauthorized when the token is refused: nothing can work without it.
+    """
+    task_status.started()
+    delay = 1.0
+    while True:
+        try:
+            raw_updates = await api.get_updates(offset, timeout)
+        except Unauthorized:
+            raise
+        except Conflict as exc:
+            if "webhook" in exc.description:
+                log.warning("a webhook is set for this bot; deleting it to use long polling")
+                await _delete_webhook(api)
+                continue
+            log.error(
+                "another program is polling with this bot token (%s); only one copy of the "
+                "bot may run. Retrying in 30s", exc.description,
+            )
+            await trio.sleep(30)
+            continue
+        except (Unavailable, TelegramError) as exc:
+            wait = delay * random.uniform(1, 1.5)
+            log.warning("getUpdates failed: %s; retrying in %.1fs", exc.description, wait)
+            await trio.sleep(wait)
+            delay = min(delay * 2, 30.0)
+            continue
+        delay = 1.0
+        for raw in raw_updates:
+            update = parse_update(raw)
+            if update is None:
+                log.warning("ignoring a malformed update")
+                continue
+            if offset is not None and update.update_id < offset:
+                continue
+            handle(update)
+            offset = update.update_id + 1
+            save_offset(offset)
+
+
+async def _delete_webhook(api: BotApi) -> None:
+    try:
+        await api.call("deleteWebhook", {"drop_pending_updates": False})
+    except TelegramError as exc:
+        log.warning("deleteWebhook failed: %s", exc.description)
+        await trio.sleep(5)
+
+
+async def confirm(api: BotApi, offset: int | None) -> None:
+    """Tell Telegram what was processed so a restart does not see it again."""
+    if offset is None:
+        return
+    try:
+        await api.call("getUpdates", {"offset": offset, "timeout": 0, "limit": 1}, attempts=1)
+    except TelegramError as exc:
+        log.info("final getUpdates failed: %s", exc.description)
