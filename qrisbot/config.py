@@ -121,10 +121,11 @@ class Config:
         return next((s for s in self.servers if s.id == server_id), None)
 
 
+# The common autoscript layout, used for whatever a server's xray table leaves out.
 DEFAULT_XRAY = {
-    "vmess": {"markers": ("#vmess",), "prefix": "###", "path": "/vmess"},
-    "vless": {"markers": ("#vless",), "prefix": "#&", "path": "/vless"},
-    "trojan": {"markers": ("#trojanws",), "prefix": "#!", "path": "/trojan-ws"},
+    "vmess": Xray(markers=("#vmess",), prefix="###", path="/vmess"),
+    "vless": Xray(markers=("#vless",), prefix="#&", path="/vless"),
+    "trojan": Xray(markers=("#trojanws",), prefix="#!", path="/trojan-ws"),
 }
 
 _converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
@@ -324,9 +325,9 @@ def _with_xray_defaults(config: Config) -> Config:
             defaults = DEFAULT_XRAY[server.protocol]
             xray = attrs.evolve(
                 xray,
-                markers=xray.markers or defaults["markers"],
-                prefix=xray.prefix or defaults["prefix"],
-                path=xray.path or defaults["path"],
+                markers=xray.markers or defaults.markers,
+                prefix=xray.prefix or defaults.prefix,
+                path=xray.path or defaults.path,
             )
             server = attrs.evolve(server, xray=xray)
         servers.append(server)

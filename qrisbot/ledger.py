@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS orders (
     fee INTEGER,
     total INTEGER,
     txn_id TEXT,
+    qr TEXT,
     qr_message_id INTEGER,
     paid_at REAL,
     expires_on TEXT,
@@ -139,6 +140,7 @@ class Order:
     fee: int | None = None
     total: int | None = None
     txn_id: str | None = None
+    qr: str | None = attrs.field(default=None, repr=False)
     qr_message_id: int | None = None
     paid_at: float | None = None
     expires_on: str | None = None
@@ -254,7 +256,7 @@ class Ledger:
         marks = ",".join("?" * len(sources))
         with self._write() as db:
             cursor = db.execute(
-                f"UPDATE orders SET state=?, updated_at=?{', ' if fields else ''}{assignments}"  # noqa: S608 - column names are checked above
+                f"UPDATE orders SET state=?, updated_at=?{', ' if fields else ''}{assignments}"
                 f" WHERE id=? AND state IN ({marks})",
                 (to_state, time.time(), *fields.values(), order_id, *sorted(sources)),
             )
@@ -269,7 +271,7 @@ class Ledger:
         assignments = ", ".join(f"{name}=?" for name in fields)
         with self._write() as db:
             db.execute(
-                f"UPDATE orders SET {assignments}, updated_at=? WHERE id=?",  # noqa: S608 - names checked
+                f"UPDATE orders SET {assignments}, updated_at=? WHERE id=?",
                 (*fields.values(), time.time(), order_id),
             )
 
@@ -283,7 +285,7 @@ class Ledger:
     def unfinished(self) -> list[Order]:
         marks = ",".join("?" * len(UNFINISHED))
         rows = self._db.execute(
-            f"SELECT * FROM orders WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
+            f"SELECT * FROM orders WHERE state IN ({marks}) ORDER BY created_at",
             tuple(sorted(UNFINISHED)),
         ).fetchall()
         return [_order(row) for row in rows]
@@ -307,7 +309,7 @@ class Ledger:
         marks = ",".join("?" * len(HOLDING))
         row = self._db.execute(
             "SELECT 1 FROM orders WHERE server_id=? AND username=? AND ("
-            f" state IN ({marks}) OR (state='delivered' AND expires_on >= ?)) LIMIT 1",  # noqa: S608
+            f" state IN ({marks}) OR (state='delivered' AND expires_on >= ?)) LIMIT 1",
             (server_id, username, *sorted(HOLDING), today.isoformat()),
         ).fetchone()
         return row is not None
@@ -315,7 +317,7 @@ class Ledger:
     def _active_count(self, server_id: str, today: dt.date) -> int:
         marks = ",".join("?" * len(HOLDING))
         row = self._db.execute(
-            f"SELECT COUNT(*) FROM orders WHERE server_id=? AND (state IN ({marks})"  # noqa: S608
+            f"SELECT COUNT(*) FROM orders WHERE server_id=? AND (state IN ({marks})"
             " OR (state='delivered' AND expires_on >= ?))",
             (server_id, *sorted(HOLDING), today.isoformat()),
         ).fetchone()

@@ -84,9 +84,10 @@ class Pakasir:
             body = await self._request(
                 "POST", "/api/transactioncreate/qris", json=self._v1_fields(order_id, amount)
             )
-            payment = body.get("payment")
-            if not isinstance(payment, dict):
+            inner = body.get("payment")
+            if not isinstance(inner, dict):
                 raise _malformed("no 'payment' object")
+            payment = inner
             txn_id = order_id  # v1 has no transaction id of its own
             qr_string = _text(payment, "payment_number")
         if _text(payment, "order_id") != order_id:

@@ -144,11 +144,11 @@ class XrayMarkers:
             return Presence.TAKEN
         return Presence.ABSENT if status == 1 else None
 
-    def client_line(self, username: str, secret_var: str = "s") -> str:
+    def client_line(self, username: str, var: str = "s") -> str:
         """The awk expression building the client line; the secret is an awk variable."""
         key = "password" if self.protocol == "trojan" else "id"
         extra = '\\"alterId\\": 0, ' if self.protocol == "vmess" else ""
-        return f'"}},{{\\"{key}\\": \\"" {secret_var} "\\", {extra}\\"email\\": \\"{username}\\""'
+        return f'"}},{{\\"{key}\\": \\"" {var} "\\", {extra}\\"email\\": \\"{username}\\""'
 
     def create(self, account: Account) -> Script:
         if not UUID.fullmatch(account.secret):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-import socket
 import threading
 
 import attrs
@@ -81,7 +80,7 @@ class Connection:
             channel.shutdown_write()
             out, err = _drain(channel)
             status = channel.recv_exit_status()
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             self.close()
             raise CommandFailed("the command did not finish in time", -1, "") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:

@@ -160,6 +160,16 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Your payment is <b>safe</b> (order <code>{order_id}</code>), but the account could "
         "not be created automatically. The admin has been told and will sort it out.",
     ),
+    "cancel_failed": (
+        "Pembatalan belum berhasil karena gangguan jaringan. Coba lagi sebentar lagi; "
+        "kode QRIS juga akan kedaluwarsa sendiri.",
+        "Cancelling did not go through because of a network problem. Try again shortly; "
+        "the QRIS code also expires by itself.",
+    ),
+    "error": (
+        "Maaf, terjadi kesalahan. Silakan coba lagi atau ketik /start.",
+        "Sorry, something went wrong. Please try again or type /start.",
+    ),
     "stale_button": (
         "Tombol ini sudah tidak berlaku. Ketik /start untuk mulai lagi.",
         "This button is no longer valid. Type /start to start again.",

@@ -136,9 +136,10 @@ class BotApi:
 
     # --- the calls the shop makes -----------------------------------------------------------
 
-    async def get_updates(self, offset: int | None, timeout: int) -> list[Any]:
+    async def get_updates(self, offset: int | None, wait: int) -> list[Any]:
+        """Long poll: Telegram holds the request up to `wait` seconds for new updates."""
         params: dict[str, Any] = {
-            "timeout": timeout,
+            "timeout": wait,
             "allowed_updates": ["message", "callback_query"],
         }
         if offset is not None:

@@ -19,7 +19,7 @@ async def poll(
     handle: Callable[[Update], None],
     *,
     offset: int | None,
-    timeout: int,
+    wait: int,
     save_offset: Callable[[int], None],
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -31,7 +31,7 @@ async def poll(
     delay = 1.0
     while True:
         try:
-            raw_updates = await api.get_updates(offset, timeout)
+            raw_updates = await api.get_updates(offset, wait)
         except Unauthorized:
             raise
         except Conflict as exc:
@@ -46,9 +46,9 @@ async def poll(
             await trio.sleep(30)
             continue
         except (Unavailable, TelegramError) as exc:
-            wait = delay * random.uniform(1, 1.5)
-            log.warning("getUpdates failed: %s; retrying in %.1fs", exc.description, wait)
-            await trio.sleep(wait)
+            pause = delay * random.uniform(1, 1.5)
+            log.warning("getUpdates failed: %s; retrying in %.1fs", exc.description, pause)
+            await trio.sleep(pause)
             delay = min(delay * 2, 30.0)
             continue
         delay = 1.0

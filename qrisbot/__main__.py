@@ -1,0 +1,5 @@
+import sys
+
+from qrisbot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,118 @@
+"""Wires the parts into one nursery: resume the ledger, poll Telegram, watch orders."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import httpx
+import trio
+
+from qrisbot.config import Config
+from qrisbot.ledger import Ledger
+from qrisbot.pakasir import Pakasir
+from qrisbot.provision import Provisioner, SshProvisioner
+from qrisbot.shop.checkout import Checkout
+from qrisbot.shop.conversation import Conversation
+from qrisbot.shop.texts import text
+from qrisbot.telegram import polling
+from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
+
+log = logging.getLogger("qrisbot")
+
+OFFSET_KEY = "telegram_offset"
+
+
+class Fatal(Exception):
+    """The daemon cannot go on until the operator changes something."""
+
+
+async def run(
+    config: Config,
+    *,
+    provisioner: Provisioner | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the shop until cancelled. Raises Fatal when the bot token is refused."""
+    ledger = Ledger.open(config.shop.database)
+    provisioner = provisioner or SshProvisioner()
+    timeout = httpx.Timeout(20.0, connect=10.0)
+    poll_timeout = httpx.Timeout(config.telegram.poll_timeout + 15.0, connect=10.0)
+    try:
+        async with (
+            httpx.AsyncClient(timeout=timeout) as http,
+            httpx.AsyncClient(timeout=poll_timeout) as poll_http,
+            httpx.AsyncClient(timeout=timeout) as pakasir_http,
+        ):
+            tg = config.telegram
+            bot = BotApi(http, tg.token, tg.api_url)
+            # getUpdates gets a client of its own so the long poll never holds a
+            # connection a sendMessage needs.
+            poller = BotApi(poll_http, tg.token, tg.api_url)
+            pakasir = Pakasir(
+                pakasir_http, project=config.pakasir.project, api_key=config.pakasir.api_key,
+                base_url=config.pakasir.api_url, version=config.pakasir.api_version,
+            )
+            await _prepare_bot(bot, config)
+            async with trio.open_nursery() as nursery:
+                checkout = Checkout(config, ledger, bot, pakasir, provisioner, nursery)
+                conversation = Conversation(config, ledger, bot, checkout, nursery)
+                await checkout.resume()
+                stored = ledger.meta(OFFSET_KEY)
+                await nursery.start(_poll, poller, conversation, ledger, stored, config)
+                log.info("qrisbot is running: %d server(s), polling Telegram",
+                         len(config.servers))
+                task_status.started()
+    finally:
+        provisioner.close()
+        ledger.close()
+
+
+async def _poll(
+    poller: BotApi, conversation: Conversation, ledger: Ledger, stored: str | None,
+    config: Config, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    def save(offset: int) -> None:
+        ledger.set_meta(OFFSET_KEY, str(offset))
+
+    try:
+        await polling.poll(
+            poller, conversation.handle, offset=int(stored) if stored else None,
+            wait=config.telegram.poll_timeout, save_offset=save, task_status=task_status,
+        )
+    except Unauthorized:
+        raise Fatal("Telegram refused the bot token (401): check telegram.token") from None
+
+
+async def _prepare_bot(bot: BotApi, config: Config) -> None:
+    lang = config.shop.language
+    commands = [
+        {"command": name, "description": text(f"command_{name}", lang)}
+        for name in ("start", "help", "cancel")
+    ]
+    for method, params in (
+        ("deleteWebhook", {"drop_pending_updates": False}),
+        ("setMyCommands", {"commands": commands}),
+    ):
+        try:
+            await bot.call(method, params, attempts=2)
+        except Unauthorized:
+            raise Fatal("Telegram refused the bot token (401): check telegram.token") from None
+        except TelegramError as exc:
+            log.warning("%s failed at start-up: %s", method, exc.description)
+
+
+async def run_until_signal(config: Config) -> None:
+    """`qrisbot run`: the shop, stopped cleanly by SIGTERM or SIGINT."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    log.info("received %s; stopping", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            await run(config)
+            nursery.cancel_scope.cancel()

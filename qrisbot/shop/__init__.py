@@ -1,0 +1,1 @@
+"""What the buyer experiences: the dialogue, one order's life, and every text."""

@@ -1,0 +1,413 @@
+"""One order's life: QR -> watch -> paid -> provision -> deliver, on the ledger.
+
+Every step is a compare-and-set on the ledger, so the checker, a buyer's cancel, a resumed
+order after a restart (and later a webhook) can race without paying twice or provisioning
+twice. Whatever is in flight when the process dies is picked up again by `resume`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+import zoneinfo
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from qrisbot import ledger as L
+from qrisbot import log as qlog
+from qrisbot import qr
+from qrisbot.config import Config, Server
+from qrisbot.ledger import Ledger, Order
+from qrisbot.pakasir import COMPLETED, Pakasir, PakasirError, Status
+from qrisbot.provision import Account, Provisioner, UsernameTaken, details
+from qrisbot.provision.ssh import SshError
+from qrisbot.shop import messages
+from qrisbot.shop.texts import Html
+from qrisbot.telegram.api import BotApi, Forbidden, TelegramError
+
+log = logging.getLogger("qrisbot.checkout")
+
+# Seconds to wait before provisioning attempt n+1; after the last, an admin must step in.
+PROVISION_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 600, 600)
+# Seconds between attempts to settle an expiring order when Pakasir is unreachable.
+SETTLE_BACKOFF = (5, 10, 20, 40, 60, 120, 300)
+
+
+class Checkout:
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        bot: BotApi,
+        pakasir: Pakasir,
+        provisioner: Provisioner,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.bot = bot
+        self.pakasir = pakasir
+        self.provisioner = provisioner
+        self._nursery = nursery
+        self._watchers: dict[str, trio.CancelScope] = {}
+        self._fulfilling: set[str] = set()
+        self.zone = zoneinfo.ZoneInfo(config.shop.timezone)
+
+    # --- starting an order --------------------------------------------------------------
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(self.zone).date()
+
+    def new_secret(self, server: Server, password: str | None) -> str:
+        return password if server.protocol == "ssh" and password else str(uuid.uuid4())
+
+    def create_order(
+        self, *, chat_id: int, user_id: int, server: Server, username: str, secret: str,
+        months: int, language: str,
+    ) -> Order:
+        """Write the order (raises the ledger's refusals); stale unshown orders are dropped."""
+        stale = self.ledger.open_order(chat_id)
+        if stale is not None and stale.state == L.NEW:
+            # A `new` order never had its QR shown, so nothing can be paid on it.
+            self.ledger.transition(stale.id, {L.NEW}, L.CANCELLED)
+        order_id = f"VPN{int(time.time() * 1000)}{chat_id}"
+        return self.ledger.create_order(
+            order_id=order_id, chat_id=chat_id, user_id=user_id, server_id=server.id,
+            protocol=server.protocol, username=username, secret=secret, months=months,
+            amount=months * server.price_per_month, language=language,
+            deadline=time.time() + self.config.pakasir.payment_timeout,
+            capacity=server.capacity, today=self.today(),
+        )
+
+    async def request_payment(self, order: Order) -> None:
+        """Create the QRIS transaction and show it; on failure offer to try again."""
+        with _order_context(order.id):
+            try:
+                txn = await self.pakasir.create(order.id, order.amount)
+                png = qr.png(txn.qr_string)
+            except (PakasirError, ValueError) as exc:
+                log.warning("QRIS could not be created: %s", exc)
+                await self._say(order, messages.qr_failed(order))
+                return
+            updated = self.ledger.transition(
+                order.id, {L.NEW}, L.AWAITING, txn_id=txn.txn_id, fee=txn.fee, total=txn.total,
+                qr=txn.qr_string, deadline=time.time() + self.config.pakasir.payment_timeout,
+            )
+            if updated is None:
+                log.info("order changed while its QR was made; not showing it")
+                return
+            log.info("QRIS created: amount %d fee %d total %d", txn.amount, txn.fee, txn.total)
+            await self._show_qr(updated, png)
+            self.watch(updated)
+
+    async def _show_qr(self, order: Order, png: bytes | None = None) -> None:
+        if png is None:
+            png = qr.png(order.qr or "")
+        try:
+            message_id = await self.bot.send_photo(
+                order.chat_id, png, messages.qr_caption(order, self.zone),
+                messages.qr_buttons(order),
+            )
+        except TelegramError as exc:
+            log.warning("could not send the QR: %s", exc.description)
+            return
+        if message_id is not None:
+            self.ledger.update(order.id, qr_message_id=message_id)
+
+    # --- watching for the payment ------------------------------------------------------
+
+    def watch(self, order: Order) -> None:
+        if order.id not in self._watchers:
+            scope = trio.CancelScope()
+            self._watchers[order.id] = scope
+            self._nursery.start_soon(self._guarded, order.id, self._watch, order.id, scope)
+
+    async def _watch(self, order_id: str, scope: trio.CancelScope) -> None:
+        interval = self.config.pakasir.check_interval
+        try:
+            with scope:
+                order = self.ledger.get(order_id)
+                if order is None:
+                    return
+                with trio.move_on_after(max(order.deadline - time.time(), 0)):
+                    while True:
+                        await trio.sleep(interval)
+                        if await self._check(order_id):
+                            return
+                await self._settle_expired(order_id)
+        finally:
+            self._watchers.pop(order_id, None)
+
+    async def _check(self, order_id: str) -> bool:
+        """One status check; True when the order no longer needs watching."""
+        order = self.ledger.get(order_id)
+        if order is None or order.state != L.AWAITING or order.txn_id is None:
+            return True
+        try:
+            status = await self.pakasir.status(order.id, order.txn_id, order.amount)
+        except PakasirError as exc:
+            log.warning("status check failed: %s", exc)
+            return False
+        if status.state == COMPLETED:
+            return await self.paid(order, status)
+        return False
+
+    async def _settle_expired(self, order_id: str) -> None:
+        """Time is up: cancel at Pakasir, look once more, and only then call it expired."""
+        order = self.ledger.get(order_id)
+        if order is None or order.state != L.AWAITING:
+            return
+        await self._retire_qr(order, messages.expired_caption(order))
+        settled = await self._cancel_and_recheck(order)
+        for delay in SETTLE_BACKOFF:
+            if settled is not None:
+                break
+            await trio.sleep(delay)
+            settled = await self._cancel_and_recheck(order)
+        if settled is None:
+            # Pakasir kept failing: leave it awaiting; the next start tries again.
+            log.error("could not settle the expired order with Pakasir; will retry later")
+            self.ledger.record("settle_failed", "Pakasir unreachable at expiry", order.id)
+            return
+        if settled.state == COMPLETED:
+            await self.paid(order, settled)
+            return
+        if self.ledger.transition(order.id, {L.AWAITING}, L.EXPIRED):
+            log.info("payment time is over; order expired")
+            await self._say(order, messages.plain("expired", order.language))
+
+    async def _cancel_and_recheck(self, order: Order) -> Status | None:
+        """Cancel the transaction, then read its status; None when Pakasir did not answer."""
+        assert order.txn_id is not None
+        try:
+            await self.pakasir.cancel(order.id, order.txn_id, order.amount)
+        except PakasirError as exc:
+            if not (exc.status and 400 <= exc.status < 500 and not exc.transient):
+                log.warning("cancel at Pakasir failed: %s", exc)
+                return None
+            # 4xx: e.g. already cancelled or completed; the status below decides.
+        try:
+            return await self.pakasir.status(order.id, order.txn_id, order.amount)
+        except PakasirError as exc:
+            log.warning("status after cancel failed: %s", exc)
+            return None
+
+    async def buyer_cancels(self, order: Order) -> None:
+        """The buyer pressed Batal on the QR (or sent /cancel) while it was payable."""
+        with _order_context(order.id):
+            if order.state == L.NEW:
+                if self.ledger.transition(order.id, {L.NEW}, L.CANCELLED):
+                    await self._say(order, messages.plain("cancelled", order.language))
+                return
+            if order.state != L.AWAITING:
+                await self._say(order, messages.plain("already_paid", order.language))
+                return
+            status = await self._cancel_and_recheck(order)
+            if status is None:
+                await self._say(order, messages.plain("cancel_failed", order.language))
+                return
+            if status.state == COMPLETED:
+                await self.paid(order, status)
+                await self._say(order, messages.plain("already_paid", order.language))
+                return
+            if self.ledger.transition(order.id, {L.AWAITING}, L.CANCELLED):
+                log.info("cancelled by the buyer")
+                scope = self._watchers.get(order.id)
+                if scope is not None:
+                    scope.cancel()
+                await self._retire_qr(order, messages.cancelled_caption(order))
+                await self._say(order, messages.plain("cancelled", order.language))
+
+    async def _retire_qr(self, order: Order, caption: Html) -> None:
+        """Delete the QR so nobody pays a dead order; edit it where deleting is refused."""
+        current = self.ledger.get(order.id) or order
+        if current.qr_message_id is None:
+            return
+        try:
+            if not await self.bot.delete_message(order.chat_id, current.qr_message_id):
+                await self.bot.edit_caption(order.chat_id, current.qr_message_id, caption)
+        except TelegramError as exc:
+            log.warning("could not retire the QR message: %s", exc.description)
+
+    # --- paid ---------------------------------------------------------------------------
+
+    async def paid(self, order: Order, status: Status) -> bool:
+        """A completed status was seen. Returns True (the order needs no more watching)."""
+        if status.order_id != order.id or status.amount != order.amount:
+            log.error("completed status does not match the order (amount %d)", status.amount)
+            self.ledger.record("payment_mismatch",
+                               f"status order_id/amount {status.amount} differ", order.id)
+            self.ledger.update(order.id, needs_attention=1)
+            return True
+        days = self.config.shop.days_per_month * order.months
+        updated = self.ledger.transition(
+            order.id, {L.AWAITING, L.EXPIRED, L.CANCELLED}, L.PAID, paid_at=time.time(),
+            expires_on=(self.today() + dt.timedelta(days=days)).isoformat(),
+        )
+        if updated is None:
+            return True  # someone else (checker, cancel, resume) already took it
+        if order.state != L.AWAITING:
+            log.warning("late payment for a %s order: fulfilling it", order.state)
+            self.ledger.record("late_payment", f"paid after {order.state}", order.id)
+        log.info("payment received")
+        # A running checker sees the new state at its next tick and stops by itself.
+        if updated.qr_message_id is not None:
+            try:
+                await self.bot.edit_caption(
+                    updated.chat_id, updated.qr_message_id, messages.paid_caption(updated)
+                )
+            except TelegramError as exc:
+                log.warning("could not edit the QR caption: %s", exc.description)
+        self.fulfil(updated)
+        return True
+
+    # --- provisioning and delivery ------------------------------------------------------
+
+    def fulfil(self, order: Order) -> None:
+        if order.id not in self._fulfilling:
+            self._fulfilling.add(order.id)
+            self._nursery.start_soon(self._guarded, order.id, self._fulfil, order.id)
+
+    async def _fulfil(self, order_id: str) -> None:
+        try:
+            await self._provision(order_id)
+            order = self.ledger.get(order_id)
+            if order is not None and order.state == L.PROVISIONED:
+                await self._deliver(order)
+        finally:
+            self._fulfilling.discard(order_id)
+
+    async def _provision(self, order_id: str) -> None:
+        while True:
+            order = self.ledger.get(order_id)
+            if order is None:
+                return
+            if order.state in (L.PAID, L.FAILED):
+                claimed = self.ledger.transition(order.id, {order.state}, L.PROVISIONING)
+                if claimed is None:
+                    continue
+                order = claimed
+            elif order.state != L.PROVISIONING:
+                return
+            server = self.config.server(order.server_id)
+            if server is None:
+                await self._give_up(order, "server no longer in the configuration")
+                return
+            account = self.account(order)
+            try:
+                await self.provisioner.create(server, account)
+            except UsernameTaken:
+                await self._give_up(order, "username taken on the server after payment")
+                return
+            except (SshError, OSError, ValueError) as exc:
+                attempts = order.attempts + 1
+                error = str(exc)[:500]
+                log.warning("provisioning attempt %d failed: %s", attempts, error)
+                self.ledger.record("provision_failed", error, order.id)
+                self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED,
+                                       attempts=attempts, last_error=error)
+                if attempts > len(PROVISION_BACKOFF):
+                    await self._give_up(order, error, already_failed=True)
+                    return
+                if attempts == 1:
+                    await self._say(order, messages.provision_delayed(order))
+                await trio.sleep(PROVISION_BACKOFF[attempts - 1])
+                continue
+            self.ledger.transition(order.id, {L.PROVISIONING}, L.PROVISIONED,
+                                   account=json.dumps(details(server, account)), last_error=None)
+            log.info("account created")
+            return
+
+    async def _give_up(self, order: Order, reason: str, *, already_failed: bool = False) -> None:
+        """Stop retrying by ourselves: the order waits in `failed` for the operator."""
+        log.error("provisioning needs an admin: %s", reason)
+        if not already_failed:
+            self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED, last_error=reason)
+        self.ledger.update(order.id, needs_attention=1)
+        self.ledger.record("needs_attention", reason, order.id)
+        await self._say(order, messages.provision_needs_admin(order))
+
+    def account(self, order: Order) -> Account:
+        assert order.expires_on is not None
+        days = self.config.shop.days_per_month * order.months
+        return Account(order_id=order.id, username=order.username, secret=order.secret,
+                       expires=dt.date.fromisoformat(order.expires_on), months=order.months,
+                       days=days)
+
+    async def _deliver(self, order: Order) -> None:
+        body = messages.account(order)
+        for delay in (2, 5, 15, 30, None):
+            try:
+                await self.bot.send_message(order.chat_id, body)
+            except Forbidden as exc:
+                log.warning("buyer unreachable (%s); account kept for a later resend",
+                            exc.description)
+                self.ledger.record("delivery_failed", exc.description, order.id)
+                return
+            except TelegramError as exc:
+                log.warning("sending the account failed: %s", exc.description)
+                if delay is None:
+                    self.ledger.record("delivery_failed", exc.description, order.id)
+                    return
+                await trio.sleep(delay)
+                continue
+            self.ledger.transition(order.id, {L.PROVISIONED}, L.DELIVERED)
+            log.info("account delivered")
+            return
+
+    # --- start-up ---------------------------------------------------------------------------
+
+    async def resume(self) -> None:
+        """Pick up every unfinished order, as the ledger left it."""
+        for order in self.ledger.unfinished():
+            with _order_context(order.id):
+                log.info("resuming %s order", order.state)
+                if order.state == L.NEW:
+                    # Its QR was never shown: nothing can have been paid on it.
+                    self.ledger.transition(order.id, {L.NEW}, L.CANCELLED)
+                elif order.state == L.AWAITING:
+                    # A crash between recording the QR and sending it: show it now.
+                    if order.qr_message_id is None and order.qr and order.deadline > time.time():
+                        await self._show_qr(order)
+                    self.watch(order)
+                elif order.state == L.FAILED and order.needs_attention:
+                    continue
+                else:
+                    self.fulfil(order)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _say(self, order: Order, message: messages.Outgoing) -> None:
+        try:
+            await self.bot.send_message(order.chat_id, message.text, message.buttons)
+        except TelegramError as exc:
+            log.warning("could not message the buyer: %s", exc.description)
+
+    async def _guarded(
+        self, order_id: str, fn: Callable[..., Awaitable[None]], *args: Any
+    ) -> None:
+        """Run an order's task; a bug in it is logged, never allowed to stop the shop."""
+        with _order_context(order_id):
+            try:
+                await fn(*args)
+            except Exception:
+                log.exception("unexpected error; the order stays as the ledger has it")
+
+
+class _order_context:
+    """`with _order_context(id):` tags this task's log lines with the order id."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+
+    def __enter__(self) -> None:
+        self._token = qlog.order_id.set(self.order_id)
+
+    def __exit__(self, *exc: object) -> None:
+        qlog.order_id.reset(self._token)
+

@@ -1,0 +1,354 @@
+"""The buyer's dialogue: server -> username -> (password) -> duration -> confirm -> pay.
+
+The unfinished dialogue of each chat (its draft) lives in the ledger, so a restart in the
+middle of a purchase continues where the buyer was. Updates of one chat are handled one
+at a time; different chats proceed independently.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from typing import Any
+
+import trio
+
+from qrisbot import ledger as L
+from qrisbot.config import Config, Server
+from qrisbot.ledger import Ledger
+from qrisbot.provision import Presence
+from qrisbot.provision.recipes import PASSWORD, USERNAME
+from qrisbot.provision.ssh import SshError
+from qrisbot.shop import messages
+from qrisbot.shop.checkout import Checkout
+from qrisbot.shop.messages import Outgoing, cancel_row
+from qrisbot.shop.texts import rupiah, text
+from qrisbot.telegram.api import BotApi, Keyboard, TelegramError
+from qrisbot.telegram.types import CallbackQuery, Message, Update
+
+log = logging.getLogger("qrisbot.conversation")
+
+COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s.*)?", re.DOTALL)
+CALLBACK = re.compile(r"(srv|full|dur|retry|qcancel):([A-Za-z0-9-]{1,40})|pay|cancel")
+MAX_TEXT = 4096
+
+
+class Conversation:
+    def __init__(
+        self, config: Config, ledger: Ledger, bot: BotApi, checkout: Checkout,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.bot = bot
+        self.checkout = checkout
+        self.lang = config.shop.language
+        self._nursery = nursery
+        self._locks: dict[int, trio.Lock] = {}
+
+    # --- entry from polling ---------------------------------------------------------------
+
+    def handle(self, update: Update) -> None:
+        """Hand the update over without blocking the polling loop."""
+        chat_id = _chat_of(update)
+        if chat_id is not None:
+            self._nursery.start_soon(self._serialised, chat_id, update)
+
+    async def _serialised(self, chat_id: int, update: Update) -> None:
+        lock = self._locks.setdefault(chat_id, trio.Lock())
+        try:
+            async with lock:
+                await self._dispatch(update)
+        except TelegramError as exc:
+            log.warning("chat %d: Telegram refused a reply: %s", chat_id, exc.description)
+        except Exception:
+            log.exception("chat %d: unexpected error while handling an update", chat_id)
+            await self._send_quietly(chat_id, Outgoing(text("error", self.lang)))
+        finally:
+            if lock.statistics().tasks_waiting == 0 and not lock.locked():
+                self._locks.pop(chat_id, None)
+
+    async def _dispatch(self, update: Update) -> None:
+        if update.callback is not None:
+            await self._on_callback(update.callback)
+        elif update.message is not None:
+            await self._on_message(update.message)
+
+    # --- messages ---------------------------------------------------------------------------
+
+    async def _on_message(self, message: Message) -> None:
+        if message.chat_type != "private":
+            command = _command(message.text or "")
+            if command in ("start", "help"):
+                await self._send(message.chat_id, Outgoing(text("group_only_private", self.lang)))
+            return
+        self.ledger.seen_chat(message.chat_id)
+        raw = (message.text or "")[:MAX_TEXT]
+        command = _command(raw)
+        if command == "start":
+            await self._menu(message.chat_id)
+        elif command == "help":
+            await self._send(message.chat_id, Outgoing(text("help", self.lang)))
+        elif command == "cancel":
+            await self._cancel(message.chat_id)
+        else:
+            draft = self.ledger.draft(message.chat_id)
+            step = draft.get("step") if draft else None
+            if draft is not None and step == "username":
+                await self._on_username(message, draft, raw)
+            elif draft is not None and step == "password":
+                await self._on_password(message, draft, raw)
+            elif draft is not None:
+                await self._send(message.chat_id, Outgoing(text("use_buttons", self.lang)))
+            else:
+                await self._send(message.chat_id, Outgoing(text("unknown_input", self.lang)))
+
+    async def _menu(self, chat_id: int) -> None:
+        servers = [s for s in self.config.servers if s.enabled]
+        if not servers:
+            self.ledger.save_draft(chat_id, None)
+            await self._send(chat_id, Outgoing(text("no_servers", self.lang)))
+            return
+        today = self.checkout.today()
+        rows: Keyboard = [
+            [messages.server_button(s, self.lang,
+                                    self.ledger.active_count(s.id, today) >= s.capacity)]
+            for s in servers
+        ]
+        greeting = text("greeting", self.lang, shop=self.config.shop.name)
+        message_id = await self._send(chat_id, Outgoing(greeting, [*rows, cancel_row(self.lang)]))
+        self.ledger.save_draft(chat_id, {"step": "server", "message_id": message_id})
+
+    async def _on_username(self, message: Message, draft: dict[str, Any], raw: str) -> None:
+        chat_id = message.chat_id
+        username = raw.strip().lower()
+        server = self._server(draft)
+        if server is None:
+            await self._restart(chat_id)
+            return
+        if not USERNAME.fullmatch(username):
+            await self._send(chat_id, Outgoing(text("bad_username", self.lang),
+                                               [cancel_row(self.lang)]))
+            return
+        if self.ledger.username_held(server.id, username, self.checkout.today()):
+            await self._send(chat_id, Outgoing(text("username_taken", self.lang,
+                                                    username=username), [cancel_row(self.lang)]))
+            return
+        try:
+            presence = await self.checkout.provisioner.presence(server, username)
+        except (SshError, OSError) as exc:
+            log.warning("server %s: username check failed: %s", server.id, exc)
+            await self._send(chat_id, Outgoing(text("server_unreachable", self.lang),
+                                               [cancel_row(self.lang)]))
+            return
+        if presence is Presence.TAKEN:
+            await self._send(chat_id, Outgoing(text("username_taken", self.lang,
+                                                    username=username), [cancel_row(self.lang)]))
+            return
+        draft = {**draft, "username": username}
+        if server.protocol == "ssh":
+            await self._ask(chat_id, draft, "password",
+                            Outgoing(text("ask_password", self.lang), [cancel_row(self.lang)]))
+        else:
+            await self._ask_duration(chat_id, draft, server)
+
+    async def _on_password(self, message: Message, draft: dict[str, Any], raw: str) -> None:
+        chat_id = message.chat_id
+        # The password should not stay in the chat history.
+        try:
+            await self.bot.delete_message(chat_id, message.message_id)
+        except TelegramError as exc:
+            log.info("could not delete a password message: %s", exc.description)
+        server = self._server(draft)
+        if server is None:
+            await self._restart(chat_id)
+            return
+        if not PASSWORD.fullmatch(raw):
+            await self._send(chat_id, Outgoing(text("bad_password", self.lang),
+                                               [cancel_row(self.lang)]))
+            return
+        await self._ask_duration(chat_id, {**draft, "password": raw}, server)
+
+    async def _ask_duration(self, chat_id: int, draft: dict[str, Any], server: Server) -> None:
+        buttons = []
+        for months in range(1, self.config.shop.max_months + 1):
+            label = text("duration_button", self.lang, months=months,
+                         price=rupiah(months * server.price_per_month))
+            buttons.append((html.unescape(label), f"dur:{months}"))
+        rows: Keyboard = [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
+        await self._ask(chat_id, draft, "duration",
+                        Outgoing(text("ask_duration", self.lang), [*rows, cancel_row(self.lang)]))
+
+    async def _ask(
+        self, chat_id: int, draft: dict[str, Any], step: str, message: Outgoing
+    ) -> None:
+        message_id = await self._send(chat_id, message)
+        self.ledger.save_draft(chat_id, {**draft, "step": step, "message_id": message_id})
+
+    async def _cancel(self, chat_id: int) -> None:
+        order = self.ledger.open_order(chat_id)
+        had_draft = self.ledger.draft(chat_id) is not None
+        self.ledger.save_draft(chat_id, None)
+        if order is not None:
+            await self.checkout.buyer_cancels(order)
+        elif had_draft:
+            await self._send(chat_id, Outgoing(text("cancelled", self.lang)))
+        else:
+            await self._send(chat_id, Outgoing(text("nothing_to_cancel", self.lang)))
+
+    async def _restart(self, chat_id: int) -> None:
+        self.ledger.save_draft(chat_id, None)
+        await self._send(chat_id, Outgoing(text("server_unavailable", self.lang)))
+
+    # --- buttons ----------------------------------------------------------------------------
+
+    async def _on_callback(self, callback: CallbackQuery) -> None:
+        await self.bot.answer_callback(callback.id)
+        chat_id = callback.chat_id
+        data = callback.data or ""
+        match = CALLBACK.fullmatch(data) if len(data.encode()) <= 64 else None
+        if chat_id is None or callback.chat_type != "private" or match is None:
+            return
+        self.ledger.seen_chat(chat_id)
+        kind, value = match.group(1) or data, match.group(2) or ""
+        if kind in ("retry", "qcancel"):
+            await self._order_button(chat_id, kind, value)
+            return
+        draft = self.ledger.draft(chat_id)
+        if draft is None or draft.get("message_id") != callback.message_id:
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+            return
+        await self._remove_buttons(chat_id, callback.message_id)
+        step = draft.get("step")
+        if kind == "cancel":
+            await self._cancel(chat_id)
+        elif kind in ("srv", "full") and step == "server":
+            await self._choose_server(chat_id, value)
+        elif kind == "dur" and step == "duration":
+            await self._choose_duration(chat_id, draft, value)
+        elif kind == "pay" and step == "confirm":
+            await self._pay(chat_id, callback.sender.id, draft)
+        else:
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+
+    async def _choose_server(self, chat_id: int, server_id: str) -> None:
+        server = self.config.server(server_id)
+        if server is None or not server.enabled:
+            await self._restart(chat_id)
+            return
+        if self.ledger.active_count(server.id, self.checkout.today()) >= server.capacity:
+            await self._send(chat_id, Outgoing(text("server_full", self.lang, name=server.name)))
+            await self._menu(chat_id)
+            return
+        prompt = text("ask_username", self.lang, name=server.name,
+                      protocol=messages.PROTOCOL_NAMES[server.protocol])
+        await self._ask(chat_id, {"server": server.id}, "username",
+                        Outgoing(prompt, [cancel_row(self.lang)]))
+
+    async def _choose_duration(self, chat_id: int, draft: dict[str, Any], value: str) -> None:
+        server = self._server(draft)
+        if server is None:
+            await self._restart(chat_id)
+            return
+        if not value.isdigit() or not 1 <= int(value) <= self.config.shop.max_months:
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+            return
+        months = int(value)
+        summary = text(
+            "confirm", self.lang, server=server.name,
+            protocol=messages.PROTOCOL_NAMES[server.protocol], username=draft["username"],
+            months=months, price=rupiah(months * server.price_per_month),
+        )
+        buttons: Keyboard = [[(text("button_pay", self.lang), "pay"),
+                              (text("button_cancel", self.lang), "cancel")]]
+        await self._ask(chat_id, {**draft, "months": months}, "confirm",
+                        Outgoing(summary, buttons))
+
+    async def _pay(self, chat_id: int, user_id: int, draft: dict[str, Any]) -> None:
+        server = self._server(draft)
+        username = draft.get("username")
+        months = draft.get("months")
+        if server is None or not isinstance(username, str) or not isinstance(months, int):
+            await self._restart(chat_id)
+            return
+        password = draft.get("password") if server.protocol == "ssh" else None
+        try:
+            order = self.checkout.create_order(
+                chat_id=chat_id, user_id=user_id, server=server, username=username,
+                secret=self.checkout.new_secret(server, password if isinstance(password, str)
+                                                else None),
+                months=months, language=self.lang,
+            )
+        except L.OpenOrderExists as exc:
+            await self._send(chat_id, Outgoing(text("open_order_exists", self.lang,
+                                                    order_id=exc.order_id)))
+            return
+        except L.UsernameHeld:
+            await self._send(chat_id, Outgoing(text("username_taken", self.lang,
+                                                    username=username)))
+            await self._ask(chat_id, {"server": server.id}, "username",
+                            Outgoing(text("ask_username", self.lang, name=server.name,
+                                          protocol=messages.PROTOCOL_NAMES[server.protocol]),
+                                     [cancel_row(self.lang)]))
+            return
+        except L.ServerFull:
+            await self._send(chat_id, Outgoing(text("server_full", self.lang, name=server.name)))
+            await self._menu(chat_id)
+            return
+        self.ledger.save_draft(chat_id, None)
+        await self.checkout.request_payment(order)
+
+    async def _order_button(self, chat_id: int, kind: str, order_id: str) -> None:
+        order = self.ledger.get(order_id)
+        # Buttons of another chat's order (forged data) look exactly like stale ones.
+        if order is None or order.chat_id != chat_id:
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+            return
+        if kind == "qcancel":
+            await self.checkout.buyer_cancels(order)
+        elif order.state == L.NEW:
+            await self.checkout.request_payment(order)
+        else:
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _server(self, draft: dict[str, Any]) -> Server | None:
+        server_id = draft.get("server")
+        server = self.config.server(server_id) if isinstance(server_id, str) else None
+        return server if server is not None and server.enabled else None
+
+    async def _send(self, chat_id: int, message: Outgoing) -> int | None:
+        return await self.bot.send_message(chat_id, message.text, message.buttons)
+
+    async def _send_quietly(self, chat_id: int, message: Outgoing) -> None:
+        try:
+            await self._send(chat_id, message)
+        except TelegramError:
+            pass
+
+    async def _remove_buttons(self, chat_id: int, message_id: int | None) -> None:
+        if message_id is None:
+            return
+        try:
+            await self.bot.call("editMessageReplyMarkup", {
+                "chat_id": chat_id, "message_id": message_id,
+                "reply_markup": {"inline_keyboard": []},
+            })
+        except TelegramError as exc:
+            log.info("could not remove buttons: %s", exc.description)
+
+
+def _command(raw: str) -> str | None:
+    match = COMMAND.fullmatch(raw.strip())
+    return match.group(1).lower() if match else None
+
+
+def _chat_of(update: Update) -> int | None:
+    if update.message is not None:
+        return update.message.chat_id
+    if update.callback is not None:
+        return update.callback.chat_id if update.callback.chat_id is not None else (
+            update.callback.sender.id)
+    return None
