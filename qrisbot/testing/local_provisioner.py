@@ -1,0 +1,51 @@
+"""A provisioning stand-in that keeps accounts in memory (demo; MockClock tests).
+
+Real provisioning runs paramiko in threads, which trio's MockClock cannot see; tests of
+timing use this instead, while SSH behaviour is tested against a real sshd.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+import trio
+import trio.lowlevel
+
+from qrisbot.config import Server
+from qrisbot.provision import Account, Presence, UsernameTaken
+from qrisbot.provision.ssh import CommandFailed
+
+
+@attrs.define
+class LocalProvisioner:
+    accounts: dict[tuple[str, str], Account] = attrs.Factory(dict)
+    creates: int = 0
+    failures_left: int = 0
+    delay: float = 0.0
+
+    def take(self, server_id: str, username: str) -> None:
+        """Someone else makes this username on the server (outside the shop)."""
+        self.accounts[(server_id, username)] = Account(
+            order_id="outside", username=username, secret="outside-pw",
+            expires=dt.date(2099, 1, 1), months=1, days=30)
+
+    async def presence(self, server: Server, username: str) -> Presence:
+        await trio.lowlevel.checkpoint()
+        return Presence.TAKEN if (server.id, username) in self.accounts else Presence.ABSENT
+
+    async def create(self, server: Server, account: Account) -> None:
+        self.creates += 1
+        if self.delay:
+            await trio.sleep(self.delay)
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            raise CommandFailed("creating the account failed (exit 1): disk full", 1,
+                                "disk full")
+        existing = self.accounts.get((server.id, account.username))
+        if existing is not None and existing.order_id != account.order_id:
+            raise UsernameTaken(account.username)
+        self.accounts[(server.id, account.username)] = account
+
+    def close(self) -> None:
+        pass

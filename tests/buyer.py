@@ -1,0 +1,37 @@
+"""A buyer in a private chat, driving the Telegram fake the way a person would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import trio
+
+from qrisbot.testing.fake_telegram import FakeTelegram, Sent
+
+
+class Buyer:
+    def __init__(self, telegram: FakeTelegram, chat_id: int) -> None:
+        self.telegram = telegram
+        self.chat_id = chat_id
+        self.seen = 0  # newest message id already looked at
+
+    def says(self, text: str) -> int:
+        return self.telegram.user_sends(self.chat_id, text)
+
+    def taps(self, button: str) -> None:
+        self.telegram.tap(self.chat_id, button)
+
+    async def sees(self, expected: str | Callable[[Sent], bool], within: float = 60) -> Sent:
+        """The next new message containing `expected` (mock or real seconds)."""
+        with trio.fail_after(within):
+            message = await self.telegram.wait_for(self.chat_id, expected, after=self.seen)
+        self.seen = message.message_id
+        return message
+
+    async def until(self, predicate: Callable[[], bool], within: float = 60) -> None:
+        with trio.fail_after(within):
+            while not predicate():
+                await trio.sleep(0.01)
+
+    def last(self) -> Sent:
+        return self.telegram.messages(self.chat_id)[-1]

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from buyer import Buyer  # noqa: E402
+
+from qrisbot import app, config  # noqa: E402
+from qrisbot.testing import config_for  # noqa: E402
+from qrisbot.testing.fake_pakasir import FakePakasir  # noqa: E402
+from qrisbot.testing.fake_telegram import FakeTelegram  # noqa: E402
+from qrisbot.testing.local_provisioner import LocalProvisioner  # noqa: E402
+
+
+@pytest.fixture
+async def telegram(nursery: trio.Nursery) -> FakeTelegram:
+    fake = FakeTelegram()
+    await nursery.start(fake.serve)
+    return fake
+
+
+@pytest.fixture
+async def pakasir(nursery: trio.Nursery) -> FakePakasir:
+    fake = FakePakasir()
+    await nursery.start(fake.serve)
+    return fake
+
+
+@pytest.fixture
+def provisioner() -> LocalProvisioner:
+    return LocalProvisioner()
+
+
+def server_entry(server_id: str = "sg1", protocol: str = "ssh", **overrides: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": server_id, "name": f"Server {server_id.upper()}", "protocol": protocol,
+        "domain": f"{server_id}.example.com", "price_per_month": 10000, "capacity": 50,
+        "ssh": {"host": "127.0.0.1", "port": 22, "key_file": "/nonexistent/key",
+                "known_hosts": "/nonexistent/known_hosts"},
+    }
+    return entry | overrides
+
+
+@pytest.fixture
+def make_config(
+    tmp_path: Path, telegram: FakeTelegram, pakasir: FakePakasir
+) -> Callable[..., config.Config]:
+    def make(servers: list[dict[str, Any]] | None = None, **pakasir_settings: Any
+             ) -> config.Config:
+        raw = config_for(
+            telegram.url, telegram.token, pakasir.url, pakasir.project, pakasir.api_key,
+            str(tmp_path / "ledger.sqlite3"), servers or [server_entry()], **pakasir_settings,
+        )
+        return config.parse(raw, {})
+
+    return make
+
+
+@pytest.fixture
+def start_shop(
+    nursery: trio.Nursery, make_config: Callable[..., config.Config],
+    provisioner: LocalProvisioner,
+) -> Callable[..., Any]:
+    async def start(cfg: config.Config | None = None, **kwargs: Any) -> config.Config:
+        cfg = cfg or make_config()
+        kwargs.setdefault("provisioner", provisioner)
+        await nursery.start(partial(app.run, cfg, **kwargs))
+        return cfg
+
+    return start
+
+
+@pytest.fixture
+def buyer(telegram: FakeTelegram) -> Buyer:
+    return Buyer(telegram, 5001)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy() -> Iterator[None]:
+    # Loopback fakes must never be reached through a proxy from the environment.
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.lower().endswith("_proxy")}
+    yield
+    os.environ.update(saved)

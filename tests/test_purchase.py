@@ -1,0 +1,260 @@
+"""The buyer's whole purchase, in process, against the loopback fakes (mock clock)."""
+
+from __future__ import annotations
+
+import re
+
+import trio
+
+from qrisbot import ledger as L
+from qrisbot.ledger import Ledger
+
+from conftest import server_entry
+
+
+def order_id_of(caption: str) -> str:
+    match = re.search(r"VPN\d+", caption)
+    assert match, caption
+    return match.group(0)
+
+
+async def buy_until_qr(buyer, *, username="budi_99", password="rahasia123", months="dur:3"):
+    buyer.says("/start")
+    await buyer.sees("Pilih server")
+    buyer.taps("srv:sg1")
+    await buyer.sees("username")
+    buyer.says(username)
+    if password is not None:
+        await buyer.sees("password")
+        buyer.says(password)
+    await buyer.sees("durasi")
+    buyer.taps(months)
+    await buyer.sees("Periksa pesanan")
+    buyer.taps("pay")
+    qr = await buyer.sees(lambda m: m.photo is not None)
+    return qr, order_id_of(qr.caption)
+
+
+async def test_buyer_pays_and_receives_ssh_account(
+    autojump_clock, start_shop, buyer, telegram, pakasir, provisioner
+):
+    cfg = await start_shop()
+    buyer.says("/start")
+    menu = await buyer.sees("Selamat datang")
+    assert menu.button_data() == ["srv:sg1", "cancel"]
+    assert "Rp10.000/bln" in menu.button_labels()[0]
+    buyer.taps("srv:sg1")
+    await buyer.sees("Ketik <b>username</b>")
+    buyer.says("Budi_99")  # lower-cased
+    await buyer.sees("password")
+    secret_message = buyer.says("rahasia123")
+    duration = await buyer.sees("durasi")
+    assert (buyer.chat_id, secret_message) in telegram.deleted_user_messages
+    assert duration.button_data()[:12] == [f"dur:{n}" for n in range(1, 13)]
+    assert "3 bulan · Rp30.000" in duration.button_labels()
+    buyer.taps("dur:3")
+    confirm = await buyer.sees("Periksa pesanan")
+    assert "budi_99" in confirm.text and "Rp30.000" in confirm.text
+    buyer.taps("Bayar")
+    qr = await buyer.sees(lambda m: m.photo is not None)
+    order_id = order_id_of(qr.caption)
+    assert re.fullmatch(rf"VPN\d{{13}}{buyer.chat_id}", order_id)
+    assert qr.photo.startswith(b"\x89PNG")
+    assert "Rp30.000" in qr.caption and "Rp520" in qr.caption and "Rp30.520" in qr.caption
+    assert qr.button_data() == [f"qcancel:{order_id}"]
+
+    paid_at = trio.current_time()
+    assert pakasir.pay(order_id)
+    account = await buyer.sees("Akun SSH Anda siap")
+    assert trio.current_time() - paid_at <= cfg.pakasir.check_interval + 1
+    assert "<code>budi_99</code>" in account.text
+    assert "<code>rahasia123</code>" in account.text
+    assert "sg1.example.com" in account.text
+    assert "diterima" in qr.caption and qr.buttons == []
+    made = provisioner.accounts[("sg1", "budi_99")]
+    assert made.secret == "rahasia123" and made.order_id == order_id
+
+    await buyer.until(lambda: Ledger.open(cfg.shop.database).get(order_id).state == L.DELIVERED)
+    order = Ledger.open(cfg.shop.database).get(order_id)
+    assert order.months == 3 and order.amount == 30000 and order.fee == 520
+
+
+async def test_vless_buyer_gets_links(autojump_clock, start_shop, make_config, buyer, pakasir):
+    await start_shop(make_config([server_entry("sg1", "vless")]))
+    qr, order_id = await buy_until_qr(buyer, password=None)
+    pakasir.pay(order_id)
+    account = await buyer.sees("Akun VLESS Anda siap")
+    links = re.findall(r"vless://[^<]+", account.text)
+    assert len(links) == 2
+    assert "@sg1.example.com:443?type=ws&amp;security=tls" in links[0]
+
+
+async def test_bad_inputs_are_explained_and_nothing_is_charged(
+    autojump_clock, start_shop, buyer, pakasir
+):
+    await start_shop()
+    buyer.says("/start")
+    await buyer.sees("Pilih server")
+    buyer.taps("srv:sg1")
+    await buyer.sees("username")
+    for bad in ("ab", "1budi", "budi; rm -rf /", "b" * 17, "budi$(id)"):
+        buyer.says(bad)
+        await buyer.sees("Username tidak valid")
+    buyer.says("budi")
+    await buyer.sees("password")
+    for bad in ("short", "has space1", "colon:pass", "x" * 33):
+        buyer.says(bad)
+        await buyer.sees("Password tidak valid")
+    buyer.says("hello")
+    await buyer.sees("Password tidak valid")
+    assert pakasir.calls == []
+
+
+async def test_username_taken_on_server_or_in_ledger_is_refused_before_payment(
+    autojump_clock, start_shop, telegram, pakasir, provisioner
+):
+    from buyer import Buyer
+
+    await start_shop()
+    provisioner.take("sg1", "andi")
+    first, second = Buyer(telegram, 7001), Buyer(telegram, 7002)
+    first.says("/start")
+    await first.sees("Pilih server")
+    first.taps("srv:sg1")
+    await first.sees("username")
+    first.says("andi")
+    await first.sees("sudah dipakai")
+    # A pending order holds its username too.
+    _, order_id = await buy_until_qr(second, username="citra")
+    first.says("citra")
+    await first.sees("sudah dipakai")
+    assert pakasir.count("create") == 1
+
+
+async def test_timeout_cancels_at_pakasir_and_removes_the_qr(
+    autojump_clock, start_shop, buyer, telegram, pakasir
+):
+    cfg = await start_shop()
+    qr, order_id = await buy_until_qr(buyer)
+    started = trio.current_time()
+    await buyer.sees("Waktu pembayaran habis", within=400)
+    assert 299 <= trio.current_time() - started <= 310
+    assert pakasir.transactions[order_id].status == "canceled"
+    assert qr.deleted
+    # The QR was checked about every 5 s.
+    assert 55 <= pakasir.count("status", pakasir.transactions[order_id].txn_id) <= 62
+    assert Ledger.open(cfg.shop.database).get(order_id).state == L.EXPIRED
+    # The buyer can start again.
+    buyer.says("/start")
+    await buyer.sees("Pilih server")
+
+
+async def test_payment_landing_at_the_last_moment_wins(
+    autojump_clock, start_shop, buyer, pakasir
+):
+    cfg = await start_shop()
+    qr, order_id = await buy_until_qr(buyer)
+    # The buyer pays after the last regular check; the expiry's cancel is refused and its
+    # final status check finds the payment.
+    await trio.sleep(297)
+    pakasir.pay(order_id)
+    await buyer.sees("Akun SSH Anda siap", within=30)
+    assert pakasir.count("cancel") == 1
+    assert Ledger.open(cfg.shop.database).get(order_id).state in (L.PROVISIONED, L.DELIVERED)
+
+
+async def test_buyer_cancels_the_qr(autojump_clock, start_shop, buyer, pakasir):
+    cfg = await start_shop()
+    qr, order_id = await buy_until_qr(buyer)
+    buyer.taps(f"qcancel:{order_id}")
+    await buyer.sees("dibatalkan")
+    assert qr.deleted
+    assert pakasir.transactions[order_id].status == "canceled"
+    assert Ledger.open(cfg.shop.database).get(order_id).state == L.CANCELLED
+    checks = pakasir.count("status")
+    await trio.sleep(60)
+    assert pakasir.count("status") == checks  # nothing watches a cancelled order
+
+
+async def test_one_open_order_per_buyer(autojump_clock, start_shop, buyer, pakasir):
+    await start_shop()
+    qr, order_id = await buy_until_qr(buyer)
+    buyer.says("/start")
+    await buyer.sees("Pilih server")
+    buyer.taps("srv:sg1")
+    await buyer.sees("username")
+    buyer.says("other_name")
+    await buyer.sees("password")
+    buyer.says("another123")
+    await buyer.sees("durasi")
+    buyer.taps("dur:1")
+    await buyer.sees("Periksa")
+    buyer.taps("pay")
+    refused = await buyer.sees("masih punya pesanan")
+    assert order_id in refused.text
+    assert pakasir.count("create") == 1
+
+
+async def test_qr_failure_offers_retry_with_the_same_order(
+    autojump_clock, start_shop, buyer, pakasir
+):
+    from qrisbot.testing.fake_pakasir import Fault
+
+    await start_shop()
+    pakasir.fail("create", Fault(503, b"<html>bad gateway</html>"))
+    buyer.says("/start")
+    await buyer.sees("Pilih server")
+    buyer.taps("srv:sg1")
+    await buyer.sees("username")
+    buyer.says("dewi")
+    await buyer.sees("password")
+    buyer.says("dewi12345")
+    await buyer.sees("durasi")
+    buyer.taps("dur:1")
+    await buyer.sees("Periksa")
+    buyer.taps("pay")
+    failed = await buyer.sees("gagal dibuat")
+    retry = next(d for d in failed.button_data() if d.startswith("retry:"))
+    buyer.taps(retry)
+    qr = await buyer.sees(lambda m: m.photo is not None)
+    assert order_id_of(qr.caption) == retry.removeprefix("retry:")
+
+
+async def test_provisioning_failure_tells_buyer_payment_is_safe_then_retries(
+    autojump_clock, start_shop, buyer, pakasir, provisioner
+):
+    cfg = await start_shop()
+    provisioner.failures_left = 2
+    qr, order_id = await buy_until_qr(buyer)
+    pakasir.pay(order_id)
+    await buyer.sees("Pembayaran Anda <b>aman</b>")
+    await buyer.sees("Akun SSH Anda siap", within=120)
+    ledger = Ledger.open(cfg.shop.database)
+    assert [k for k, _ in ledger.events(order_id)].count("provision_failed") == 2
+    assert provisioner.creates == 3
+
+
+async def test_groups_are_ignored_politely(autojump_clock, start_shop, telegram):
+    await start_shop()
+    telegram.user_sends(-100123, "/start", chat_type="supergroup", user_id=42)
+    telegram.user_sends(-100123, "hello everyone", chat_type="supergroup", user_id=42)
+    await trio.sleep(5)
+    sent = telegram.messages(-100123)
+    assert len(sent) == 1 and "pribadi" in sent[0].text
+
+
+async def test_stale_and_forged_buttons_change_nothing(
+    autojump_clock, start_shop, buyer, telegram, pakasir
+):
+    cfg = await start_shop()
+    qr, order_id = await buy_until_qr(buyer)
+    intruder = 6666
+    telegram.user_taps(intruder, qr.message_id, f"qcancel:{order_id}")
+    telegram.user_taps(intruder, 1, "x" * 300)
+    telegram.user_taps(intruder, 1, "srv:../../etc")
+    telegram.user_taps(buyer.chat_id, 1, "srv:sg1")  # the old menu
+    await buyer.sees("tidak berlaku")
+    await trio.sleep(5)
+    assert Ledger.open(cfg.shop.database).get(order_id).state == L.AWAITING
+    assert pakasir.transactions[order_id].status == "pending"
+    assert all("VPN" not in m.body for m in telegram.messages(intruder))
