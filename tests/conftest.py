@@ -90,3 +90,24 @@ def _no_proxy() -> Iterator[None]:
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.lower().endswith("_proxy")}
     yield
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real OpenSSH server on loopback (tests run as root: accounts are real users)."""
+    import sshd as sshd_module
+
+    server = sshd_module.start(tmp_path_factory.mktemp("sshd"))
+    yield server
+    sshd_module.stop(server)
+
+
+@pytest.fixture
+def linux_users() -> Iterator[list[str]]:
+    """Names of Linux users a test creates; removed afterwards."""
+    import subprocess
+
+    names: list[str] = []
+    yield names
+    for name in names:
+        subprocess.run(["userdel", "-f", name], capture_output=True)

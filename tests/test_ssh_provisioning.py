@@ -1,0 +1,200 @@
+"""Provisioning against a real sshd: real Linux accounts, a real Xray marker file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import uuid
+from pathlib import Path
+
+import paramiko
+import pytest
+import trio
+
+from qrisbot.config import Commands, Server, SshAccess, Xray
+from qrisbot.provision import Account, Presence, SshProvisioner, UsernameTaken
+from qrisbot.provision.recipes import PASSWORD, CustomCommands, _fill
+from qrisbot.provision.ssh import CommandFailed, Connection, HostKeyRejected
+
+XRAY_LAYOUT = """{
+  "inbounds": [
+    {"port": 10001, "protocol": "vless", "settings": {"decryption": "none", "clients": [
+      {"id": "11111111-1111-1111-1111-111111111111"
+#vless
+      }]}, "streamSettings": {"network": "ws", "wsSettings": {"path": "/vless"}}},
+    {"port": 10002, "protocol": "vless", "settings": {"decryption": "none", "clients": [
+      {"id": "11111111-1111-1111-1111-111111111111"
+#vlessgrpc
+      }]}, "streamSettings": {"network": "grpc"}}
+  ]
+}
+"""
+
+
+def ssh_server(sshd, **overrides) -> Server:
+    fields = dict(id="sg1", name="SG", protocol="ssh", domain="sg1.example.com",
+                  price_per_month=10000, ssh=SshAccess(**sshd.access()))
+    return Server(**(fields | overrides))
+
+
+def account(username: str, secret: str, order_id: str = "VPN1") -> Account:
+    return Account(order_id=order_id, username=username, secret=secret,
+                   expires=dt.date(2027, 1, 31), months=1, days=30)
+
+
+def login(sshd, username: str, password: str) -> paramiko.Transport:
+    transport = paramiko.Transport(("127.0.0.1", sshd.port))
+    transport.start_client(timeout=10)
+    transport.auth_password(username, password)
+    return transport
+
+
+async def test_ssh_account_is_a_real_login_that_tunnels(sshd, linux_users):
+    linux_users.append("qbt_alice")
+    provisioner = SshProvisioner()
+    server = ssh_server(sshd)
+    assert await provisioner.presence(server, "qbt_alice") is Presence.ABSENT
+    await provisioner.create(server, account("qbt_alice", "s3cret!pw"))
+    assert await provisioner.presence(server, "qbt_alice") is Presence.TAKEN
+    provisioner.close()
+
+    # The buyer logs in with the password and opens a tunnel, as tunnel apps do.
+    with trio.socket.socket() as listener:
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def tunnel() -> bool:
+            transport = login(sshd, "qbt_alice", "s3cret!pw")
+            try:
+                channel = transport.open_channel("direct-tcpip", ("127.0.0.1", port),
+                                                 ("127.0.0.1", 0), timeout=10)
+                channel.close()
+                return transport.is_authenticated()
+            finally:
+                transport.close()
+
+        async with trio.open_nursery() as nursery:
+            accepted = trio.Event()
+
+            async def accept() -> None:
+                conn, _ = await listener.accept()
+                conn.close()
+                accepted.set()
+
+            nursery.start_soon(accept)
+            assert await trio.to_thread.run_sync(tunnel)
+            with trio.fail_after(10):
+                await accepted.wait()
+
+    # Access through the last paid day: the shadow expiry is the day after.
+    chage = subprocess.run(["chage", "-l", "qbt_alice"], capture_output=True, text=True).stdout
+    assert "Feb 01, 2027" in chage
+    with pytest.raises(paramiko.AuthenticationException):
+        login(sshd, "qbt_alice", "wrong-password")
+
+
+async def test_create_is_idempotent_per_order_and_refuses_foreign_users(sshd, linux_users):
+    linux_users.append("qbt_bob")
+    provisioner = SshProvisioner()
+    server = ssh_server(sshd)
+    await provisioner.create(server, account("qbt_bob", "first-pw1", "VPN1"))
+    # The same order again (e.g. after a crash mid-create) succeeds and keeps one user.
+    await provisioner.create(server, account("qbt_bob", "first-pw1", "VPN1"))
+    assert subprocess.run(["getent", "passwd", "qbt_bob"], capture_output=True).returncode == 0
+    with pytest.raises(UsernameTaken):
+        await provisioner.create(server, account("qbt_bob", "other-pw1", "VPN2"))
+    with pytest.raises(UsernameTaken):
+        await provisioner.create(server, account("root", "other-pw1", "VPN3"))
+    provisioner.close()
+    login(sshd, "qbt_bob", "first-pw1").close()
+
+
+async def test_hostile_password_is_only_a_password(sshd, linux_users):
+    canary = Path("/tmp/qbc")
+    canary.unlink(missing_ok=True)
+    linux_users.append("qbt_eve")
+    hostile = "$(touch${IFS}/tmp/qbc)`id`;|&'\"\\"
+    assert PASSWORD.fullmatch(hostile)  # a valid password as far as the buyer is concerned
+    provisioner = SshProvisioner()
+    await provisioner.create(ssh_server(sshd), account("qbt_eve", hostile))
+    provisioner.close()
+    assert not canary.exists()
+    login(sshd, "qbt_eve", hostile).close()
+
+
+async def test_template_values_are_quoted_for_the_shell(sshd, tmp_path):
+    canary, out = tmp_path / "canary", tmp_path / "out"
+    hostile = f"$(touch {canary}); touch {canary} `touch {canary}` ' \" \\"
+    connection = Connection(SshAccess(**sshd.access()))
+    result = await connection.run(_fill("printf %s {username} > " + str(out), username=hostile))
+    connection.close()
+    assert result.status == 0
+    assert out.read_text() == hostile
+    assert not canary.exists()
+    # Usernames never even get that far.
+    with pytest.raises(ValueError):
+        CustomCommands(Commands(create="true", exists="true")).exists("a;reboot")
+    with pytest.raises(ValueError):
+        account("x$(id)", "password1")
+
+
+async def test_unknown_or_changed_host_key_refuses_to_connect(sshd, tmp_path):
+    empty = tmp_path / "known_hosts_empty"
+    empty.write_text("")
+    connection = Connection(SshAccess(**sshd.access(known_hosts=str(empty))))
+    with pytest.raises(HostKeyRejected, match="unknown"):
+        await connection.run("true")
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    kind, data = (tmp_path / "other_key.pub").read_text().split()[:2]
+    changed = tmp_path / "known_hosts_changed"
+    changed.write_text(f"[127.0.0.1]:{sshd.port} {kind} {data}\n")
+    connection = Connection(SshAccess(**sshd.access(known_hosts=str(changed))))
+    with pytest.raises(HostKeyRejected, match="CHANGED"):
+        await connection.run("true")
+
+
+async def test_xray_clients_land_after_every_marker_even_when_bought_at_once(sshd, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(XRAY_LAYOUT)
+    restarts = tmp_path / "restarts"
+    server = ssh_server(sshd, id="sg2", protocol="vless", xray=Xray(
+        config=str(config), markers=("#vless", "#vlessgrpc"), prefix="#&",
+        restart=f"echo restarted >> {restarts}", path="/vless"))
+    provisioner = SshProvisioner()
+    buyers = {f"user{i}": str(uuid.uuid4()) for i in range(6)}
+
+    async with trio.open_nursery() as nursery:
+        for i, (name, secret) in enumerate(buyers.items()):
+            nursery.start_soon(provisioner.create, server,
+                               account(name, secret, f"VPN{i}"))
+    text = config.read_text()
+    for name, secret in buyers.items():
+        assert text.count(f"#& {name} 2027-01-31\n}},{{\"id\": \"{secret}\", "
+                          f"\"email\": \"{name}\"") == 2
+        assert await provisioner.presence(server, name) is Presence.TAKEN
+    assert await provisioner.presence(server, "user") is Presence.ABSENT  # anchored match
+    assert restarts.read_text().count("restarted") == 6
+    # Same order again: nothing added; another order with that name: refused.
+    await provisioner.create(server, account("user0", buyers["user0"], "VPN0"))
+    assert config.read_text().count("#& user0 ") == 2
+    with pytest.raises(UsernameTaken):
+        await provisioner.create(server, account("user0", str(uuid.uuid4()), "VPN99"))
+    provisioner.close()
+
+
+async def test_missing_marker_or_failing_command_is_reported(sshd, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text("{}\n")
+    server = ssh_server(sshd, protocol="vless", xray=Xray(
+        config=str(config), markers=("#vless",), prefix="#&", restart="true", path="/vless"))
+    provisioner = SshProvisioner()
+    with pytest.raises(CommandFailed, match="marker #vless not found"):
+        await provisioner.create(server, account("carol", str(uuid.uuid4())))
+    failing = ssh_server(sshd, commands=Commands(
+        create="echo 'No space left on device' >&2; exit 1", exists="exit 1"))
+    with pytest.raises(CommandFailed, match="No space left"):
+        await provisioner.create(failing, account("carol", "password1"))
+    provisioner.close()
+    assert Path(config).read_text() == "{}\n"
