@@ -49,6 +49,7 @@ class Fault:
     description: str
     retry_after: float | None = None
     drop: bool = False
+    hang: bool = False  # never answer (as if Telegram stalled)
 
 
 class FakeTelegram:
@@ -138,10 +139,11 @@ class FakeTelegram:
         await self._changed.wait()
 
     def fail(self, method: str, status: int, description: str, *,
-             retry_after: float | None = None, times: int = 1, drop: bool = False) -> None:
+             retry_after: float | None = None, times: int = 1, drop: bool = False,
+             hang: bool = False) -> None:
         """Answer the next `times` calls of `method` with this error."""
         self._faults.setdefault(method, []).extend(
-            [Fault(status, description, retry_after, drop)] * times
+            [Fault(status, description, retry_after, drop, hang)] * times
         )
 
     def block(self, chat_id: int) -> None:
@@ -161,6 +163,8 @@ class FakeTelegram:
         faults = self._faults.get(method)
         if faults:
             fault = faults.pop(0)
+            if fault.hang:
+                await trio.sleep_forever()
             if fault.drop:
                 raise Drop
             return _error(fault.status, fault.description, fault.retry_after)

@@ -1,0 +1,201 @@
+"""The real `qrisbot run` process against the fakes and a real sshd, killed with SIGKILL.
+
+A buyer who paid gets exactly one account, whenever the process dies.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from buyer import Buyer
+from conftest import server_entry
+from daemon import Daemon, write_config
+from qrisbot.testing import config_for
+
+STEP = 30  # generous real seconds for one step of a real process
+
+
+def ledger_state(db: Path, order_id: str) -> str | None:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT state FROM orders WHERE id=?", (order_id,)).fetchone()
+    return row[0] if row else None
+
+
+def user_line(name: str) -> str:
+    return subprocess.run(["getent", "passwd", name], capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def daemon(tmp_path, telegram, pakasir, sshd):
+    def make(servers=None, **pakasir_settings) -> Daemon:
+        raw = config_for(
+            telegram.url, telegram.token, pakasir.url, pakasir.project, pakasir.api_key,
+            str(tmp_path / "ledger.sqlite3"),
+            servers or [server_entry("sg1", ssh=sshd.access())],
+            **({"check_interval": 1, "payment_timeout": 30} | pakasir_settings),
+        )
+        raw["telegram"]["poll_timeout"] = 2
+        return Daemon(write_config(tmp_path / "config.toml", raw), tmp_path / "daemon.log")
+
+    return make
+
+
+async def polling(telegram, since: int) -> None:
+    with trio.fail_after(STEP):
+        while sum(1 for method, _ in telegram.calls[since:] if method == "getUpdates") < 1:
+            await trio.sleep(0.05)
+
+
+async def to_qr(buyer: Buyer, username: str, password: str) -> tuple[object, str]:
+    buyer.says("/start")
+    await buyer.sees("Pilih server", STEP)
+    buyer.taps("srv:sg1")
+    await buyer.sees("username", STEP)
+    buyer.says(username)
+    await buyer.sees("password", STEP)
+    buyer.says(password)
+    await buyer.sees("durasi", STEP)
+    buyer.taps("dur:1")
+    await buyer.sees("Periksa", STEP)
+    buyer.taps("pay")
+    qr = await buyer.sees(lambda m: m.photo is not None, STEP)
+    return qr, re.search(r"VPN\d+", qr.caption).group(0)
+
+
+def accounts_delivered(telegram, chat_id: int) -> int:
+    return sum("Akun SSH Anda siap" in m.body for m in telegram.messages(chat_id))
+
+
+async def test_paid_while_down_is_provisioned_once_after_restart(
+    daemon, telegram, pakasir, sshd, linux_users, tmp_path
+):
+    linux_users.append("qbt_kilo")
+    process = daemon()
+    await process.start()
+    buyer = Buyer(telegram, 8101)
+    qr, order_id = await to_qr(buyer, "qbt_kilo", "kilo-pass1")
+    await process.kill()  # while the order awaits payment
+    assert pakasir.pay(order_id)
+    since = len(telegram.calls)
+    await process.start()
+    await polling(telegram, since)
+    account = await buyer.sees("Akun SSH Anda siap", STEP)
+    assert "qrisbot-" + order_id in user_line("qbt_kilo")
+    assert "<code>kilo-pass1</code>" in account.text
+    # If the kill fell between sending the QR and recording it, the resumed order shows
+    # it again: the QR that is current says the payment arrived.
+    photos = [m for m in telegram.messages(buyer.chat_id) if m.photo is not None]
+    assert 1 <= len(photos) <= 2 and "diterima" in photos[-1].caption
+    with trio.fail_after(STEP):
+        while ledger_state(tmp_path / "ledger.sqlite3", order_id) != "delivered":
+            await trio.sleep(0.1)
+    assert await process.stop() == 0
+    assert accounts_delivered(telegram, buyer.chat_id) == 1
+    assert "kilo-pass1" not in (tmp_path / "daemon.log").read_text()
+    assert telegram.token not in (tmp_path / "daemon.log").read_text()
+
+
+async def test_killed_in_the_middle_of_the_remote_command(
+    daemon, telegram, pakasir, sshd, linux_users, tmp_path
+):
+    linux_users.append("qbt_mike")
+    started = tmp_path / "create-started"
+    # An operator's own create command, idempotent per order as the recipe contract asks;
+    # it is slow, so the kill lands while it runs on the server.
+    create = (
+        f"touch {started}; sleep 2; read -r p; "
+        "getent passwd {username} >/dev/null || "
+        "useradd -M -s /bin/false -c qrisbot-{order_id} {username}; "
+        "printf '%s:%s\\n' {username} \"$p\" | chpasswd"
+    )
+    server = server_entry("sg1", ssh=sshd.access(), commands={
+        "create": create, "exists": "getent passwd {username} >/dev/null || exit 1"})
+    process = daemon([server])
+    await process.start()
+    buyer = Buyer(telegram, 8102)
+    qr, order_id = await to_qr(buyer, "qbt_mike", "mike-pass1")
+    pakasir.pay(order_id)
+    with trio.fail_after(STEP):
+        while not started.exists():
+            await trio.sleep(0.02)
+    await process.kill()
+    assert ledger_state(tmp_path / "ledger.sqlite3", order_id) == "provisioning"
+    await process.start()
+    await buyer.sees("Akun SSH Anda siap", STEP)
+    assert await process.stop() == 0
+    passwd = Path("/etc/passwd").read_text().splitlines()
+    assert sum(line.startswith("qbt_mike:") for line in passwd) == 1
+    assert accounts_delivered(telegram, buyer.chat_id) == 1
+
+
+async def test_killed_after_provisioning_before_delivery_resends(
+    daemon, telegram, pakasir, sshd, linux_users, tmp_path
+):
+    linux_users.append("qbt_nova")
+    process = daemon()
+    await process.start()
+    buyer = Buyer(telegram, 8103)
+    qr, order_id = await to_qr(buyer, "qbt_nova", "nova-pass1")
+    telegram.fail("sendMessage", 0, "", hang=True)  # the account message never gets out
+    pakasir.pay(order_id)
+    db = tmp_path / "ledger.sqlite3"
+    with trio.fail_after(STEP):
+        while ledger_state(db, order_id) != "provisioned":
+            await trio.sleep(0.05)
+    await process.kill()
+    assert accounts_delivered(telegram, buyer.chat_id) == 0
+    await process.start()
+    await buyer.sees("Akun SSH Anda siap", STEP)
+    with trio.fail_after(STEP):
+        while ledger_state(db, order_id) != "delivered":
+            await trio.sleep(0.05)
+    assert await process.stop() == 0
+    assert "qrisbot-" + order_id in user_line("qbt_nova")
+    assert accounts_delivered(telegram, buyer.chat_id) == 1
+
+
+async def test_pending_order_resumes_with_remaining_time_and_expires(
+    daemon, telegram, pakasir, sshd, tmp_path
+):
+    process = daemon()
+    await process.start()
+    buyer = Buyer(telegram, 8104)
+    begun = trio.current_time()
+    qr, order_id = await to_qr(buyer, "qbt_oscar", "oscar-pass1")
+    await process.kill()
+    await trio.sleep(3)
+    await process.start()
+    await buyer.sees("Waktu pembayaran habis", 60)
+    # The 30 s window was not restarted from zero by the restart.
+    assert trio.current_time() - begun < 30 + 15
+    assert pakasir.transactions[order_id].status == "canceled"
+    # The QR on record is gone. (A kill in the instant between sending the QR and recording
+    # its message id makes the resumed order show it again; the first copy then stays, but
+    # its transaction is cancelled at Pakasir, so it cannot be paid.)
+    photos = [m for m in telegram.messages(buyer.chat_id, include_deleted=True) if m.photo]
+    assert photos[-1].deleted and len(photos) <= 2
+    assert await process.stop() == 0
+    assert user_line("qbt_oscar") == ""
+
+
+async def test_bad_config_exits_2_naming_every_problem(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[shop]\nmax_months = 20\n[telegram]\ntoken = "x"\n[pakasir]\nproject = "p"\n'
+                   'api_key = "k"\n[[servers]]\nid = "BAD ID"\nname = "n"\nprotocol = "ssh"\n'
+                   'domain = "d.example.com"\nprice_per_month = 100\n'
+                   'ssh = { host = "h", key_file = "k", known_hosts = "kh" }\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "qrisbot", "run", "--config", str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    for path in ("$.shop.max_months", "$.telegram.token", "$.servers[0].id",
+                 "$.servers[0].price_per_month"):
+        assert path in result.stderr
