@@ -29,9 +29,14 @@ class Buyer:
         return message
 
     async def until(self, predicate: Callable[[], bool], within: float = 60) -> None:
-        with trio.fail_after(within):
-            while not predicate():
-                await trio.sleep(0.01)
+        await eventually(predicate, within)
 
     def last(self) -> Sent:
         return self.telegram.messages(self.chat_id)[-1]
+
+
+async def eventually(predicate: Callable[[], bool], within: float = 60) -> None:
+    """Wait until `predicate()` holds; it watches state outside this loop (files, processes)."""
+    with trio.fail_after(within):
+        while not predicate():  # noqa: ASYNC110 - nothing to wait on but the state itself
+            await trio.sleep(0.02)

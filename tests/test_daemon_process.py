@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import trio
-
-from buyer import Buyer
+from buyer import Buyer, eventually
 from conftest import server_entry
 from daemon import Daemon, write_config
+
 from qrisbot.testing import config_for
 
 STEP = 30  # generous real seconds for one step of a real process
@@ -48,9 +48,7 @@ def daemon(tmp_path, telegram, pakasir, sshd):
 
 
 async def polling(telegram, since: int) -> None:
-    with trio.fail_after(STEP):
-        while sum(1 for method, _ in telegram.calls[since:] if method == "getUpdates") < 1:
-            await trio.sleep(0.05)
+    await eventually(lambda: any(m == "getUpdates" for m, _ in telegram.calls[since:]), STEP)
 
 
 async def to_qr(buyer: Buyer, username: str, password: str) -> tuple[object, str]:
@@ -93,9 +91,8 @@ async def test_paid_while_down_is_provisioned_once_after_restart(
     # it again: the QR that is current says the payment arrived.
     photos = [m for m in telegram.messages(buyer.chat_id) if m.photo is not None]
     assert 1 <= len(photos) <= 2 and "diterima" in photos[-1].caption
-    with trio.fail_after(STEP):
-        while ledger_state(tmp_path / "ledger.sqlite3", order_id) != "delivered":
-            await trio.sleep(0.1)
+    await eventually(
+        lambda: ledger_state(tmp_path / "ledger.sqlite3", order_id) == "delivered", STEP)
     assert await process.stop() == 0
     assert accounts_delivered(telegram, buyer.chat_id) == 1
     assert "kilo-pass1" not in (tmp_path / "daemon.log").read_text()
@@ -122,9 +119,7 @@ async def test_killed_in_the_middle_of_the_remote_command(
     buyer = Buyer(telegram, 8102)
     qr, order_id = await to_qr(buyer, "qbt_mike", "mike-pass1")
     pakasir.pay(order_id)
-    with trio.fail_after(STEP):
-        while not started.exists():
-            await trio.sleep(0.02)
+    await eventually(started.exists, STEP)
     await process.kill()
     assert ledger_state(tmp_path / "ledger.sqlite3", order_id) == "provisioning"
     await process.start()
@@ -146,16 +141,12 @@ async def test_killed_after_provisioning_before_delivery_resends(
     telegram.fail("sendMessage", 0, "", hang=True)  # the account message never gets out
     pakasir.pay(order_id)
     db = tmp_path / "ledger.sqlite3"
-    with trio.fail_after(STEP):
-        while ledger_state(db, order_id) != "provisioned":
-            await trio.sleep(0.05)
+    await eventually(lambda: ledger_state(db, order_id) == "provisioned", STEP)
     await process.kill()
     assert accounts_delivered(telegram, buyer.chat_id) == 0
     await process.start()
     await buyer.sees("Akun SSH Anda siap", STEP)
-    with trio.fail_after(STEP):
-        while ledger_state(db, order_id) != "delivered":
-            await trio.sleep(0.05)
+    await eventually(lambda: ledger_state(db, order_id) == "delivered", STEP)
     assert await process.stop() == 0
     assert "qrisbot-" + order_id in user_line("qbt_nova")
     assert accounts_delivered(telegram, buyer.chat_id) == 1

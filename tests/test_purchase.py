@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import trio
+from conftest import server_entry
 
 from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
-
-from conftest import server_entry
 
 
 def order_id_of(caption: str) -> str:

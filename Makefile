@@ -1,0 +1,34 @@
+# make demo  - set up .venv and run the demo (for now: check the example configuration)
+# make test  - set up .venv (and OpenSSH server if missing) and run lint, types and tests
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint sshd clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/qrisbot check-config --config config.toml.example
+
+# The provisioning tests run a real sshd on a free loopback port.
+sshd:
+	@if [ ! -x /usr/sbin/sshd ]; then \
+		echo "installing openssh-server (the tests start their own sshd)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; \
+	fi
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check qrisbot tests
+	$(BIN)/mypy
+
+test: $(BIN)/.installed sshd lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
