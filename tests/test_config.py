@@ -1,0 +1,106 @@
+"""The operator's config: the example is valid; every problem is named with its key path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from qrisbot import config
+from qrisbot.cli import main
+
+EXAMPLE = Path(__file__).parent.parent / "config.toml.example"
+
+
+def example() -> dict:
+    return tomllib.loads(EXAMPLE.read_text())
+
+
+def problems(raw: dict, environ: dict | None = None) -> list[str]:
+    with pytest.raises(config.ConfigError) as caught:
+        config.parse(raw, environ or {})
+    return caught.value.problems
+
+
+def test_example_config_is_valid_and_fills_layout_defaults():
+    cfg = config.load(EXAMPLE, {})
+    assert [s.id for s in cfg.servers] == ["sg1", "sg2"]
+    assert cfg.pakasir.api_version == 2 and cfg.pakasir.check_interval == 5
+    vless = cfg.server("sg2")
+    assert vless.xray.markers == ("#vless",) and vless.xray.prefix == "#&"
+
+
+def test_structural_problems_are_all_reported_with_paths():
+    raw = example()
+    raw["shop"]["max_months"] = "twelve"
+    raw["pakasir"]["api_version"] = 3
+    raw["servers"][0]["protocol"] = "wireguard"
+    raw["servers"][0]["sshh"] = {}
+    del raw["servers"][1]["domain"]
+    found = problems(raw)
+    assert "expected int @ $.shop.max_months" in found
+    assert "must be one of 1, 2 @ $.pakasir.api_version" in found
+    assert any("$.servers[0].protocol" in p and "'ssh'" in p for p in found)
+    assert "unknown key(s) sshh @ $.servers[0]" in found
+    assert "required key missing @ $.servers[1].domain" in found
+
+
+def test_value_problems_are_all_reported_with_paths():
+    raw = example()
+    raw["telegram"]["token"] = "not a token"
+    raw["servers"][0]["id"] = "SG 1"
+    raw["servers"][0]["price_per_month"] = 100
+    raw["servers"][1]["id"] = "SG 1"
+    raw["servers"][1]["xray"]["markers"] = ["#vless; reboot"]
+    found = problems(raw)
+    assert any(p.startswith("$.telegram.token") for p in found)
+    assert any(p.startswith("$.servers[0].id") for p in found)
+    assert any(p.startswith("$.servers[0].price_per_month") for p in found)
+    assert any(p.startswith("$.servers[1].id: duplicate") for p in found)
+    assert any(p.startswith("$.servers[1].xray.markers[0]") for p in found)
+
+
+def test_custom_commands_may_not_put_the_password_on_the_command_line():
+    raw = example()
+    raw["servers"][0]["commands"] = {"create": "add {username} {password}",
+                                     "exists": "id {user}"}
+    found = problems(raw)
+    assert any("commands.create" in p and "stdin" in p for p in found)
+    assert any("commands.exists" in p and "unknown placeholder" in p for p in found)
+
+
+def test_secrets_may_come_from_the_environment():
+    raw = example()
+    raw["telegram"]["token"] = ""
+    raw["pakasir"]["api_key"] = ""
+    env = {"QRISBOT_TELEGRAM_TOKEN": "999:env-token-abcdefghij",
+           "QRISBOT_PAKASIR_API_KEY": "env-key"}
+    cfg = config.parse(raw, env)
+    assert cfg.telegram.token == "999:env-token-abcdefghij"
+    assert cfg.pakasir.api_key == "env-key"
+    assert "env-token" not in repr(cfg) and "env-key" not in repr(cfg)
+    assert len(problems(raw)) == 2
+
+
+def test_check_config_prints_a_summary_or_every_problem(tmp_path, capsys):
+    assert main(["check-config", "--config", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "sg1" in out and "Rp10.000/month" in out and "API v2" in out
+    assert "ABC-replace" not in out  # no secrets in the summary
+    broken = tmp_path / "broken.toml"
+    broken.write_text(EXAMPLE.read_text().replace("max_months = 12", "max_months = 13"))
+    assert main(["check-config", "-c", str(broken)]) == 2
+    assert "$.shop.max_months" in capsys.readouterr().err
+    assert main(["check-config", "-c", str(tmp_path / "missing.toml")]) == 2
+    (tmp_path / "bad.toml").write_text("[shop\n")
+    assert main(["check-config", "-c", str(tmp_path / "bad.toml")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_the_installed_command_exists():
+    result = subprocess.run([sys.executable, "-m", "qrisbot", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "check-config" in result.stdout
