@@ -183,8 +183,12 @@ class Conversation:
     async def _ask(
         self, chat_id: int, draft: dict[str, Any], step: str, message: Outgoing
     ) -> None:
+        # The step is recorded first: if the process stops right after the prompt went out,
+        # the buyer's answer still finds the dialogue at this step.
+        draft = {**draft, "step": step, "message_id": None}
+        self.ledger.save_draft(chat_id, draft)
         message_id = await self._send(chat_id, message)
-        self.ledger.save_draft(chat_id, {**draft, "step": step, "message_id": message_id})
+        self.ledger.save_draft(chat_id, {**draft, "message_id": message_id})
 
     async def _cancel(self, chat_id: int) -> None:
         order = self.ledger.open_order(chat_id)
