@@ -7,6 +7,7 @@ import logging
 import httpx
 import pytest
 import trio
+from buyer import eventually
 
 from qrisbot import log as qlog
 from qrisbot.pakasir import CANCELED, COMPLETED, PENDING, Pakasir, PakasirError
@@ -73,9 +74,7 @@ async def test_polling_survives_errors_and_confirms_updates(autojump_clock, bot,
     async with trio.open_nursery() as nursery:
         nursery.start_soon(lambda: polling.poll(
             bot, seen.append, offset=None, wait=5, save_offset=saved.append))
-        with trio.fail_after(60):
-            while len(seen) < 2:
-                await trio.sleep(0.1)
+        await eventually(lambda: len(seen) >= 2, 60)
         nursery.cancel_scope.cancel()
     assert [u.message.text for u in seen] == ["satu", "dua"]
     assert saved[-1] == seen[-1].update_id + 1

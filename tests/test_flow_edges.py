@@ -8,17 +8,17 @@ import re
 import uuid
 
 import trio
-
 from buyer import Buyer, eventually
 from conftest import server_entry
+from test_purchase import buy_until_qr, order_id_of
+from test_ssh_provisioning import XRAY_LAYOUT
+
 from qrisbot import ledger as L
 from qrisbot.config import Server, SshAccess, Xray
 from qrisbot.ledger import Ledger
 from qrisbot.provision import Account, details, links
 from qrisbot.provision.ssh import Connections
 from qrisbot.testing.fake_pakasir import Fault
-from test_purchase import buy_until_qr, order_id_of
-from test_ssh_provisioning import XRAY_LAYOUT
 
 
 async def test_cancel_works_at_every_step(autojump_clock, start_shop, buyer, pakasir):
@@ -175,7 +175,7 @@ async def test_vless_bought_in_telegram_lands_in_the_servers_config(
     assert trio.current_time() - paid < cfg.pakasir.check_interval + 5
     secret = re.search(r"vless://([0-9a-f-]{36})@", account.text).group(1)
     text = config_file.read_text()
-    assert f'#& vina ' in text and text.count(f'"id": "{secret}", "email": "vina"') == 2
+    assert '#& vina ' in text and text.count(f'"id": "{secret}", "email": "vina"') == 2
     assert "serviceName=vless-grpc" in account.text
 
 
