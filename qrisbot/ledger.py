@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS orders (
     account TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
-    needs_attention INTEGER NOT NULL DEFAULT 0
+    needs_attention INTEGER NOT NULL DEFAULT 0,
+    retryable INTEGER NOT NULL DEFAULT 1
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_order_per_chat ON orders(chat_id)
     WHERE state IN ('new', 'awaiting_payment');
@@ -147,7 +148,8 @@ class Order:
     account: str | None = attrs.field(default=None, repr=False)
     attempts: int = 0
     last_error: str | None = None
-    needs_attention: int = 0
+    needs_attention: int = 0  # the operator should look at this order
+    retryable: int = 1  # a failed order the shop may try again by itself (e.g. on start)
 
     def account_details(self) -> dict[str, Any]:
         return dict(json.loads(self.account)) if self.account else {}
@@ -265,7 +267,7 @@ class Ledger:
 
     def update(self, order_id: str, **fields: Any) -> None:
         """Set bookkeeping fields that are not part of the state machine."""
-        allowed = {"qr_message_id", "last_error", "needs_attention", "attempts"}
+        allowed = {"qr_message_id", "last_error", "needs_attention", "attempts", "retryable"}
         if not fields or set(fields) - allowed:
             raise LedgerError(f"cannot update {sorted(set(fields) - allowed)}")
         assignments = ", ".join(f"{name}=?" for name in fields)

@@ -257,3 +257,67 @@ async def test_stale_and_forged_buttons_change_nothing(
     assert Ledger.open(cfg.shop.database).get(order_id).state == L.AWAITING
     assert pakasir.transactions[order_id].status == "pending"
     assert all("VPN" not in m.body for m in telegram.messages(intruder))
+
+
+async def test_legacy_v1_api_flow(autojump_clock, start_shop, make_config, buyer, pakasir):
+    cfg = await start_shop(make_config(api_version=1))
+    qr, order_id = await buy_until_qr(buyer)
+    assert pakasir.transactions[order_id].txn_id not in qr.caption
+    pakasir.pay(order_id)
+    await buyer.sees("Akun SSH Anda siap")
+    assert Ledger.open(cfg.shop.database).get(order_id).txn_id == order_id
+    assert pakasir.count("status", order_id) >= 1
+
+
+async def test_expiry_waits_for_pakasir_to_confirm(autojump_clock, start_shop, buyer, pakasir):
+    from qrisbot.testing.fake_pakasir import Fault
+
+    cfg = await start_shop()
+    qr, order_id = await buy_until_qr(buyer)
+    await trio.sleep(290)
+    pakasir.fail("cancel", Fault(503, b"{}"), times=8)
+    await trio.sleep(60)
+    ledger = Ledger.open(cfg.shop.database)
+    # Pakasir has not confirmed the cancel: the order is not declared dead yet, but the
+    # QR is already gone so nobody scans it.
+    assert ledger.get(order_id).state == L.AWAITING and qr.deleted
+    await buyer.sees("Waktu pembayaran habis", within=1200)
+    assert ledger.get(order_id).state == L.EXPIRED
+    assert pakasir.transactions[order_id].status == "canceled"
+
+
+async def test_exhausted_provisioning_waits_for_admin_and_resumes_on_restart(
+    autojump_clock, make_config, buyer, pakasir, provisioner, nursery
+):
+    from functools import partial
+
+    from qrisbot import app
+
+    cfg = make_config()
+    provisioner.failures_left = 100
+    async with trio.open_nursery() as first:
+        await first.start(partial(app.run, cfg, provisioner=provisioner))
+        qr, order_id = await buy_until_qr(buyer)
+        pakasir.pay(order_id)
+        await buyer.sees("Pembayaran Anda <b>aman</b>")
+        await buyer.sees("Admin sudah diberi tahu", within=3 * 3600)
+        order = Ledger.open(cfg.shop.database).get(order_id)
+        assert order.state == L.FAILED and order.needs_attention and order.retryable
+        first.cancel_scope.cancel()
+    provisioner.failures_left = 0  # the server is fixed
+    await nursery.start(partial(app.run, cfg, provisioner=provisioner))
+    await buyer.sees("Akun SSH Anda siap")
+    assert len(provisioner.accounts) == 1
+
+
+async def test_username_taken_after_payment_is_not_retried(
+    autojump_clock, start_shop, buyer, pakasir, provisioner
+):
+    cfg = await start_shop()
+    qr, order_id = await buy_until_qr(buyer)
+    provisioner.take("sg1", "budi_99")  # someone made it on the server meanwhile
+    pakasir.pay(order_id)
+    await buyer.sees("Admin sudah diberi tahu")
+    order = Ledger.open(cfg.shop.database).get(order_id)
+    assert order.state == L.FAILED and order.needs_attention and not order.retryable
+    assert provisioner.creates == 1

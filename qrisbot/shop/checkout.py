@@ -164,16 +164,15 @@ class Checkout:
             return
         await self._retire_qr(order, messages.expired_caption(order))
         settled = await self._cancel_and_recheck(order)
-        for delay in SETTLE_BACKOFF:
-            if settled is not None:
-                break
-            await trio.sleep(delay)
+        tries = 0
+        while settled is None:
+            # Until Pakasir confirms, a payment may still land: the order stays awaiting.
+            if tries == len(SETTLE_BACKOFF) // 2:
+                log.error("cannot settle the expired order with Pakasir; still trying")
+                self.ledger.record("settle_failed", "Pakasir unreachable at expiry", order.id)
+            await trio.sleep(SETTLE_BACKOFF[min(tries, len(SETTLE_BACKOFF) - 1)])
+            tries += 1
             settled = await self._cancel_and_recheck(order)
-        if settled is None:
-            # Pakasir kept failing: leave it awaiting; the next start tries again.
-            log.error("could not settle the expired order with Pakasir; will retry later")
-            self.ledger.record("settle_failed", "Pakasir unreachable at expiry", order.id)
-            return
         if settled.state == COMPLETED:
             await self.paid(order, settled)
             return
@@ -283,6 +282,7 @@ class Checkout:
             self._fulfilling.discard(order_id)
 
     async def _provision(self, order_id: str) -> None:
+        tries = 0  # this run's attempts; the ledger counts all of them
         while True:
             order = self.ledger.get(order_id)
             if order is None:
@@ -296,39 +296,43 @@ class Checkout:
                 return
             server = self.config.server(order.server_id)
             if server is None:
-                await self._give_up(order, "server no longer in the configuration")
+                await self._give_up(order, "server no longer in the configuration",
+                                    retryable=False)
                 return
             account = self.account(order)
             try:
                 await self.provisioner.create(server, account)
             except UsernameTaken:
-                await self._give_up(order, "username taken on the server after payment")
+                await self._give_up(order, "username taken on the server after payment",
+                                    retryable=False)
                 return
             except (SshError, OSError, ValueError) as exc:
-                attempts = order.attempts + 1
+                tries += 1
                 error = str(exc)[:500]
-                log.warning("provisioning attempt %d failed: %s", attempts, error)
+                log.warning("provisioning attempt %d failed: %s", tries, error)
                 self.ledger.record("provision_failed", error, order.id)
                 self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED,
-                                       attempts=attempts, last_error=error)
-                if attempts > len(PROVISION_BACKOFF):
-                    await self._give_up(order, error, already_failed=True)
+                                       attempts=order.attempts + 1, last_error=error)
+                if tries > len(PROVISION_BACKOFF):
+                    await self._give_up(order, error, retryable=True)
                     return
-                if attempts == 1:
+                if order.attempts == 0:
                     await self._say(order, messages.provision_delayed(order))
-                await trio.sleep(PROVISION_BACKOFF[attempts - 1])
+                await trio.sleep(PROVISION_BACKOFF[tries - 1])
                 continue
             self.ledger.transition(order.id, {L.PROVISIONING}, L.PROVISIONED,
                                    account=json.dumps(details(server, account)), last_error=None)
             log.info("account created")
             return
 
-    async def _give_up(self, order: Order, reason: str, *, already_failed: bool = False) -> None:
-        """Stop retrying by ourselves: the order waits in `failed` for the operator."""
+    async def _give_up(self, order: Order, reason: str, *, retryable: bool) -> None:
+        """Stop retrying for now: the order waits in `failed` for the operator.
+
+        A retryable one is tried again when the daemon next starts.
+        """
         log.error("provisioning needs an admin: %s", reason)
-        if not already_failed:
-            self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED, last_error=reason)
-        self.ledger.update(order.id, needs_attention=1)
+        self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED, last_error=reason)
+        self.ledger.update(order.id, needs_attention=1, retryable=int(retryable))
         self.ledger.record("needs_attention", reason, order.id)
         await self._say(order, messages.provision_needs_admin(order))
 
@@ -375,7 +379,7 @@ class Checkout:
                     if order.qr_message_id is None and order.qr and order.deadline > time.time():
                         await self._show_qr(order)
                     self.watch(order)
-                elif order.state == L.FAILED and order.needs_attention:
+                elif order.state == L.FAILED and not order.retryable:
                     continue
                 else:
                     self.fulfil(order)
