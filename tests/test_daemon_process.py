@@ -96,7 +96,8 @@ async def test_paid_while_down_is_provisioned_once_after_restart(
     assert await process.stop() == 0
     assert accounts_delivered(telegram, buyer.chat_id) == 1
     assert "kilo-pass1" not in (tmp_path / "daemon.log").read_text()
-    assert telegram.token not in (tmp_path / "daemon.log").read_text()
+    log = (tmp_path / "daemon.log").read_text()
+    assert telegram.token not in log and pakasir.api_key not in log
 
 
 async def test_killed_in_the_middle_of_the_remote_command(

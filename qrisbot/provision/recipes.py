@@ -71,7 +71,9 @@ class Recipe(Protocol):
 
 
 def _locked(script: str) -> str:
-    return f"flock -w 30 {LOCK} sh -c {shlex.quote(script)}"
+    # -o: a daemon started by the script (e.g. a restart outside systemd) must not inherit
+    # the lock, or the next edit would wait for it forever.
+    return f"flock -o -w 30 {LOCK} sh -c {shlex.quote(script)}"
 
 
 class LinuxUsers:
