@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -33,6 +35,36 @@ class Buyer:
 
     def last(self) -> Sent:
         return self.telegram.messages(self.chat_id)[-1]
+
+    async def orders(
+        self, *, username: str = "budi_99", password: str | None = "rahasia123",
+        months: int = 3, server: str = "sg1", within: float = 60,
+    ) -> Sent:
+        """/start through the confirmation; returns the confirmation message."""
+        self.says("/start")
+        await self.sees("Pilih server", within)
+        self.taps(f"srv:{server}")
+        await self.sees("username", within)
+        self.says(username)
+        if password is not None:
+            await self.sees("password", within)
+            self.says(password)
+        await self.sees("durasi", within)
+        self.taps(f"dur:{months}")
+        return await self.sees("Periksa pesanan", within)
+
+    async def buys(self, within: float = 60, **order: Any) -> tuple[Sent, str]:
+        """Order and press Bayar; returns the QR message and the order id."""
+        await self.orders(within=within, **order)
+        self.taps("pay")
+        qr = await self.sees(lambda m: m.photo is not None, within)
+        return qr, order_id_of(qr.caption or "")
+
+
+def order_id_of(caption: str) -> str:
+    match = re.search(r"VPN\d+", caption)
+    assert match, caption
+    return match.group(0)
 
 
 async def eventually(predicate: Callable[[], bool], within: float = 60) -> None:

@@ -5,7 +5,6 @@ A buyer who paid gets exactly one account, whenever the process dies.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 import sys
@@ -52,19 +51,7 @@ async def polling(telegram, since: int) -> None:
 
 
 async def to_qr(buyer: Buyer, username: str, password: str) -> tuple[object, str]:
-    buyer.says("/start")
-    await buyer.sees("Pilih server", STEP)
-    buyer.taps("srv:sg1")
-    await buyer.sees("username", STEP)
-    buyer.says(username)
-    await buyer.sees("password", STEP)
-    buyer.says(password)
-    await buyer.sees("durasi", STEP)
-    buyer.taps("dur:1")
-    await buyer.sees("Periksa", STEP)
-    buyer.taps("pay")
-    qr = await buyer.sees(lambda m: m.photo is not None, STEP)
-    return qr, re.search(r"VPN\d+", qr.caption).group(0)
+    return await buyer.buys(username=username, password=password, months=1, within=STEP)
 
 
 def accounts_delivered(telegram, chat_id: int) -> int:

@@ -8,9 +8,9 @@ import re
 import uuid
 
 import trio
-from buyer import Buyer, eventually
+from buyer import Buyer, eventually, order_id_of
 from conftest import server_entry
-from test_purchase import buy_until_qr, order_id_of
+from test_purchase import buy_until_qr
 from test_ssh_provisioning import XRAY_LAYOUT
 
 from qrisbot import ledger as L

@@ -5,33 +5,15 @@ from __future__ import annotations
 import re
 
 import trio
+from buyer import order_id_of
 from conftest import server_entry
 
 from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
 
 
-def order_id_of(caption: str) -> str:
-    match = re.search(r"VPN\d+", caption)
-    assert match, caption
-    return match.group(0)
-
-
-async def buy_until_qr(buyer, *, username="budi_99", password="rahasia123", months="dur:3"):
-    buyer.says("/start")
-    await buyer.sees("Pilih server")
-    buyer.taps("srv:sg1")
-    await buyer.sees("username")
-    buyer.says(username)
-    if password is not None:
-        await buyer.sees("password")
-        buyer.says(password)
-    await buyer.sees("durasi")
-    buyer.taps(months)
-    await buyer.sees("Periksa pesanan")
-    buyer.taps("pay")
-    qr = await buyer.sees(lambda m: m.photo is not None)
-    return qr, order_id_of(qr.caption)
+async def buy_until_qr(buyer, **order):
+    return await buyer.buys(**order)
 
 
 async def test_buyer_pays_and_receives_ssh_account(
@@ -178,16 +160,7 @@ async def test_buyer_cancels_the_qr(autojump_clock, start_shop, buyer, pakasir):
 async def test_one_open_order_per_buyer(autojump_clock, start_shop, buyer, pakasir):
     await start_shop()
     qr, order_id = await buy_until_qr(buyer)
-    buyer.says("/start")
-    await buyer.sees("Pilih server")
-    buyer.taps("srv:sg1")
-    await buyer.sees("username")
-    buyer.says("other_name")
-    await buyer.sees("password")
-    buyer.says("another123")
-    await buyer.sees("durasi")
-    buyer.taps("dur:1")
-    await buyer.sees("Periksa")
+    await buyer.orders(username="other_name", password="another123", months=1)
     buyer.taps("pay")
     refused = await buyer.sees("masih punya pesanan")
     assert order_id in refused.text
@@ -201,16 +174,7 @@ async def test_qr_failure_offers_retry_with_the_same_order(
 
     await start_shop()
     pakasir.fail("create", Fault(503, b"<html>bad gateway</html>"))
-    buyer.says("/start")
-    await buyer.sees("Pilih server")
-    buyer.taps("srv:sg1")
-    await buyer.sees("username")
-    buyer.says("dewi")
-    await buyer.sees("password")
-    buyer.says("dewi12345")
-    await buyer.sees("durasi")
-    buyer.taps("dur:1")
-    await buyer.sees("Periksa")
+    await buyer.orders(username="dewi", password="dewi12345", months=1)
     buyer.taps("pay")
     failed = await buyer.sees("gagal dibuat")
     retry = next(d for d in failed.button_data() if d.startswith("retry:"))

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import trio
 
-from qrisbot.testing.http import Drop, Request, Response, serve
+from qrisbot.testing.http import Drop, Fake, Request, Response
 
 
 @attrs.define
@@ -50,24 +50,14 @@ def fee_for(amount: int) -> int:
     return round(0.007 * amount + 310)
 
 
-class FakePakasir:
+class FakePakasir(Fake):
     def __init__(self, project: str = "toko-test", api_key: str = "pk-test-secret-key") -> None:
         self.project = project
         self.api_key = api_key
-        self.port = 0
         self.transactions: dict[str, Txn] = {}
         self.calls: list[tuple[str, str]] = []  # (call, order_id)
         self._faults: dict[str, list[Fault]] = {}
         self._txn_ids = itertools.count(1001)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def serve(self, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            self.port = await nursery.start(serve, self.handle)
-            task_status.started(self.port)
 
     # --- driving it -------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import trio
 
-from qrisbot.testing.http import Drop, Request, Response, serve
+from qrisbot.testing.http import Drop, Fake, Request, Response
 
 
 @attrs.define
@@ -52,10 +52,9 @@ class Fault:
     hang: bool = False  # never answer (as if Telegram stalled)
 
 
-class FakeTelegram:
+class FakeTelegram(Fake):
     def __init__(self, token: str = "123456:TEST-token-for-the-fake") -> None:
         self.token = token
-        self.port = 0
         self.sent: list[Sent] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.answered_callbacks: list[str] = []
@@ -69,15 +68,6 @@ class FakeTelegram:
         self._faults: dict[str, list[Fault]] = {}
         self._changed = trio.Event()
         self._pollers = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def serve(self, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            self.port = await nursery.start(serve, self.handle)
-            task_status.started(self.port)
 
     # --- driving it as buyers ---------------------------------------------------------------
 
@@ -266,13 +256,15 @@ class FakeTelegram:
             return _error(400, "Bad Request: message to edit not found")
         return self._edit(message, params, "caption")
 
-    def _edit(self, message: Sent, params: dict[str, Any], field: str) -> Response:
-        new = params.get(field, "")
+    def _edit(self, message: Sent, params: dict[str, Any], field: str | None) -> Response:
+        """Change `field` (text or caption; None: only the buttons) and the buttons."""
+        new = params.get(field, "") if field else None
         buttons = _buttons(params.get("reply_markup"))
-        if getattr(message, field) == new and message.buttons == buttons:
+        if (field is None or getattr(message, field) == new) and message.buttons == buttons:
             return _error(400, "Bad Request: message is not modified: specified new message "
                                "content and reply markup are exactly the same")
-        setattr(message, field, new)
+        if field is not None:
+            setattr(message, field, new)
         message.buttons = buttons
         message.edits += 1
         return _ok({"message_id": message.message_id})
@@ -281,12 +273,7 @@ class FakeTelegram:
         message = self._find(params)
         if message is None:
             return _error(400, "Bad Request: message to edit not found")
-        buttons = _buttons(params.get("reply_markup"))
-        if message.buttons == buttons:
-            return _error(400, "Bad Request: message is not modified")
-        message.buttons = buttons
-        message.edits += 1
-        return _ok({"message_id": message.message_id})
+        return self._edit(message, params, None)
 
     async def _api_deleteMessage(self, params: dict[str, Any]) -> Response:
         message = self._find(params)

@@ -75,6 +75,24 @@ class Drop(Exception):
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+class Fake:
+    """Base of the loopback fakes: `await nursery.start(fake.serve)` binds a free port."""
+
+    port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def serve(self, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self.port = await nursery.start(serve, self.handle)
+            task_status.started(self.port)
+
+    async def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+
 async def serve(
     handler: Handler, *, port: int = 0,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
