@@ -8,6 +8,7 @@ import signal
 import httpx
 import trio
 
+from qrisbot import webhook
 from qrisbot.config import Config
 from qrisbot.ledger import Ledger
 from qrisbot.pakasir import Pakasir
@@ -58,6 +59,10 @@ async def run(
                 checkout = Checkout(config, ledger, bot, pakasir, provisioner, nursery)
                 conversation = Conversation(config, ledger, bot, checkout, nursery)
                 await checkout.resume()
+                pk = config.pakasir
+                if pk.webhook_listen:
+                    receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)
+                    await nursery.start(webhook.run, receiver, pk.webhook_listen)
                 stored = ledger.meta(OFFSET_KEY)
                 await nursery.start(_poll, poller, conversation, ledger, stored, config)
                 log.info("qrisbot is running: %d server(s), polling Telegram",

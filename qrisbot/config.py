@@ -62,6 +62,16 @@ class Pakasir:
     api_version: Literal[1, 2] = 2
     check_interval: float = 5.0
     payment_timeout: float = 300.0
+    # Optional completion push from Pakasir; off while webhook_listen is empty.
+    webhook_listen: str = ""
+    webhook_path: str = "/pakasir/webhook"
+    webhook_secret: str = attrs.field(default="", repr=False)
+    webhook_fallback_interval: float = 30.0
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between status checks: the webhook makes polling only a fallback."""
+        return self.webhook_fallback_interval if self.webhook_listen else self.check_interval
 
 
 @attrs.frozen
@@ -168,6 +178,7 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[
     for table, key, var in (
         ("telegram", "token", "QRISBOT_TELEGRAM_TOKEN"),
         ("pakasir", "api_key", "QRISBOT_PAKASIR_API_KEY"),
+        ("pakasir", "webhook_secret", "QRISBOT_PAKASIR_WEBHOOK_SECRET"),
     ):
         if environ.get(var) and isinstance(raw.get(table), dict):
             raw[table] = {**raw[table], key: environ[var]}
@@ -227,6 +238,17 @@ def _semantic_problems(config: Config) -> Iterator[str]:
         yield "$.pakasir.check_interval: must be between 1 and 60 seconds"
     if not 30 <= pk.payment_timeout <= 3600:
         yield "$.pakasir.payment_timeout: must be between 30 and 3600 seconds"
+    if pk.webhook_listen:
+        host, _, port = pk.webhook_listen.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            yield "$.pakasir.webhook_listen: must be HOST:PORT, e.g. 127.0.0.1:8787"
+        if not re.fullmatch(r"/[A-Za-z0-9/_.-]{0,100}", pk.webhook_path):
+            yield "$.pakasir.webhook_path: must be a URL path such as /pakasir/webhook"
+        if len(pk.webhook_secret) < 16:
+            yield ("$.pakasir.webhook_secret: at least 16 characters are needed when the "
+                   "webhook is on (may come from QRISBOT_PAKASIR_WEBHOOK_SECRET)")
+        if not pk.check_interval <= pk.webhook_fallback_interval <= 600:
+            yield "$.pakasir.webhook_fallback_interval: must be check_interval..600 seconds"
     seen: set[str] = set()
     for i, server in enumerate(config.servers):
         yield from _server_problems(f"$.servers[{i}]", server, config)
@@ -336,6 +358,6 @@ def _with_xray_defaults(config: Config) -> Config:
 
 def secrets(config: Config) -> list[str]:
     """Values that must never be printed anywhere."""
-    values = [config.telegram.token, config.pakasir.api_key]
+    values = [config.telegram.token, config.pakasir.api_key, config.pakasir.webhook_secret]
     values.append(config.telegram.token.partition(":")[2])
     return [v for v in values if len(v) >= 6]

@@ -301,18 +301,23 @@ class Ledger:
             ).fetchall()
         return [_order(row) for row in rows]
 
-    def username_held(self, server_id: str, username: str, today: dt.date) -> bool:
-        return self._username_held(server_id, username, today)
+    def username_held(
+        self, server_id: str, username: str, today: dt.date, *, other_than: str = ""
+    ) -> bool:
+        """Is the username spoken for on that server (by an order other than `other_than`)?"""
+        return self._username_held(server_id, username, today, other_than)
 
     def active_count(self, server_id: str, today: dt.date) -> int:
         return self._active_count(server_id, today)
 
-    def _username_held(self, server_id: str, username: str, today: dt.date) -> bool:
+    def _username_held(
+        self, server_id: str, username: str, today: dt.date, other_than: str = ""
+    ) -> bool:
         marks = ",".join("?" * len(HOLDING))
         row = self._db.execute(
-            "SELECT 1 FROM orders WHERE server_id=? AND username=? AND ("
+            "SELECT 1 FROM orders WHERE server_id=? AND username=? AND id != ? AND ("
             f" state IN ({marks}) OR (state='delivered' AND expires_on >= ?)) LIMIT 1",
-            (server_id, username, *sorted(HOLDING), today.isoformat()),
+            (server_id, username, other_than, *sorted(HOLDING), today.isoformat()),
         ).fetchone()
         return row is not None
 

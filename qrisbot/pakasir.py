@@ -14,6 +14,8 @@ from urllib.parse import quote
 import attrs
 import httpx
 
+from qrisbot.pacing import Bucket, Keyed
+
 log = logging.getLogger("qrisbot.pakasir")
 
 PENDING = "pending"
@@ -68,9 +70,13 @@ class Pakasir:
         self._key = api_key
         self._base = base_url.rstrip("/")
         self.version = version
+        # Pakasir's limits: create and cancel 2/s; status once per 4 s per transaction.
+        self._writes = Bucket(rate=2.0, burst=2.0)
+        self._status_checks = Keyed(rate=0.25, burst=1.0)
 
     async def create(self, order_id: str, amount: int) -> Transaction:
         """Create (v2: find-or-create, safe to repeat) a QRIS transaction."""
+        await self._writes.take()
         if self.version == 2:
             body = await self._request(
                 "POST",
@@ -105,6 +111,7 @@ class Pakasir:
         )
 
     async def status(self, order_id: str, txn_id: str, amount: int) -> Status:
+        await self._status_checks.take(txn_id)
         if self.version == 2:
             body = await self._request(
                 "GET",
@@ -127,6 +134,7 @@ class Pakasir:
         )
 
     async def cancel(self, order_id: str, txn_id: str, amount: int) -> None:
+        await self._writes.take()
         if self.version == 2:
             await self._request(
                 "POST",

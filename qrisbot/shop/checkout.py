@@ -8,6 +8,7 @@ twice. Whatever is in flight when the process dies is picked up again by `resume
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import logging
 import time
@@ -36,6 +37,17 @@ log = logging.getLogger("qrisbot.checkout")
 PROVISION_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 600, 600)
 # Seconds between attempts to settle an expiring order when Pakasir is unreachable.
 SETTLE_BACKOFF = (5, 10, 20, 40, 60, 120, 300)
+
+
+class Hint(enum.Enum):
+    """What a payment notification (a webhook) led to."""
+
+    PAID = "paid"
+    ALREADY = "already handled"
+    UNKNOWN_ORDER = "unknown order"
+    WRONG_AMOUNT = "amount does not match the order"
+    NOT_COMPLETED = "not completed at Pakasir"
+    UNAVAILABLE = "Pakasir status unavailable"
 
 
 class Checkout:
@@ -128,7 +140,7 @@ class Checkout:
             self._nursery.start_soon(self._guarded, order.id, self._watch, order.id, scope)
 
     async def _watch(self, order_id: str, scope: trio.CancelScope) -> None:
-        interval = self.config.pakasir.check_interval
+        interval = self.config.pakasir.poll_interval
         try:
             with scope:
                 order = self.ledger.get(order_id)
@@ -233,6 +245,33 @@ class Checkout:
         except TelegramError as exc:
             log.warning("could not retire the QR message: %s", exc.description)
 
+    async def payment_hint(self, order_id: str, amount: int) -> Hint:
+        """Someone says this order was paid: believe only Pakasir's own status."""
+        order = self.ledger.get(order_id)
+        if order is None:
+            log.warning("payment notice for unknown order %s", order_id)
+            return Hint.UNKNOWN_ORDER
+        with _order_context(order.id):
+            if amount != order.amount:
+                log.warning("payment notice with amount %d ignored (order is %d)",
+                            amount, order.amount)
+                self.ledger.record("webhook_mismatch", f"amount {amount}", order.id)
+                return Hint.WRONG_AMOUNT
+            if order.state not in (L.AWAITING, L.EXPIRED, L.CANCELLED) or order.txn_id is None:
+                return Hint.ALREADY if order.state not in L.OPEN else Hint.NOT_COMPLETED
+            try:
+                status = await self.pakasir.status(order.id, order.txn_id, order.amount)
+            except PakasirError as exc:
+                log.warning("status check after a payment notice failed: %s", exc)
+                return Hint.UNAVAILABLE
+            if status.state != COMPLETED:
+                log.warning("payment notice, but Pakasir says %s", status.state)
+                return Hint.NOT_COMPLETED
+            await self.paid(order, status)
+            current = self.ledger.get(order.id)
+            return Hint.PAID if current is not None and current.state not in L.OPEN else (
+                Hint.NOT_COMPLETED)
+
     # --- paid ---------------------------------------------------------------------------
 
     async def paid(self, order: Order, status: Status) -> bool:
@@ -297,6 +336,12 @@ class Checkout:
             server = self.config.server(order.server_id)
             if server is None:
                 await self._give_up(order, "server no longer in the configuration",
+                                    retryable=False)
+                return
+            if self.ledger.username_held(order.server_id, order.username, self.today(),
+                                         other_than=order.id):
+                # A late payment whose username another buyer has reserved meanwhile.
+                await self._give_up(order, "username reserved by another order after payment",
                                     retryable=False)
                 return
             account = self.account(order)

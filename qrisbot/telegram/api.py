@@ -15,9 +15,14 @@ from typing import Any
 import httpx
 import trio
 
+from qrisbot.pacing import TelegramPacer
+
 log = logging.getLogger("qrisbot.telegram")
 
 Keyboard = Sequence[Sequence[tuple[str, str]]]
+# Calls that put a message in front of someone: Telegram rate-limits these.
+PACED = frozenset({"sendMessage", "sendPhoto", "editMessageText", "editMessageCaption",
+                   "editMessageReplyMarkup"})
 
 
 class TelegramError(Exception):
@@ -61,11 +66,13 @@ class BotApi:
     """`client` is the transport (tests point it at the loopback fake via `base_url`)."""
 
     def __init__(
-        self, client: httpx.AsyncClient, token: str, base_url: str, *, attempts: int = 6
+        self, client: httpx.AsyncClient, token: str, base_url: str, *, attempts: int = 6,
+        pacer: TelegramPacer | None = None,
     ) -> None:
         self._client = client
         self._prefix = f"{base_url.rstrip('/')}/bot{token}/"
         self._attempts = attempts
+        self._pacer = pacer or TelegramPacer()
 
     async def call(
         self,
@@ -78,9 +85,12 @@ class BotApi:
         """Call `method`, retrying 429 (after `retry_after`), 5xx and network errors."""
         attempts = attempts or self._attempts
         delay = 1.0
+        params = params or {}
         for attempt in range(1, attempts + 1):
+            if method in PACED:
+                await self._pacer.wait(str(params.get("chat_id")))
             try:
-                return await self._once(method, params or {}, files)
+                return await self._once(method, params, files)
             except _Retry as retry:
                 if attempt == attempts:
                     raise Unavailable(retry.description, retry.code) from None

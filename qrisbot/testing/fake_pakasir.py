@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import re
 from typing import Any
 
 import attrs
+import httpx
 import trio
 
 from qrisbot.testing.http import Drop, Fake, Request, Response
@@ -70,6 +72,27 @@ class FakePakasir(Fake):
         txn.completed_at = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).isoformat(
             timespec="milliseconds")
         return True
+
+    async def notify(
+        self, url: str, order_id: str, *, secret: str | None, body: bytes | None = None,
+        content_type: str | None = "application/json",
+    ) -> int:
+        """POST the completion webhook as Pakasir does (v2 shape, X-Secret header).
+
+        Returns the receiver's HTTP status."""
+        txn = self.transactions.get(order_id)
+        if body is None:
+            assert txn is not None
+            body = json.dumps({
+                "txn_id": txn.txn_id, "order_id": txn.order_id, "amount": txn.amount,
+                "is_sandbox": True, "status": txn.status, "completed_at": txn.completed_at,
+            }).encode()
+        headers = {"X-Secret": secret} if secret is not None else {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        async with httpx.AsyncClient() as client:
+            response = await client.post(url, content=body, headers=headers)
+        return response.status_code
 
     def fail(self, call: str, fault: Fault | None = None, *, times: int = 1) -> None:
         """call: create, status, cancel (v1 and v2 alike)."""

@@ -7,6 +7,7 @@ inject (`fail`) or provoke (`block`).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import re
@@ -17,6 +18,9 @@ import attrs
 import trio
 
 from qrisbot.testing.http import Drop, Fake, Request, Response
+
+LIMITED = frozenset({"sendMessage", "sendPhoto", "editMessageText", "editMessageCaption",
+                     "editMessageReplyMarkup"})
 
 
 @attrs.define
@@ -53,8 +57,13 @@ class Fault:
 
 
 class FakeTelegram(Fake):
-    def __init__(self, token: str = "123456:TEST-token-for-the-fake") -> None:
+    def __init__(self, token: str = "123456:TEST-token-for-the-fake", *,
+                 limits: bool = False) -> None:
         self.token = token
+        # Enforce Telegram's flood limits (30 messages/s overall, a short burst per chat).
+        self.limits = limits
+        self.rate_limited = 0  # 429s answered
+        self._recent: collections.deque[tuple[float, int]] = collections.deque()
         self.sent: list[Sent] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.answered_callbacks: list[str] = []
@@ -161,6 +170,9 @@ class FakeTelegram(Fake):
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")
+        if self.limits and method in LIMITED and self._over_limit(params):
+            self.rate_limited += 1
+            return _error(429, "Too Many Requests: retry after 1", retry_after=1)
         response: Response = await handler(params)
         self._notify()
         return response
@@ -293,6 +305,18 @@ class FakeTelegram(Fake):
         return _ok(True)
 
     # --- internals --------------------------------------------------------------------------
+
+    def _over_limit(self, params: dict[str, Any]) -> bool:
+        """More than 30 messages overall, or 4 to one chat, within the last second?"""
+        now = trio.current_time()
+        while self._recent and self._recent[0][0] <= now - 1.0:
+            self._recent.popleft()
+        chat_id = int(params.get("chat_id", 0))
+        same_chat = sum(1 for _, chat in self._recent if chat == chat_id)
+        if len(self._recent) >= 30 or same_chat >= 4:
+            return True
+        self._recent.append((now, chat_id))
+        return False
 
     def _push(self, update: dict[str, Any]) -> None:
         update["update_id"] = next(self._update_ids)
