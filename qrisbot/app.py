@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 
-import httpx
 import trio
 
-from qrisbot import webhook
+from qrisbot import http, webhook
 from qrisbot.config import Config
 from qrisbot.ledger import Ledger
+from qrisbot.pacing import TelegramPacer
 from qrisbot.pakasir import Pakasir
 from qrisbot.provision import Provisioner, SshProvisioner
 from qrisbot.shop.checkout import Checkout
@@ -32,21 +32,20 @@ async def run(
     config: Config,
     *,
     provisioner: Provisioner | None = None,
+    pacer: TelegramPacer | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the shop until cancelled. Raises Fatal when the bot token is refused."""
     ledger = Ledger.open(config.shop.database)
     provisioner = provisioner or SshProvisioner()
-    timeout = httpx.Timeout(20.0, connect=10.0)
-    poll_timeout = httpx.Timeout(config.telegram.poll_timeout + 15.0, connect=10.0)
     try:
         async with (
-            httpx.AsyncClient(timeout=timeout) as http,
-            httpx.AsyncClient(timeout=poll_timeout) as poll_http,
-            httpx.AsyncClient(timeout=timeout) as pakasir_http,
+            http.client(20.0) as bot_http,
+            http.client(config.telegram.poll_timeout + 15.0) as poll_http,
+            http.client(20.0) as pakasir_http,
         ):
             tg = config.telegram
-            bot = BotApi(http, tg.token, tg.api_url)
+            bot = BotApi(bot_http, tg.token, tg.api_url, pacer=pacer)
             # getUpdates gets a client of its own so the long poll never holds a
             # connection a sendMessage needs.
             poller = BotApi(poll_http, tg.token, tg.api_url)
