@@ -14,7 +14,6 @@ from urllib.parse import quote
 import attrs
 import httpx
 
-from qrisbot import http
 from qrisbot.pacing import Bucket, Keyed
 
 log = logging.getLogger("qrisbot.pakasir")
@@ -74,7 +73,6 @@ class Pakasir:
         # Pakasir's limits: create and cancel 2/s; status once per 4 s per transaction.
         self._writes = Bucket(rate=2.0, burst=2.0)
         self._status_checks = Keyed(rate=0.25, burst=1.0)
-        self._slots = http.slots()
 
     async def create(self, order_id: str, amount: int) -> Transaction:
         """Create (v2: find-or-create, safe to repeat) a QRIS transaction."""
@@ -158,10 +156,9 @@ class Pakasir:
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         headers = {"X-Api-Key": self._key} if self.version == 2 else {}
         try:
-            async with self._slots:
-                response = await self._client.request(
-                    method, self._base + path, headers=headers, **kwargs
-                )
+            response = await self._client.request(
+                method, self._base + path, headers=headers, **kwargs
+            )
         except httpx.TimeoutException:
             raise PakasirError("Pakasir did not answer in time", transient=True) from None
         except httpx.HTTPError as exc:

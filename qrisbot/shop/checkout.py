@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 import json
 import logging
+import random
 import time
 import uuid
 import zoneinfo
@@ -133,24 +134,34 @@ class Checkout:
 
     # --- watching for the payment ------------------------------------------------------
 
-    def watch(self, order: Order) -> None:
+    def watch(self, order: Order, *, first_check: float | None = None) -> None:
+        """Check the order's payment every poll interval until paid, gone or expired.
+
+        `first_check` (seconds) moves the first check earlier: resumed orders spread theirs
+        over one interval instead of all asking Pakasir in the same instant.
+        """
         if order.id not in self._watchers:
             scope = trio.CancelScope()
             self._watchers[order.id] = scope
-            self._nursery.start_soon(self._guarded, order.id, self._watch, order.id, scope)
+            remaining = max(order.deadline - time.time(), 0)
+            self._nursery.start_soon(self._guarded, order.id, self._watch, order.id, scope,
+                                     remaining, first_check)
 
-    async def _watch(self, order_id: str, scope: trio.CancelScope) -> None:
+    async def _watch(self, order_id: str, scope: trio.CancelScope, remaining: float,
+                     first_check: float | None) -> None:
         interval = self.config.pakasir.poll_interval
         try:
             with scope:
-                order = self.ledger.get(order_id)
-                if order is None:
-                    return
-                with trio.move_on_after(max(order.deadline - time.time(), 0)):
+                with trio.move_on_after(remaining):
+                    # Checks keep to a fixed grid, so a slow answer does not push every
+                    # later check back.
+                    next_check = trio.current_time() + (
+                        interval if first_check is None else first_check)
                     while True:
-                        await trio.sleep(interval)
+                        await trio.sleep_until(next_check)
                         if await self._check(order_id):
                             return
+                        next_check = max(next_check + interval, trio.current_time())
                 await self._settle_expired(order_id)
         finally:
             self._watchers.pop(order_id, None)
@@ -423,7 +434,8 @@ class Checkout:
                     # A crash between recording the QR and sending it: show it now.
                     if order.qr_message_id is None and order.qr and order.deadline > time.time():
                         await self._show_qr(order)
-                    self.watch(order)
+                    spread = random.uniform(0, self.config.pakasir.poll_interval)
+                    self.watch(order, first_check=spread)
                 elif order.state == L.FAILED and not order.retryable:
                     continue
                 else:

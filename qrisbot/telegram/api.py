@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import trio
 
-from qrisbot import http
 from qrisbot.pacing import TelegramPacer
 
 log = logging.getLogger("qrisbot.telegram")
@@ -74,7 +73,6 @@ class BotApi:
         self._prefix = f"{base_url.rstrip('/')}/bot{token}/"
         self._attempts = attempts
         self._pacer = pacer or TelegramPacer()
-        self._slots = http.slots()
 
     async def call(
         self,
@@ -109,16 +107,11 @@ class BotApi:
         files: dict[str, tuple[str, bytes, str]] | None,
     ) -> Any:
         try:
-            async with self._slots:
-                if files:
-                    data = {
-                        k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()
-                    }
-                    response = await self._client.post(
-                        self._prefix + method, data=data, files=files
-                    )
-                else:
-                    response = await self._client.post(self._prefix + method, json=params)
+            if files:
+                data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+                response = await self._client.post(self._prefix + method, data=data, files=files)
+            else:
+                response = await self._client.post(self._prefix + method, json=params)
         except httpx.HTTPError as exc:
             # str(exc) of some httpx errors names the URL; keep only the error's kind.
             raise _Retry(f"network error ({type(exc).__name__})", 0, None) from None
