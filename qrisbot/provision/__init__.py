@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+import trio
+
 from qrisbot.config import Server, Xray
-from qrisbot.provision import links
+from qrisbot.provision import links, recipes
 from qrisbot.provision.recipes import (
     TAKEN,
     Account,
@@ -19,6 +21,8 @@ from qrisbot.provision.recipes import (
 from qrisbot.provision.ssh import CommandFailed, Connections, SshError
 
 log = logging.getLogger("qrisbot.provision")
+
+MAX_BATCH = 50  # accounts in one remote script
 
 __all__ = ["Account", "Presence", "Provisioner", "SshProvisioner", "UsernameTaken", "details"]
 
@@ -45,9 +49,31 @@ def recipe_for(server: Server) -> Recipe:
     return XrayMarkers(server.protocol, server.xray or Xray())
 
 
+class _Waiting:
+    """An account waiting for its server's next batch, and what became of it."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.error: Exception | None = None
+        self.done = False
+
+    def finish(self, error: Exception | None = None) -> None:
+        self.error, self.done = error, True
+
+
+class _Batches:
+    def __init__(self) -> None:
+        self.waiting: list[_Waiting] = []
+        self.running = False
+        self.finished = trio.Event()
+
+
 class SshProvisioner:
+    """Provisioning over SSH; the accounts waiting for a server go in one batch."""
+
     def __init__(self, connections: Connections | None = None) -> None:
         self._connections = connections or Connections()
+        self._batches: dict[str, _Batches] = {}
 
     async def presence(self, server: Server, username: str) -> Presence:
         recipe = recipe_for(server)
@@ -62,17 +88,58 @@ class SshProvisioner:
         return found
 
     async def create(self, server: Server, account: Account) -> None:
-        script = recipe_for(server).create(account)
-        result = await self._connections.get(server.ssh).run(script.command, script.stdin)
-        if result.status == TAKEN:
-            raise UsernameTaken(account.username)
-        if result.status != 0:
-            stderr = _clean(result.stderr).replace(account.secret, "***")
-            raise CommandFailed(
-                f"creating the account failed (exit {result.status}): {stderr}",
-                result.status, stderr,
-            )
+        """Create the account (idempotent per order); raises UsernameTaken or SshError.
+
+        Accounts that arrive while a server is busy wait and go together in its next
+        script: one lock, one restart of the server's VPN service for all of them.
+        """
+        recipe_for(server).secret_line(account)  # refuse a malformed secret right here
+        batches = self._batches.setdefault(server.id, _Batches())
+        mine = _Waiting(account)
+        batches.waiting.append(mine)
+        while not mine.done:
+            if batches.running:
+                await batches.finished.wait()
+                continue
+            batch, batches.waiting = batches.waiting[:MAX_BATCH], batches.waiting[MAX_BATCH:]
+            batches.running = True
+            try:
+                await self._run_batch(server, batch)
+            finally:
+                for waiting in batch:
+                    if not waiting.done:  # cancelled while the script ran: try again later
+                        waiting.finish(CommandFailed("provisioning was interrupted", -1, ""))
+                batches.running = False
+                batches.finished.set()
+                batches.finished = trio.Event()
+        if mine.error is not None:
+            raise mine.error
         log.info("account %s created on %s", account.username, server.id)
+
+    async def _run_batch(self, server: Server, batch: list[_Waiting]) -> None:
+        accounts = [waiting.account for waiting in batch]
+        script = recipes.batch(recipe_for(server), accounts)
+        try:
+            result = await self._connections.get(server.ssh).run(script.command, script.stdin)
+        except SshError as exc:
+            for waiting in batch:
+                waiting.finish(exc)
+            return
+        stderr = _clean(result.stderr)
+        for account in accounts:
+            stderr = stderr.replace(account.secret, "***")
+        statuses = recipes.results(result.stdout)
+        for index, waiting in enumerate(batch):
+            status = statuses.get(index, -1)
+            if result.status != 0 and status != TAKEN:
+                status = result.status  # e.g. the lock or the restart failed: retry it all
+            if status == 0:
+                waiting.finish()
+            elif status == TAKEN:
+                waiting.finish(UsernameTaken(waiting.account.username))
+            else:
+                waiting.finish(CommandFailed(
+                    f"creating the account failed (exit {status}): {stderr}", status, stderr))
 
     def close(self) -> None:
         self._connections.close()

@@ -5,8 +5,10 @@ validated and `shlex.quote`d; secrets (SSH passwords, Xray UUIDs) are written to
 script's stdin and never appear on a command line. Mutating scripts run under `flock`
 so that other tools editing the same files on the server wait their turn.
 
-Exit status contract of every create script: 0 created (or already ours), 3 the username
-belongs to someone else, anything else a failure worth retrying.
+Creating is done in batches (one script, one lock, one restart for all the accounts that
+are waiting for a server). Each account's block runs in a subshell whose exit status is
+reported as `qrisbot-result <index> <status>`: 0 created (or already this order's), 3 the
+username belongs to someone else, anything else a failure worth retrying.
 """
 
 from __future__ import annotations
@@ -67,7 +69,45 @@ class Recipe(Protocol):
         """Presence from the exists script's result; None when the script failed."""
         ...
 
-    def create(self, account: Account) -> Script: ...
+    def block(self, account: Account) -> str:
+        """Shell code creating one account; its secret line is in "$s"."""
+        ...
+
+    def secret_line(self, account: Account) -> str: ...
+
+    def after(self) -> str:
+        """Run once after a batch that created or confirmed an account ("" for nothing)."""
+        ...
+
+
+def batch(recipe: Recipe, accounts: list[Account]) -> Script:
+    """One locked script creating every account; secrets travel on stdin, one per line."""
+    lines = ["set -u"]
+    lines += [f"IFS= read -r s{i}" for i in range(len(accounts))]
+    lines.append("done_any=0")
+    for i, account in enumerate(accounts):
+        lines.append(f'( s="$s{i}"\n{recipe.block(account)}\n)')
+        lines.append(f'r=$?; echo "qrisbot-result {i} $r"; [ "$r" = 0 ] && done_any=1')
+    after = recipe.after()
+    if after:
+        lines.append('if [ "$done_any" = 1 ]; then')
+        lines.append(f"  {after} || {{ echo 'restart failed' >&2; exit 5; }}")
+        lines.append("fi")
+    lines.append("exit 0")
+    stdin = "".join(recipe.secret_line(a) + "\n" for a in accounts)
+    return Script(_locked("\n".join(lines)), stdin.encode())
+
+
+def results(stdout: str) -> dict[int, int]:
+    """Each block's exit status from a batch script's output."""
+    found = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "qrisbot-result" and all(
+            p.isdigit() for p in parts[1:]
+        ):
+            found[int(parts[1])] = int(parts[2])
+    return found
 
 
 def _locked(script: str) -> str:
@@ -92,30 +132,32 @@ class LinuxUsers:
             return Presence.TAKEN
         return Presence.ABSENT if status == 2 else None
 
-    def create(self, account: Account) -> Script:
+    def secret_line(self, account: Account) -> str:
         if not PASSWORD.fullmatch(account.secret):
             raise ValueError("invalid password")
+        return f"{account.username}:{account.secret}"
+
+    def block(self, account: Account) -> str:
         user = shlex.quote(account.username)
         # PAM refuses an account on its expire day: -e is the day after the last good day.
         expire = shlex.quote((account.expires + dt.timedelta(days=1)).isoformat())
         tag = shlex.quote(f"qrisbot-{account.order_id}")
-        script = f"""set -u
-tag={tag}
+        return f"""tag={tag}
 if line=$(getent passwd {user}); then
   case "$line" in *":$tag:"*) created=0 ;; *) echo "user exists" >&2; exit {TAKEN} ;; esac
 else
   useradd -e {expire} -s /bin/false -M -c "$tag" {user} || exit 1
   created=1
 fi
-if ! chpasswd; then
+if ! printf '%s\\n' "$s" | chpasswd; then
   echo "chpasswd failed" >&2
   [ "$created" = 1 ] && userdel -f {user}
   exit 1
 fi
-chage -E {expire} {user}
-"""
-        stdin = f"{account.username}:{account.secret}\n".encode()
-        return Script(_locked(script), stdin)
+chage -E {expire} {user}"""
+
+    def after(self) -> str:
+        return ""
 
 
 class XrayMarkers:
@@ -152,9 +194,12 @@ class XrayMarkers:
         extra = '\\"alterId\\": 0, ' if self.protocol == "vmess" else ""
         return f'"}},{{\\"{key}\\": \\"" {var} "\\", {extra}\\"email\\": \\"{username}\\""'
 
-    def create(self, account: Account) -> Script:
+    def secret_line(self, account: Account) -> str:
         if not UUID.fullmatch(account.secret):
             raise ValueError("invalid uuid")
+        return account.secret
+
+    def block(self, account: Account) -> str:
         config = shlex.quote(self.xray.config)
         user = account.username
         comment = f"{self.xray.prefix} {user} {account.expires.isoformat()}"
@@ -174,21 +219,18 @@ class XrayMarkers:
             f"{{ echo {shlex.quote('marker ' + m + ' not found')} >&2; exit 4; }}"
             for m in self.xray.markers
         )
-        script = f"""set -u
-IFS= read -r s
-[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
+        return f"""[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
 if line=$({self._find(user)}); then
-  case "$line" in *"\\"$s\\""*) ;; *) echo "client exists" >&2; exit {TAKEN} ;; esac
-else
-{checks}
-  tmp={config}.qrisbot.$$
-  {insert} || {{ rm -f "$tmp"; exit 1; }}
-  chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
-    || {{ rm -f "$tmp"; exit 1; }}
+  case "$line" in *"\\"$s\\""*) exit 0 ;; *) echo "client exists" >&2; exit {TAKEN} ;; esac
 fi
-{self.xray.restart}
-"""
-        return Script(_locked(script), f"{account.secret}\n".encode())
+{checks}
+tmp={config}.qrisbot.$$
+{insert} || {{ rm -f "$tmp"; exit 1; }}
+chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
+  || {{ rm -f "$tmp"; exit 1; }}"""
+
+    def after(self) -> str:
+        return self.xray.restart
 
 
 class CustomCommands:
@@ -204,14 +246,20 @@ class CustomCommands:
     def presence(self, status: int, stdout: str) -> Presence | None:
         return {0: Presence.TAKEN, 1: Presence.ABSENT}.get(status)
 
-    def create(self, account: Account) -> Script:
+    def secret_line(self, account: Account) -> str:
+        return account.secret
+
+    def block(self, account: Account) -> str:
         command = _fill(
             self.commands.create, username=account.username,
             expires=account.expires.isoformat(), days=str(account.days),
             months=str(account.months), order_id=account.order_id,
             uuid=account.secret if UUID.fullmatch(account.secret) else "",
         )
-        return Script(_locked(command), f"{account.secret}\n".encode())
+        return f"printf '%s\\n' \"$s\" | {{\n{command}\n}}"
+
+    def after(self) -> str:
+        return ""
 
 
 def _fill(template: str, **values: str) -> str:
