@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint sshd clean
+.PHONY: demo test lint sshd bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ lint: $(BIN)/.installed
 
 test: $(BIN)/.installed sshd lint
 	$(BIN)/pytest
+
+# Benchmarks with their peers (aiogram, python-telegram-bot); a few minutes, needs root + sshd.
+bench: $(BIN)/.installed sshd
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	for b in "updates.py 5000 3" "open_orders.py 10000 40" "paid_flow.py 12" \
+	         "provisioning.py 50" "resume.py 10000"; do \
+		echo "== bench/$$b"; $(BIN)/python bench/$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

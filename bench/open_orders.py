@@ -12,19 +12,19 @@ import json
 import sys
 
 from common import machine, spawn
+from fake_pakasir_fast_port import start_fake
 
 CONTENDERS = {"qrisbot (trio + httpx, ledger)": "bench/bots/orders_qrisbot.py",
               "peer (asyncio + aiohttp, in memory)": "bench/bots/orders_asyncio.py"}
 
 
 def run(script: str, count: int, seconds: float) -> dict[str, float]:
-    fake = spawn("bench/fake_pakasir_fast.py", str(seconds + 3), "5")
-    assert fake.stdout is not None
-    port = int(fake.stdout.readline())
+    fake, port = start_fake(seconds + 3)
     contender = spawn(script, str(count), f"http://127.0.0.1:{port}", str(seconds))
     assert contender.stdout is not None
     figures = json.loads(contender.stdout.readline())
     contender.wait()
+    assert fake.stdout is not None
     figures |= json.loads(fake.stdout.readline())
     fake.wait()
     return figures
