@@ -221,9 +221,9 @@ class Ledger:
             ).fetchone()
             if row is not None:
                 raise OpenOrderExists(row["id"])
-            if self._username_held(server_id, username, today):
+            if self.username_held(server_id, username, today):
                 raise UsernameHeld(username)
-            if self._active_count(server_id, today) >= capacity:
+            if self.active_count(server_id, today) >= capacity:
                 raise ServerFull(server_id)
             db.execute(
                 "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
@@ -305,28 +305,19 @@ class Ledger:
         self, server_id: str, username: str, today: dt.date, *, other_than: str = ""
     ) -> bool:
         """Is the username spoken for on that server (by an order other than `other_than`)?"""
-        return self._username_held(server_id, username, today, other_than)
-
-    def active_count(self, server_id: str, today: dt.date) -> int:
-        return self._active_count(server_id, today)
-
-    def _username_held(
-        self, server_id: str, username: str, today: dt.date, other_than: str = ""
-    ) -> bool:
-        marks = ",".join("?" * len(HOLDING))
+        holds, params = _holds(today)
         row = self._db.execute(
-            "SELECT 1 FROM orders WHERE server_id=? AND username=? AND id != ? AND ("
-            f" state IN ({marks}) OR (state='delivered' AND expires_on >= ?)) LIMIT 1",
-            (server_id, username, other_than, *sorted(HOLDING), today.isoformat()),
+            f"SELECT 1 FROM orders WHERE server_id=? AND username=? AND id != ? AND {holds}"
+            " LIMIT 1",
+            (server_id, username, other_than, *params),
         ).fetchone()
         return row is not None
 
-    def _active_count(self, server_id: str, today: dt.date) -> int:
-        marks = ",".join("?" * len(HOLDING))
+    def active_count(self, server_id: str, today: dt.date) -> int:
+        """Orders taking a place on the server: pending, being made, or delivered and valid."""
+        holds, params = _holds(today)
         row = self._db.execute(
-            f"SELECT COUNT(*) FROM orders WHERE server_id=? AND (state IN ({marks})"
-            " OR (state='delivered' AND expires_on >= ?))",
-            (server_id, *sorted(HOLDING), today.isoformat()),
+            f"SELECT COUNT(*) FROM orders WHERE server_id=? AND {holds}", (server_id, *params)
         ).fetchone()
         return int(row[0])
 
@@ -381,6 +372,13 @@ class Ledger:
             " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, value),
         )
+
+
+def _holds(today: dt.date) -> tuple[str, tuple[str, ...]]:
+    """SQL condition (and its parameters) for an order that holds its username and place."""
+    marks = ",".join("?" * len(HOLDING))
+    return (f"(state IN ({marks}) OR (state='delivered' AND expires_on >= ?))",
+            (*sorted(HOLDING), today.isoformat()))
 
 
 def _order(row: sqlite3.Row) -> Order:
