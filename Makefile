@@ -1,4 +1,4 @@
-# make demo  - set up .venv and run the demo (for now: check the example configuration)
+# make demo  - set up .venv and run the demo: the real shop, built-in fakes, one buyer
 # make test  - set up .venv (and OpenSSH server if missing) and run lint, types and tests
 
 PYTHON ?= python3
@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/qrisbot check-config --config config.toml.example
+	$(BIN)/qrisbot demo
 
 # The provisioning tests run a real sshd on a free loopback port.
 sshd:

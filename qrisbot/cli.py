@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import trio
 
@@ -23,6 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_CONFIG
+    if args.command == "demo":
+        from qrisbot import demo
+
+        return demo.main(Path(args.out))
     try:
         config = cfg.load(args.config)
     except cfg.ConfigError as exc:
@@ -50,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("-c", "--config", default=default,
                          help=f"path of config.toml (default: $QRISBOT_CONFIG or {default})")
+    demo = commands.add_parser(
+        "demo", help="run the shop against built-in fakes with a scripted buyer",
+        description="Run the real shop against built-in fakes of Telegram and Pakasir (no "
+                    "network, no config, no root) and print one buyer's purchase.")
+    demo.add_argument("--out", default=".", help="folder for the QR image (default: here)")
     return parser
 
 
