@@ -1,0 +1,66 @@
+"""Operator commands: check-config's permission warning, backup, orders list/show."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from pathlib import Path
+
+from qrisbot import ledger as L
+from qrisbot.cli import main
+from qrisbot.ledger import Ledger
+
+EXAMPLE = Path(__file__).parent.parent / "config.toml.example"
+
+
+def config_with_ledger(tmp_path: Path) -> tuple[Path, Path]:
+    database = tmp_path / "ledger.sqlite3"
+    path = tmp_path / "config.toml"
+    path.write_text(EXAMPLE.read_text().replace('database = "qrisbot.sqlite3"',
+                                                f'database = "{database}"'))
+    ledger = Ledger.open(database)
+    ledger.create_order(
+        order_id="VPN1", chat_id=1, user_id=1, server_id="sg1", protocol="ssh",
+        username="budi", secret="very-secret-pw", months=2, amount=20000, language="id",
+        deadline=time.time() + 300, capacity=5, today=dt.date.today())
+    ledger.transition("VPN1", {L.NEW}, L.AWAITING, txn_id="T1")
+    ledger.record("note", "something happened", "VPN1")
+    ledger.close()
+    return path, database
+
+
+def test_check_config_warns_when_secrets_are_readable_by_others(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text(EXAMPLE.read_text())
+    path.chmod(0o644)
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "readable by other users" in capsys.readouterr().err
+    path.chmod(0o600)
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "readable" not in capsys.readouterr().err
+
+
+def test_backup_copies_the_ledger_and_never_overwrites(tmp_path, capsys):
+    path, _ = config_with_ledger(tmp_path)
+    copy = tmp_path / "backup.sqlite3"
+    assert main(["backup", str(copy), "--config", str(path)]) == 0
+    with sqlite3.connect(copy) as db:
+        assert db.execute("SELECT state FROM orders WHERE id='VPN1'").fetchone() == (
+            "awaiting_payment",)
+    assert oct(copy.stat().st_mode & 0o777) == "0o600"
+    assert main(["backup", str(copy), "--config", str(path)]) == 1
+
+
+def test_orders_list_and_show_without_credentials(tmp_path, capsys):
+    path, _ = config_with_ledger(tmp_path)
+    assert main(["orders", "list", "--config", str(path)]) == 0
+    listed = capsys.readouterr().out
+    assert "VPN1" in listed and "awaiting_payment" in listed and "Rp20.000" in listed
+    assert main(["orders", "list", "--state", "delivered", "--config", str(path)]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["orders", "show", "VPN1", "--config", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "txn_id" in shown and "something happened" in shown
+    assert "very-secret-pw" not in shown
+    assert main(["orders", "show", "VPN404", "--config", str(path)]) == 1
