@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 
 import trio
 
-from qrisbot import http, webhook
+from qrisbot import http, systemd, webhook
 from qrisbot.config import Config
 from qrisbot.ledger import Ledger
 from qrisbot.pacing import TelegramPacer
@@ -22,6 +23,8 @@ from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
 log = logging.getLogger("qrisbot")
 
 OFFSET_KEY = "telegram_offset"
+GRACE = 30  # seconds running provisioning may take to finish on SIGTERM
+EXIT_INTERRUPTED = 130  # a second signal: the shell's convention for "interrupted"
 
 
 class Fatal(Exception):
@@ -33,9 +36,13 @@ async def run(
     *,
     provisioner: Provisioner | None = None,
     pacer: TelegramPacer | None = None,
+    stop: trio.Event | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the shop until cancelled. Raises Fatal when the bot token is refused."""
+    """Run the shop until cancelled, or until `stop` is set: then take no more updates,
+    give running provisioning and delivery GRACE seconds, and return. Orders awaiting
+    payment are left to resume on the next start. Raises Fatal when the token is refused.
+    """
     ledger = Ledger.open(config.shop.database)
     provisioner = provisioner or SshProvisioner()
     try:
@@ -54,19 +61,30 @@ async def run(
                 base_url=config.pakasir.api_url, version=config.pakasir.api_version,
             )
             await _prepare_bot(bot, config)
-            async with trio.open_nursery() as nursery:
-                checkout = Checkout(config, ledger, bot, pakasir, provisioner, nursery)
-                conversation = Conversation(config, ledger, bot, checkout, nursery)
+            # `work` holds provisioning and delivery, which a stop lets finish;
+            # `intake` holds everything that takes new work in.
+            async with trio.open_nursery() as work, trio.open_nursery() as intake:
+                checkout = Checkout(config, ledger, bot, pakasir, provisioner, intake,
+                                    work=work)
+                conversation = Conversation(config, ledger, bot, checkout, intake)
                 await checkout.resume()
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)
-                    await nursery.start(webhook.run, receiver, pk.webhook_listen)
+                    await intake.start(webhook.run, receiver, pk.webhook_listen)
                 stored = ledger.meta(OFFSET_KEY)
-                await nursery.start(_poll, poller, conversation, ledger, stored, config)
+                await intake.start(_poll, poller, conversation, ledger, stored, config)
                 log.info("qrisbot is running: %d server(s), polling Telegram",
                          len(config.servers))
+                systemd.notify("READY=1\nSTATUS=polling Telegram")
+                intake.start_soon(systemd.watchdog)
                 task_status.started()
+                if stop is not None:
+                    await stop.wait()
+                    log.info("stopping: no new updates; running provisioning gets %d s", GRACE)
+                    systemd.notify("STOPPING=1")
+                    intake.cancel_scope.cancel()
+                    work.cancel_scope.deadline = trio.current_time() + GRACE
     finally:
         provisioner.close()
         ledger.close()
@@ -107,16 +125,25 @@ async def _prepare_bot(bot: BotApi, config: Config) -> None:
 
 
 async def run_until_signal(config: Config) -> None:
-    """`qrisbot run`: the shop, stopped cleanly by SIGTERM or SIGINT."""
+    """`qrisbot run`: SIGTERM or SIGINT stops gracefully; a second one stops at once."""
+    stop = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
 
             async def stop_on_signal() -> None:
                 async for signum in signals:
-                    log.info("received %s; stopping", signal.Signals(signum).name)
-                    nursery.cancel_scope.cancel()
-                    return
+                    name = signal.Signals(signum).name
+                    if not stop.is_set():
+                        log.info("received %s; stopping (send it again to stop at once)", name)
+                        stop.set()
+                    else:
+                        # At once means not waiting for a remote command in its thread. The
+                        # ledger is safe as after a crash: the next start takes over.
+                        log.warning("received %s again; exiting now", name)
+                        for handler in logging.getLogger().handlers:
+                            handler.flush()
+                        os._exit(EXIT_INTERRUPTED)
 
             nursery.start_soon(stop_on_signal)
-            await run(config)
+            await run(config, stop=stop)
             nursery.cancel_scope.cancel()

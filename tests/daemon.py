@@ -45,8 +45,9 @@ class Daemon:
         self.log = log
         self.process: trio.Process | None = None
 
-    async def start(self) -> None:
+    async def start(self, **extra_env: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env |= extra_env
         with self.log.open("ab") as log:
             self.process = await trio.lowlevel.open_process(
                 [sys.executable, "-m", "qrisbot", "run", "--config", str(self.config)],
@@ -57,6 +58,10 @@ class Daemon:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         await self.process.wait()
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
 
     async def stop(self) -> int:
         assert self.process is not None

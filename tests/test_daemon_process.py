@@ -191,3 +191,62 @@ async def test_refused_token_stops_with_status_1_and_a_clear_message(
     log = (tmp_path / "daemon.log").read_text()
     assert "refused the bot token" in log
     assert "TEST-token" not in log
+
+
+async def test_sigterm_lets_running_provisioning_finish_and_tells_systemd(
+    daemon, telegram, pakasir, sshd, linux_users, tmp_path
+):
+    import signal
+    import socket as stdlib_socket
+
+    linux_users.append("qbt_term")
+    started = tmp_path / "create-started"
+    create = (f"touch {started}; sleep 2; read -r p; "
+              "getent passwd {username} >/dev/null || "
+              "useradd -M -s /bin/false -c qrisbot-{order_id} {username}; "
+              "printf '%s:%s\\n' {username} \"$p\" | chpasswd")
+    server = server_entry("sg1", ssh=sshd.access(), commands={
+        "create": create, "exists": "getent passwd {username} >/dev/null || exit 1"})
+    notify_path = tmp_path / "notify.sock"
+    notify = stdlib_socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))
+    notify.setblocking(False)
+    process = daemon([server])
+    await process.start(NOTIFY_SOCKET=str(notify_path))
+    buyer = Buyer(telegram, 8105)
+    qr, order_id = await to_qr(buyer, "qbt_term", "term-pass1")
+    pakasir.pay(order_id)
+    await eventually(started.exists, STEP)
+    process.signal(signal.SIGTERM)  # while the account is being made
+    with trio.fail_after(STEP):
+        assert await process.process.wait() == 0
+    assert ledger_state(tmp_path / "ledger.sqlite3", order_id) == "delivered"
+    assert accounts_delivered(telegram, buyer.chat_id) == 1
+    messages = []
+    while True:
+        try:
+            messages.append(notify.recv(4096).decode())
+        except BlockingIOError:
+            break
+    notify.close()
+    assert any("READY=1" in m for m in messages) and any("STOPPING=1" in m for m in messages)
+
+
+async def test_a_second_signal_stops_at_once(daemon, telegram, pakasir, sshd, tmp_path):
+    import signal
+
+    server = server_entry("sg1", ssh=sshd.access(), commands={
+        "create": "sleep 25", "exists": "exit 1"})
+    process = daemon([server])
+    await process.start()
+    buyer = Buyer(telegram, 8106)
+    qr, order_id = await to_qr(buyer, "qbt_twice", "twice-pass1")
+    pakasir.pay(order_id)
+    await eventually(
+        lambda: ledger_state(tmp_path / "ledger.sqlite3", order_id) == "provisioning", STEP)
+    process.signal(signal.SIGTERM)
+    await trio.sleep(0.5)
+    process.signal(signal.SIGINT)
+    with trio.fail_after(5):  # not waiting for the 25 s remote command
+        assert await process.process.wait() == 130
+    assert ledger_state(tmp_path / "ledger.sqlite3", order_id) == "provisioning"

@@ -60,13 +60,17 @@ class Checkout:
         pakasir: Pakasir,
         provisioner: Provisioner,
         nursery: trio.Nursery,
+        *,
+        work: trio.Nursery | None = None,
     ) -> None:
+        """`nursery` runs the checkers; `work` (default: the same) provisions and delivers."""
         self.config = config
         self.ledger = ledger
         self.bot = bot
         self.pakasir = pakasir
         self.provisioner = provisioner
         self._nursery = nursery
+        self._work = work or nursery
         self._watchers: dict[str, trio.CancelScope] = {}
         self._fulfilling: set[str] = set()
         self.zone = zoneinfo.ZoneInfo(config.shop.timezone)
@@ -320,7 +324,7 @@ class Checkout:
     def fulfil(self, order: Order) -> None:
         if order.id not in self._fulfilling:
             self._fulfilling.add(order.id)
-            self._nursery.start_soon(self._guarded, order.id, self._fulfil, order.id)
+            self._work.start_soon(self._guarded, order.id, self._fulfil, order.id)
 
     async def _fulfil(self, order_id: str) -> None:
         try:
