@@ -234,8 +234,9 @@ def _semantic_problems(config: Config) -> Iterator[str]:
         yield "$.pakasir.api_key: missing (may come from QRISBOT_PAKASIR_API_KEY)"
     if not pk.api_url.startswith(("https://", "http://")):
         yield "$.pakasir.api_url: must start with https:// or http://"
-    if not 1 <= pk.check_interval <= 60:
-        yield "$.pakasir.check_interval: must be between 1 and 60 seconds"
+    if not 4 <= pk.check_interval <= 60:
+        # Pakasir answers one status call per 4 s per transaction; more is refused (429).
+        yield "$.pakasir.check_interval: must be between 4 and 60 seconds"
     if not 30 <= pk.payment_timeout <= 3600:
         yield "$.pakasir.payment_timeout: must be between 30 and 3600 seconds"
     if pk.webhook_listen:

@@ -83,7 +83,7 @@ async def run(out_dir: Path, out: Callable[[str], None] = print) -> Path:
                                         "known_hosts": "demo"}} for entry in SERVERS]
             raw = config_for(telegram.url, telegram.token, pakasir.url, pakasir.project,
                              pakasir.api_key, str(Path(tmp) / "ledger.sqlite3"), servers,
-                             check_interval=1)
+                             check_interval=4)
             raw["shop"]["name"] = "Toko VPN Demo"
             await nursery.start(partial(app.run, config.parse(raw, {}),
                                         provisioner=LocalProvisioner()))

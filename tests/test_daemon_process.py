@@ -38,7 +38,7 @@ def daemon(tmp_path, telegram, pakasir, sshd):
             telegram.url, telegram.token, pakasir.url, pakasir.project, pakasir.api_key,
             str(tmp_path / "ledger.sqlite3"),
             servers or [server_entry("sg1", ssh=sshd.access())],
-            **({"check_interval": 1, "payment_timeout": 30} | pakasir_settings),
+            **({"check_interval": 4, "payment_timeout": 30} | pakasir_settings),
         )
         raw["telegram"]["poll_timeout"] = 2
         return Daemon(write_config(tmp_path / "config.toml", raw), tmp_path / "daemon.log")

@@ -166,7 +166,7 @@ async def test_vless_bought_in_telegram_lands_in_the_servers_config(
     entry = server_entry("sg1", "vless", ssh=sshd.access(), xray={
         "config": str(config_file), "markers": ["#vless", "#vlessgrpc"], "prefix": "#&",
         "restart": "true", "path": "/vless", "grpc_service": "vless-grpc"})
-    cfg = make_config([entry], check_interval=1, payment_timeout=60)
+    cfg = make_config([entry], check_interval=4, payment_timeout=60)
     await start_shop(cfg, provisioner=SshProvisioner(Connections()))
     qr, order_id = await buy_until_qr(buyer, username="vina", password=None)
     paid = trio.current_time()
@@ -185,7 +185,7 @@ async def test_two_buyers_at_once_on_one_server_both_get_working_accounts(
     from qrisbot.provision import SshProvisioner
 
     linux_users.extend(["qbt_twin1", "qbt_twin2"])
-    cfg = make_config([server_entry("sg1", ssh=sshd.access())], check_interval=1,
+    cfg = make_config([server_entry("sg1", ssh=sshd.access())], check_interval=4,
                       payment_timeout=60)
     await start_shop(cfg, provisioner=SshProvisioner())
     twins = [Buyer(telegram, 9101), Buyer(telegram, 9102)]
