@@ -16,11 +16,13 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/qrisbot demo
 
-# The provisioning tests run a real sshd on a free loopback port.
+# The provisioning tests run a real sshd on a free loopback port; the transport tests make
+# a throwaway TLS certificate with openssl.
 sshd:
-	@if [ ! -x /usr/sbin/sshd ]; then \
-		echo "installing openssh-server (the tests start their own sshd)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; \
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v openssl >/dev/null; then \
+		echo "installing openssh-server and openssl (the tests start their own sshd)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			openssh-server openssl; \
 	fi
 
 lint: $(BIN)/.installed
