@@ -64,7 +64,6 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Username <b>{username}</b> sudah dipakai di server ini. Ketik username lain.",
         "The username <b>{username}</b> is already taken on this server. Type another one.",
     ),
-    "checking_username": ("Memeriksa username…", "Checking the username…"),
     "server_unreachable": (
         "Server sedang tidak bisa dihubungi, jadi username belum bisa diperiksa. "
         "Coba lagi sebentar lagi, atau pilih server lain.",
@@ -95,7 +94,6 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "button_pay": ("Bayar", "Pay"),
     "button_cancel": ("Batal", "Cancel"),
     "button_retry": ("Coba lagi", "Try again"),
-    "creating_qr": ("Membuat kode QRIS…", "Creating the QRIS code…"),
     "qr_caption": (
         "<b>Scan QRIS ini untuk membayar</b>\nOrder: <code>{order_id}</code>\n"
         "Harga: {price}\nBiaya: {fee}\n<b>Total bayar: {total}</b>\n"
