@@ -54,6 +54,19 @@ async def to_qr(buyer: Buyer, username: str, password: str) -> tuple[object, str
     return await buyer.buys(username=username, password=password, months=1, within=STEP)
 
 
+def slow_create_server(sshd, started: Path) -> dict:
+    """A server with an operator's own create command, idempotent per order as the recipe
+    contract asks; it touches `started`, then takes 2 s, so a signal lands while it runs."""
+    create = (
+        f"touch {started}; sleep 2; read -r p; "
+        "getent passwd {username} >/dev/null || "
+        "useradd -M -s /bin/false -c qrisbot-{order_id} {username}; "
+        "printf '%s:%s\\n' {username} \"$p\" | chpasswd"
+    )
+    return server_entry("sg1", ssh=sshd.access(), commands={
+        "create": create, "exists": "getent passwd {username} >/dev/null || exit 1"})
+
+
 def accounts_delivered(telegram, chat_id: int) -> int:
     return sum("Akun SSH Anda siap" in m.body for m in telegram.messages(chat_id))
 
@@ -92,16 +105,7 @@ async def test_killed_in_the_middle_of_the_remote_command(
 ):
     linux_users.append("qbt_mike")
     started = tmp_path / "create-started"
-    # An operator's own create command, idempotent per order as the recipe contract asks;
-    # it is slow, so the kill lands while it runs on the server.
-    create = (
-        f"touch {started}; sleep 2; read -r p; "
-        "getent passwd {username} >/dev/null || "
-        "useradd -M -s /bin/false -c qrisbot-{order_id} {username}; "
-        "printf '%s:%s\\n' {username} \"$p\" | chpasswd"
-    )
-    server = server_entry("sg1", ssh=sshd.access(), commands={
-        "create": create, "exists": "getent passwd {username} >/dev/null || exit 1"})
+    server = slow_create_server(sshd, started)
     process = daemon([server])
     await process.start()
     buyer = Buyer(telegram, 8102)
@@ -201,12 +205,7 @@ async def test_sigterm_lets_running_provisioning_finish_and_tells_systemd(
 
     linux_users.append("qbt_term")
     started = tmp_path / "create-started"
-    create = (f"touch {started}; sleep 2; read -r p; "
-              "getent passwd {username} >/dev/null || "
-              "useradd -M -s /bin/false -c qrisbot-{order_id} {username}; "
-              "printf '%s:%s\\n' {username} \"$p\" | chpasswd")
-    server = server_entry("sg1", ssh=sshd.access(), commands={
-        "create": create, "exists": "getent passwd {username} >/dev/null || exit 1"})
+    server = slow_create_server(sshd, started)
     notify_path = tmp_path / "notify.sock"
     notify = stdlib_socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_DGRAM)
     notify.bind(str(notify_path))

@@ -128,23 +128,20 @@ class Conversation:
             await self._restart(chat_id)
             return
         if not USERNAME.fullmatch(username):
-            await self._send(chat_id, Outgoing(text("bad_username", self.lang),
-                                               [cancel_row(self.lang)]))
+            await self._try_again(chat_id, "bad_username")
             return
-        if self.ledger.username_held(server.id, username, self.checkout.today()):
-            await self._send(chat_id, Outgoing(text("username_taken", self.lang,
-                                                    username=username), [cancel_row(self.lang)]))
-            return
-        try:
-            presence = await self.checkout.provisioner.presence(server, username)
-        except (SshError, OSError) as exc:
-            log.warning("server %s: username check failed: %s", server.id, exc)
-            await self._send(chat_id, Outgoing(text("server_unreachable", self.lang),
-                                               [cancel_row(self.lang)]))
-            return
-        if presence is Presence.TAKEN:
-            await self._send(chat_id, Outgoing(text("username_taken", self.lang,
-                                                    username=username), [cancel_row(self.lang)]))
+        # Free in the ledger first (cheap), then on the server itself.
+        taken = self.ledger.username_held(server.id, username, self.checkout.today())
+        if not taken:
+            try:
+                presence = await self.checkout.provisioner.presence(server, username)
+            except (SshError, OSError) as exc:
+                log.warning("server %s: username check failed: %s", server.id, exc)
+                await self._try_again(chat_id, "server_unreachable")
+                return
+            taken = presence is Presence.TAKEN
+        if taken:
+            await self._try_again(chat_id, "username_taken", username=username)
             return
         draft = {**draft, "username": username}
         if server.protocol == "ssh":
@@ -165,8 +162,7 @@ class Conversation:
             await self._restart(chat_id)
             return
         if not PASSWORD.fullmatch(raw):
-            await self._send(chat_id, Outgoing(text("bad_password", self.lang),
-                                               [cancel_row(self.lang)]))
+            await self._try_again(chat_id, "bad_password")
             return
         await self._ask_duration(chat_id, {**draft, "password": raw}, server)
 
@@ -245,6 +241,9 @@ class Conversation:
             await self._send(chat_id, Outgoing(text("server_full", self.lang, name=server.name)))
             await self._menu(chat_id)
             return
+        await self._ask_username(chat_id, server)
+
+    async def _ask_username(self, chat_id: int, server: Server) -> None:
         prompt = text("ask_username", self.lang, name=server.name,
                       protocol=messages.PROTOCOL_NAMES[server.protocol])
         await self._ask(chat_id, {"server": server.id}, "username",
@@ -291,10 +290,7 @@ class Conversation:
         except L.UsernameHeld:
             await self._send(chat_id, Outgoing(text("username_taken", self.lang,
                                                     username=username)))
-            await self._ask(chat_id, {"server": server.id}, "username",
-                            Outgoing(text("ask_username", self.lang, name=server.name,
-                                          protocol=messages.PROTOCOL_NAMES[server.protocol]),
-                                     [cancel_row(self.lang)]))
+            await self._ask_username(chat_id, server)
             return
         except L.ServerFull:
             await self._send(chat_id, Outgoing(text("server_full", self.lang, name=server.name)))
@@ -325,6 +321,10 @@ class Conversation:
 
     async def _send(self, chat_id: int, message: Outgoing) -> int | None:
         return await self.bot.send_message(chat_id, message.text, message.buttons)
+
+    async def _try_again(self, chat_id: int, key: str, **values: object) -> None:
+        """Say what was wrong; the step stays, and Batal is offered."""
+        await self._send(chat_id, Outgoing(text(key, self.lang, **values), [cancel_row(self.lang)]))
 
     async def _send_quietly(self, chat_id: int, message: Outgoing) -> None:
         try:
