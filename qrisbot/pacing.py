@@ -7,6 +7,9 @@ served.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
 import attrs
 import trio
 
@@ -46,29 +49,54 @@ class Bucket:
             await trio.sleep(delay)
 
 
+class _Idle(Protocol):
+    def idle(self) -> bool: ...
+
+
+T = TypeVar("T", bound=_Idle)
+
+
+class _PerKey(Generic[T]):
+    """State per key (a chat, a transaction), forgotten once idle.
+
+    Idle entries are swept when the map has doubled since the last sweep, so thousands of
+    one-off keys (a broadcast, many transactions) cost memory only for a while.
+    """
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._items: dict[object, T] = {}
+        self._sweep_at = 1024
+
+    def get(self, key: object) -> T:
+        item = self._items.get(key)
+        if item is None:
+            item = self._items[key] = self._make()
+            if len(self._items) >= self._sweep_at:
+                self._items = {k: v for k, v in self._items.items() if not v.idle()}
+                self._sweep_at = max(1024, 2 * len(self._items))
+        return item
+
+
 class Keyed:
-    """One bucket per key (e.g. a Pakasir transaction), forgotten once idle."""
+    """One bucket per key (e.g. a Pakasir transaction)."""
 
     def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._buckets: dict[object, Bucket] = {}
-        self._prune_at = 1024
+        self._buckets = _PerKey(lambda: Bucket(rate, burst))
 
     async def take(self, key: object) -> None:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = Bucket(self.rate, self.burst)
-            if len(self._buckets) >= self._prune_at:
-                self._buckets = {k: b for k, b in self._buckets.items() if not b.idle()}
-                self._prune_at = max(1024, 2 * len(self._buckets))
-        await bucket.take()
+        await self._buckets.get(key).take()
 
 
 @attrs.define
 class _Chat:
     bucket: Bucket
     lock: trio.Lock = attrs.Factory(trio.Lock)
+
+    def idle(self) -> bool:
+        """Quiet and full again."""
+        stats = self.lock.statistics()
+        return not stats.locked and not stats.tasks_waiting and self.bucket.idle()
 
 
 class TelegramPacer:
@@ -84,27 +112,13 @@ class TelegramPacer:
     def __init__(self, overall: float = 25.0, overall_burst: float = 3.0,
                  per_chat: float = 1.0, chat_burst: float = 2.0) -> None:
         self._overall = Bucket(overall, overall_burst)
-        self._per_chat = (per_chat, chat_burst)
-        self._chats: dict[object, _Chat] = {}
-        self._prune_at = 1024
+        self._chats = _PerKey(lambda: _Chat(Bucket(per_chat, chat_burst)))
 
     async def wait(self, chat_id: object) -> None:
         chat = self._chats.get(chat_id)
-        if chat is None:
-            chat = self._chats[chat_id] = _Chat(Bucket(*self._per_chat))
-            if len(self._chats) >= self._prune_at:
-                self._prune()
         async with chat.lock:  # one message of a chat at a time, in order
             delay = chat.bucket.delay()
             if delay > 0:
                 await trio.sleep(delay)
             await self._overall.take()
             chat.bucket.reserve()
-
-    def _prune(self) -> None:
-        """Forget chats that are quiet and full again (a broadcast touches thousands)."""
-        self._chats = {
-            key: chat for key, chat in self._chats.items()
-            if chat.lock.locked() or chat.lock.statistics().tasks_waiting or not chat.bucket.idle()
-        }
-        self._prune_at = max(1024, 2 * len(self._chats))

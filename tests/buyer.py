@@ -30,12 +30,6 @@ class Buyer:
         self.seen = message.message_id
         return message
 
-    async def until(self, predicate: Callable[[], bool], within: float = 60) -> None:
-        await eventually(predicate, within)
-
-    def last(self) -> Sent:
-        return self.telegram.messages(self.chat_id)[-1]
-
     async def orders(
         self, *, username: str = "budi_99", password: str | None = "rahasia123",
         months: int = 3, server: str = "sg1", within: float = 60,

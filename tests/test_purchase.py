@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import trio
-from buyer import order_id_of
+from buyer import eventually, order_id_of
 from conftest import server_entry
 
 from qrisbot import ledger as L
@@ -55,7 +55,7 @@ async def test_buyer_pays_and_receives_ssh_account(
     made = provisioner.accounts[("sg1", "budi_99")]
     assert made.secret == "rahasia123" and made.order_id == order_id
 
-    await buyer.until(lambda: Ledger.open(cfg.shop.database).get(order_id).state == L.DELIVERED)
+    await eventually(lambda: Ledger.open(cfg.shop.database).get(order_id).state == L.DELIVERED)
     order = Ledger.open(cfg.shop.database).get(order_id)
     assert order.months == 3 and order.amount == 30000 and order.fee == 520
 
