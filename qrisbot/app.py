@@ -16,6 +16,7 @@ from qrisbot.pakasir import Pakasir
 from qrisbot.provision import Provisioner, SshProvisioner
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.conversation import Conversation
+from qrisbot.shop.notify import Notifier, daily_summaries
 from qrisbot.shop.texts import text
 from qrisbot.telegram import polling
 from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
@@ -64,10 +65,14 @@ async def run(
             # `work` holds provisioning and delivery, which a stop lets finish;
             # `intake` holds everything that takes new work in.
             async with trio.open_nursery() as work, trio.open_nursery() as intake:
+                notifier = Notifier(config, bot, intake)
                 checkout = Checkout(config, ledger, bot, pakasir, provisioner, intake,
-                                    work=work)
+                                    work=work, notifier=notifier)
                 conversation = Conversation(config, ledger, bot, checkout, intake)
                 await checkout.resume()
+                intake.start_soon(checkout.sweep)
+                intake.start_soon(checkout.servers.probe, provisioner)
+                intake.start_soon(daily_summaries, config, ledger, notifier)
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)
@@ -108,14 +113,20 @@ async def _poll(
 
 async def _prepare_bot(bot: BotApi, config: Config) -> None:
     lang = config.shop.language
-    commands = [
-        {"command": name, "description": text(f"command_{name}", lang)}
-        for name in ("start", "help", "cancel")
-    ]
-    for method, params in (
+
+    def menu(*names: str) -> list[dict[str, str]]:
+        return [{"command": n, "description": text(f"command_{n}", lang)} for n in names]
+
+    calls: list[tuple[str, dict[str, object]]] = [
         ("deleteWebhook", {"drop_pending_updates": False}),
-        ("setMyCommands", {"commands": commands}),
-    ):
+        ("setMyCommands", {"commands": menu("start", "help", "cancel")}),
+    ]
+    # Sellers see their own commands in the menu; buyers never do.
+    calls += [("setMyCommands", {"commands": menu("start", "help", "cancel", "admin",
+                                                  "broadcast"),
+                                 "scope": {"type": "chat", "chat_id": admin}})
+              for admin in config.shop.admins]
+    for method, params in calls:
         try:
             await bot.call(method, params, attempts=2)
         except Unauthorized:

@@ -45,6 +45,8 @@ class Shop:
     language: Literal["id", "en"] = "id"
     timezone: str = "Asia/Jakarta"
     days_per_month: int = 30
+    # When the admins get the day's summary (HH:MM in `timezone`); empty for none.
+    daily_summary: str = "08:00"
 
 
 @attrs.frozen
@@ -219,6 +221,8 @@ def _semantic_problems(config: Config) -> Iterator[str]:
         zoneinfo.ZoneInfo(shop.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         yield f"$.shop.timezone: unknown time zone {shop.timezone!r}"
+    if shop.daily_summary and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", shop.daily_summary):
+        yield '$.shop.daily_summary: must be HH:MM (24-hour clock) or "" for none'
     if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_-]{10,}", tg.token):
         yield (
             "$.telegram.token: missing or malformed (expected '<digits>:<secret>' from "

@@ -123,6 +123,13 @@ class BadTransition(LedgerError):
 
 
 @attrs.frozen
+class Sales:
+    orders: int
+    amount: int
+    fees: int
+
+
+@attrs.frozen
 class Order:
     id: str
     chat_id: int
@@ -301,6 +308,43 @@ class Ledger:
             ).fetchall()
         return [_order(row) for row in rows]
 
+    def attention(self) -> list[Order]:
+        """Orders the operator should look at (newest first)."""
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE needs_attention=1 AND state NOT IN (?, ?)"
+            " ORDER BY updated_at DESC", (DELIVERED, REFUNDED),
+        ).fetchall()
+        return [_order(row) for row in rows]
+
+    def retry_requested(self) -> list[Order]:
+        """Failed orders nobody is waiting on: the operator asked for another attempt."""
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE state=? AND needs_attention=0 ORDER BY updated_at",
+            (FAILED,),
+        ).fetchall()
+        return [_order(row) for row in rows]
+
+    def sales(self, since: float) -> Sales:
+        """Orders paid since `since` (epoch seconds), whatever became of them."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0) FROM orders"
+            " WHERE paid_at >= ?", (since,),
+        ).fetchone()
+        return Sales(int(row[0]), int(row[1]), int(row[2]))
+
+    def sold(self, server_id: str) -> int:
+        """Accounts made on the server, ever."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM orders WHERE server_id=? AND state IN (?, ?)",
+            (server_id, PROVISIONED, DELIVERED),
+        ).fetchone()
+        return int(row[0])
+
+    def chat_ids(self) -> list[int]:
+        """Every private chat that ever talked to the bot (broadcast audience)."""
+        return [int(row[0]) for row in
+                self._db.execute("SELECT chat_id FROM chats ORDER BY chat_id").fetchall()]
+
     def username_held(
         self, server_id: str, username: str, today: dt.date, *, other_than: str = ""
     ) -> bool:
@@ -330,13 +374,16 @@ class Ledger:
         )
 
     def events(self, order_id: str | None = None) -> list[tuple[str, str]]:
+        return [(kind, detail) for _, kind, detail in self.timed_events(order_id)]
+
+    def timed_events(self, order_id: str | None = None) -> list[tuple[float, str, str]]:
         if order_id is None:
-            rows = self._db.execute("SELECT kind, detail FROM events ORDER BY id").fetchall()
+            rows = self._db.execute("SELECT at, kind, detail FROM events ORDER BY id").fetchall()
         else:
             rows = self._db.execute(
-                "SELECT kind, detail FROM events WHERE order_id=? ORDER BY id", (order_id,)
+                "SELECT at, kind, detail FROM events WHERE order_id=? ORDER BY id", (order_id,)
             ).fetchall()
-        return [(row["kind"], row["detail"]) for row in rows]
+        return [(row["at"], row["kind"], row["detail"]) for row in rows]
 
     # --- chats and their unfinished dialogue -----------------------------------------------
 

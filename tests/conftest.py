@@ -54,11 +54,12 @@ def server_entry(server_id: str = "sg1", protocol: str = "ssh", **overrides: Any
 def make_config(
     tmp_path: Path, telegram: FakeTelegram, pakasir: FakePakasir
 ) -> Callable[..., config.Config]:
-    def make(servers: list[dict[str, Any]] | None = None, **pakasir_settings: Any
-             ) -> config.Config:
+    def make(servers: list[dict[str, Any]] | None = None, shop: dict[str, Any] | None = None,
+             **pakasir_settings: Any) -> config.Config:
         raw = config_for(
             telegram.url, telegram.token, pakasir.url, pakasir.project, pakasir.api_key,
-            str(tmp_path / "ledger.sqlite3"), servers or [server_entry()], **pakasir_settings,
+            str(tmp_path / "ledger.sqlite3"), servers or [server_entry()], shop,
+            **pakasir_settings,
         )
         return config.parse(raw, {})
 

@@ -29,6 +29,8 @@ from qrisbot.pakasir import COMPLETED, Pakasir, PakasirError, Status
 from qrisbot.provision import Account, Provisioner, UsernameTaken, details
 from qrisbot.provision.ssh import SshError
 from qrisbot.shop import messages
+from qrisbot.shop.notify import Notifier
+from qrisbot.shop.servers import Servers
 from qrisbot.shop.texts import Html
 from qrisbot.telegram.api import BotApi, Forbidden, TelegramError
 
@@ -38,6 +40,8 @@ log = logging.getLogger("qrisbot.checkout")
 PROVISION_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 600, 600)
 # Seconds between attempts to settle an expiring order when Pakasir is unreachable.
 SETTLE_BACKOFF = (5, 10, 20, 40, 60, 120, 300)
+# Seconds between looks for failed orders an operator asked to retry (from the CLI).
+SWEEP_INTERVAL = 5
 
 
 class Hint(enum.Enum):
@@ -62,6 +66,8 @@ class Checkout:
         nursery: trio.Nursery,
         *,
         work: trio.Nursery | None = None,
+        notifier: Notifier | None = None,
+        servers: Servers | None = None,
     ) -> None:
         """`nursery` runs the checkers; `work` (default: the same) provisions and delivers."""
         self.config = config
@@ -71,6 +77,8 @@ class Checkout:
         self.provisioner = provisioner
         self._nursery = nursery
         self._work = work or nursery
+        self.notifier = notifier or Notifier(config, bot, nursery)
+        self.servers = servers or Servers(config, ledger, self.notifier)
         self._watchers: dict[str, trio.CancelScope] = {}
         self._fulfilling: set[str] = set()
         self.zone = zoneinfo.ZoneInfo(config.shop.timezone)
@@ -296,6 +304,7 @@ class Checkout:
             self.ledger.record("payment_mismatch",
                                f"status order_id/amount {status.amount} differ", order.id)
             self.ledger.update(order.id, needs_attention=1)
+            self.notifier.needs_admin(order, "completed payment does not match the order")
             return True
         days = self.config.shop.days_per_month * order.months
         updated = self.ledger.transition(
@@ -308,6 +317,7 @@ class Checkout:
             log.warning("late payment for a %s order: fulfilling it", order.state)
             self.ledger.record("late_payment", f"paid after {order.state}", order.id)
         log.info("payment received")
+        self.notifier.paid(updated)
         # A running checker sees the new state at its next tick and stops by itself.
         if updated.qr_message_id is not None:
             try:
@@ -363,10 +373,12 @@ class Checkout:
             try:
                 await self.provisioner.create(server, account)
             except UsernameTaken:
+                self.servers.answered(server, None)
                 await self._give_up(order, "username taken on the server after payment",
                                     retryable=False)
                 return
             except (SshError, OSError, ValueError) as exc:
+                self.servers.provisioned(server, exc)
                 tries += 1
                 error = str(exc)[:500]
                 log.warning("provisioning attempt %d failed: %s", tries, error)
@@ -376,10 +388,13 @@ class Checkout:
                 if tries > len(PROVISION_BACKOFF):
                     await self._give_up(order, error, retryable=True)
                     return
+                if tries == 1:
+                    self.notifier.provision_failed(order, error)
                 if order.attempts == 0:
                     await self._say(order, messages.provision_delayed(order))
                 await trio.sleep(PROVISION_BACKOFF[tries - 1])
                 continue
+            self.servers.provisioned(server, None)
             self.ledger.transition(order.id, {L.PROVISIONING}, L.PROVISIONED,
                                    account=json.dumps(details(server, account)), last_error=None)
             log.info("account created")
@@ -394,6 +409,7 @@ class Checkout:
         self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED, last_error=reason)
         self.ledger.update(order.id, needs_attention=1, retryable=int(retryable))
         self.ledger.record("needs_attention", reason, order.id)
+        self.notifier.needs_admin(order, reason)
         await self._say(order, messages.provision_needs_admin(order))
 
     def account(self, order: Order) -> Account:
@@ -443,6 +459,16 @@ class Checkout:
                 elif order.state == L.FAILED and not order.retryable:
                     continue
                 else:
+                    self.fulfil(order)
+
+    async def sweep(self) -> None:
+        """Fulfil failed orders an operator asked to retry from outside (`orders retry`)."""
+        while True:
+            await trio.sleep(SWEEP_INTERVAL)
+            for order in self.ledger.retry_requested():
+                if order.id not in self._fulfilling:
+                    with _order_context(order.id):
+                        log.info("retry requested by an operator")
                     self.fulfil(order)
 
     # --- helpers ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from qrisbot.provision import Presence
 from qrisbot.provision.recipes import PASSWORD, USERNAME
 from qrisbot.provision.ssh import SshError
 from qrisbot.shop import messages
+from qrisbot.shop.admin import Admin
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import Outgoing, cancel_row
 from qrisbot.shop.texts import rupiah, text
@@ -46,6 +47,7 @@ class Conversation:
         self.lang = config.shop.language
         self._nursery = nursery
         self._locks: dict[int, trio.Lock] = {}
+        self.admin = Admin(config, ledger, bot, checkout, nursery)
 
     # --- entry from polling ---------------------------------------------------------------
 
@@ -86,7 +88,10 @@ class Conversation:
         self.ledger.seen_chat(message.chat_id)
         raw = (message.text or "")[:MAX_TEXT]
         command = _command(raw)
-        if command == "start":
+        if command in ("admin", "broadcast") and self.admin.is_admin(
+                message.sender.id if message.sender else None):
+            await self.admin.command(message, command, raw)
+        elif command == "start":
             await self._menu(message.chat_id)
         elif command == "help":
             await self._send(message.chat_id, Outgoing(text("help", self.lang)))
@@ -105,7 +110,7 @@ class Conversation:
                 await self._send(message.chat_id, Outgoing(text("unknown_input", self.lang)))
 
     async def _menu(self, chat_id: int) -> None:
-        servers = [s for s in self.config.servers if s.enabled]
+        servers = self.checkout.servers.for_sale()
         if not servers:
             self.ledger.save_draft(chat_id, None)
             await self._send(chat_id, Outgoing(text("no_servers", self.lang)))
@@ -137,8 +142,10 @@ class Conversation:
                 presence = await self.checkout.provisioner.presence(server, username)
             except (SshError, OSError) as exc:
                 log.warning("server %s: username check failed: %s", server.id, exc)
+                self.checkout.servers.answered(server, exc)
                 await self._try_again(chat_id, "server_unreachable")
                 return
+            self.checkout.servers.answered(server, None)
             taken = presence is Presence.TAKEN
         if taken:
             await self._try_again(chat_id, "username_taken", username=username)
@@ -207,6 +214,12 @@ class Conversation:
         await self.bot.answer_callback(callback.id)
         chat_id = callback.chat_id
         data = callback.data or ""
+        if data.startswith("adm:") and chat_id is not None and callback.chat_type == "private":
+            if self.admin.is_admin(callback.sender.id):
+                await self.admin.callback(callback, data)
+            else:  # a forged admin button looks like any stale one
+                await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+            return
         match = CALLBACK.fullmatch(data) if len(data.encode()) <= 64 else None
         if chat_id is None or callback.chat_type != "private" or match is None:
             return
@@ -234,7 +247,7 @@ class Conversation:
 
     async def _choose_server(self, chat_id: int, server_id: str) -> None:
         server = self.config.server(server_id)
-        if server is None or not server.enabled:
+        if server is None or not self.checkout.servers.selling(server):
             await self._restart(chat_id)
             return
         if self.ledger.active_count(server.id, self.checkout.today()) >= server.capacity:
@@ -317,7 +330,7 @@ class Conversation:
     def _server(self, draft: dict[str, Any]) -> Server | None:
         server_id = draft.get("server")
         server = self.config.server(server_id) if isinstance(server_id, str) else None
-        return server if server is not None and server.enabled else None
+        return server if server is not None and self.checkout.servers.selling(server) else None
 
     async def _send(self, chat_id: int, message: Outgoing) -> int | None:
         return await self.bot.send_message(chat_id, message.text, message.buttons)

@@ -212,6 +212,113 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "command_start": ("Beli akun VPN", "Buy a VPN account"),
     "command_help": ("Cara membeli", "How to buy"),
     "command_cancel": ("Batalkan pembelian", "Cancel the purchase"),
+    "command_admin": ("Menu admin", "Admin menu"),
+    "command_broadcast": ("Kirim pesan ke semua pembeli", "Message every buyer"),
+    # --- the seller's side (shop.admins) -------------------------------------------------
+    "admin_menu": (
+        "<b>Admin · {shop}</b>\n\n<b>Penjualan (sudah dibayar)</b>\nHari ini: {today}\n"
+        "7 hari: {week}\n30 hari: {month}\n\nMenunggu pembayaran: {open}\n"
+        "Perlu perhatian: {attention}",
+        "<b>Admin · {shop}</b>\n\n<b>Sales (paid)</b>\nToday: {today}\n"
+        "7 days: {week}\n30 days: {month}\n\nAwaiting payment: {open}\n"
+        "Need attention: {attention}",
+    ),
+    "sales_line": ("{orders} order · {amount} · biaya {fees}",
+                   "{orders} order(s) · {amount} · fees {fees}"),
+    "admin_button_open": ("Order terbuka", "Open orders"),
+    "admin_button_attention": ("Perlu perhatian ({count})", "Need attention ({count})"),
+    "admin_button_servers": ("Server", "Servers"),
+    "admin_button_refresh": ("Segarkan", "Refresh"),
+    "admin_button_back": ("« Menu", "« Menu"),
+    "admin_none": ("Tidak ada.", "None."),
+    "admin_open_title": ("<b>Menunggu pembayaran</b>", "<b>Awaiting payment</b>"),
+    "admin_open_line": (
+        "<code>{order_id}</code> · {server} · {username} · {total} · sisa {minutes} mnt",
+        "<code>{order_id}</code> · {server} · {username} · {total} · {minutes} min left",
+    ),
+    "admin_attention_title": ("<b>Perlu perhatian</b>", "<b>Need attention</b>"),
+    "admin_attention_line": (
+        "{n}. <code>{order_id}</code> · {state} · {server} · {username} · {amount}\n"
+        "   {reason}",
+        "{n}. <code>{order_id}</code> · {state} · {server} · {username} · {amount}\n"
+        "   {reason}",
+    ),
+    "admin_button_retry": ("🔁 Ulangi #{n}", "🔁 Retry #{n}"),
+    "admin_button_refund": ("💸 Refund #{n}", "💸 Refunded #{n}"),
+    "admin_refund_confirm": (
+        "Tandai order <code>{order_id}</code> ({username}, {amount}) sebagai <b>sudah "
+        "di-refund</b>? Pastikan uangnya sudah Anda kembalikan ke pembeli.",
+        "Mark order <code>{order_id}</code> ({username}, {amount}) as <b>refunded</b>? "
+        "Make sure you have returned the money to the buyer.",
+    ),
+    "admin_button_refund_yes": ("Ya, sudah di-refund", "Yes, refunded"),
+    "admin_button_no": ("Tidak", "No"),
+    "admin_refunded": ("Order <code>{order_id}</code> ditandai sudah di-refund ({by}).",
+                       "Order <code>{order_id}</code> marked refunded ({by})."),
+    "admin_retrying": ("Order <code>{order_id}</code> dicoba lagi sekarang.",
+                       "Retrying order <code>{order_id}</code> now."),
+    "admin_not_failed": (
+        "Order <code>{order_id}</code> sekarang berstatus {state}; tidak ada yang diubah.",
+        "Order <code>{order_id}</code> is now {state}; nothing was changed.",
+    ),
+    "admin_servers_title": ("<b>Server</b>", "<b>Servers</b>"),
+    "admin_server_line": (
+        "<b>{name}</b> ({server_id}, {protocol}) · {status}\nTerjual {sold} · sisa kapasitas "
+        "{left}\nHasil terakhir: {last}",
+        "<b>{name}</b> ({server_id}, {protocol}) · {status}\nSold {sold} · capacity left "
+        "{left}\nLast result: {last}",
+    ),
+    "server_on": ("dijual", "on sale"),
+    "server_off": ("NONAKTIF", "DISABLED"),
+    "server_last_none": ("belum ada", "none yet"),
+    "server_last_ok": ("OK {when}", "OK {when}"),
+    "server_last_failed": ("GAGAL {when}: {detail}", "FAILED {when}: {detail}"),
+    "admin_button_enable": ("Aktifkan {name}", "Enable {name}"),
+    "admin_button_disable": ("Nonaktifkan {name}", "Disable {name}"),
+    "buyer_refunded": (
+        "Order <code>{order_id}</code>: pembayaran Anda sudah dikembalikan (refund) oleh admin.",
+        "Order <code>{order_id}</code>: the admin has refunded your payment.",
+    ),
+    "notify_paid": (
+        "💰 Lunas <code>{order_id}</code> · {server} · {username} · {months} bln · {amount}",
+        "💰 Paid <code>{order_id}</code> · {server} · {username} · {months} mo · {amount}",
+    ),
+    "notify_provision_failed": (
+        "⚠️ Akun order <code>{order_id}</code> gagal dibuat di {server}: {error}\n"
+        "Dicoba lagi otomatis.",
+        "⚠️ Creating the account of order <code>{order_id}</code> on {server} failed: "
+        "{error}\nRetrying automatically.",
+    ),
+    "notify_needs_admin": (
+        "🚨 Order <code>{order_id}</code> ({server}, {username}) perlu Anda: {reason}\n"
+        "Buka /admin untuk Ulangi atau Refund.",
+        "🚨 Order <code>{order_id}</code> ({server}, {username}) needs you: {reason}\n"
+        "Open /admin to Retry or mark it Refunded.",
+    ),
+    "notify_server_down": ("🔴 Server {name} tidak menjawab: {error}",
+                           "🔴 Server {name} stopped answering: {error}"),
+    "notify_server_up": ("🟢 Server {name} menjawab lagi.", "🟢 Server {name} answers again."),
+    "notify_daily": (
+        "📊 <b>Ringkasan 24 jam · {shop}</b>\nDibayar: {sales}\nMenunggu pembayaran: {open}\n"
+        "Perlu perhatian: {attention}",
+        "📊 <b>Last 24 hours · {shop}</b>\nPaid: {sales}\nAwaiting payment: {open}\n"
+        "Need attention: {attention}",
+    ),
+    "broadcast_usage": (
+        "Ketik /broadcast lalu pesannya, misalnya:\n"
+        "<code>/broadcast Server SG2 sudah tersedia!</code>",
+        "Type /broadcast followed by the message, e.g.\n"
+        "<code>/broadcast Server SG2 is now available!</code>",
+    ),
+    "broadcast_preview": ("Kirim pesan di atas ke <b>{count}</b> pembeli?",
+                          "Send the message above to <b>{count}</b> buyer(s)?"),
+    "button_send": ("Kirim", "Send"),
+    "broadcast_started": ("Mengirim ke {count} pembeli…", "Sending to {count} buyer(s)…"),
+    "broadcast_done": (
+        "📣 Siaran selesai: terkirim {sent}, memblokir bot {blocked}, gagal {failed}.",
+        "📣 Broadcast done: sent {sent}, blocked the bot {blocked}, failed {failed}.",
+    ),
+    "broadcast_cancelled": ("Siaran dibatalkan.", "Broadcast cancelled."),
 }
 
 

@@ -69,6 +69,7 @@ class FakeTelegram(Fake):
         self.answered_callbacks: list[str] = []
         self.blocked: set[int] = set()
         self.commands: list[dict[str, Any]] = []
+        self.chat_commands: dict[int, list[dict[str, Any]]] = {}  # scope: one chat
         self.deleted_user_messages: list[tuple[int, int]] = []
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -213,7 +214,11 @@ class FakeTelegram(Fake):
                 1 <= len(c.get("description", "")) <= 256
             ):
                 return _error(400, "Bad Request: BOT_COMMAND_INVALID")
-        self.commands = list(commands or [])
+        scope = params.get("scope")
+        if isinstance(scope, dict) and scope.get("type") == "chat":
+            self.chat_commands[int(scope.get("chat_id", 0))] = list(commands or [])
+        else:
+            self.commands = list(commands or [])
         return _ok(True)
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> Response:

@@ -14,7 +14,7 @@ import trio.lowlevel
 
 from qrisbot.config import Server
 from qrisbot.provision import Account, Presence, UsernameTaken
-from qrisbot.provision.ssh import CommandFailed
+from qrisbot.provision.ssh import CommandFailed, Unreachable
 
 
 @attrs.define
@@ -23,6 +23,12 @@ class LocalProvisioner:
     creates: int = 0
     failures_left: int = 0
     delay: float = 0.0
+    unreachable: bool = False  # as if the server stopped answering SSH
+
+    def _answer(self, server: Server) -> None:
+        if self.unreachable:
+            raise Unreachable(f"root@{server.ssh.host}:{server.ssh.port}: cannot connect "
+                              "(TimeoutError)")
 
     def take(self, server_id: str, username: str) -> None:
         """Someone else makes this username on the server (outside the shop)."""
@@ -32,12 +38,14 @@ class LocalProvisioner:
 
     async def presence(self, server: Server, username: str) -> Presence:
         await trio.lowlevel.checkpoint()
+        self._answer(server)
         return Presence.TAKEN if (server.id, username) in self.accounts else Presence.ABSENT
 
     async def create(self, server: Server, account: Account) -> None:
         self.creates += 1
         if self.delay:
             await trio.sleep(self.delay)
+        self._answer(server)
         if self.failures_left > 0:
             self.failures_left -= 1
             raise CommandFailed("creating the account failed (exit 1): disk full", 1,

@@ -1,0 +1,292 @@
+"""The seller's side in Telegram: /admin (figures, orders, servers) and /broadcast.
+
+Only `shop.admins` reach it; the conversation checks the sender before handing anything
+over, so a forged `adm:` button from anyone else is just a stale button. Menu views are
+edited in place; what changes an order asks first and records who did it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import re
+import time
+
+import trio
+
+from qrisbot import ledger as L
+from qrisbot.config import Config
+from qrisbot.ledger import Ledger, Order
+from qrisbot.shop import actions
+from qrisbot.shop.checkout import Checkout
+from qrisbot.shop.messages import PROTOCOL_NAMES, Outgoing
+from qrisbot.shop.notify import sales_line
+from qrisbot.shop.texts import Html, rupiah, text
+from qrisbot.telegram.api import BotApi, Forbidden, Keyboard, TelegramError
+from qrisbot.telegram.types import CallbackQuery, Message
+
+log = logging.getLogger("qrisbot.admin")
+
+CALLBACK = re.compile(
+    r"adm:(?:(menu|open|attn|srv|bcgo|bcno)|(retry|refund|refunded):(VPN\d{1,40})"
+    r"|(on|off):([a-z0-9-]{1,16}))"
+)
+MAX_LISTED = 20  # orders per view; Telegram messages stop at 4096 characters
+MAX_BROADCAST = 3500
+
+
+class Admin:
+    def __init__(
+        self, config: Config, ledger: Ledger, bot: BotApi, checkout: Checkout,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.bot = bot
+        self.checkout = checkout
+        self.servers = checkout.servers
+        self.lang = config.shop.language
+        self._nursery = nursery
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.config.shop.admins
+
+    # --- commands -----------------------------------------------------------------------
+
+    async def command(self, message: Message, command: str, raw: str) -> None:
+        if command == "admin":
+            await self._send(message.chat_id, self._menu())
+        elif command == "broadcast":
+            await self._preview_broadcast(message.chat_id, raw.strip().partition(" ")[2].strip())
+
+    # --- buttons ------------------------------------------------------------------------
+
+    async def callback(self, callback: CallbackQuery, data: str) -> None:
+        chat_id, message_id = callback.chat_id, callback.message_id
+        match = CALLBACK.fullmatch(data)
+        if chat_id is None or message_id is None or match is None:
+            await self._send(chat_id or callback.sender.id,
+                             Outgoing(text("stale_button", self.lang)))
+            return
+        view, action, order_id, switch, server_id = match.groups()
+        by = f"admin {callback.sender.id}"
+        if view in ("menu", "open", "attn", "srv"):
+            await self._show(chat_id, message_id, view)
+        elif view == "bcgo":
+            await self._start_broadcast(chat_id, message_id)
+        elif view == "bcno":
+            self.ledger.save_draft(chat_id, None)
+            await self._edit(chat_id, message_id, Outgoing(text("broadcast_cancelled", self.lang)))
+        elif action == "retry":
+            await self._retry(chat_id, message_id, order_id, by)
+        elif action == "refund":
+            await self._confirm_refund(chat_id, order_id)
+        elif action == "refunded":
+            await self._refund(chat_id, message_id, order_id, by)
+        elif switch is not None:
+            server = self.config.server(server_id)
+            if server is not None:
+                self.servers.set_selling(server, switch == "on", by)
+            await self._show(chat_id, message_id, "srv")
+
+    async def _show(self, chat_id: int, message_id: int, view: str) -> None:
+        build = {"menu": self._menu, "open": self._open_orders, "attn": self._attention,
+                 "srv": self._servers}[view]
+        await self._edit(chat_id, message_id, build())
+
+    # --- views --------------------------------------------------------------------------
+
+    def _menu(self) -> Outgoing:
+        now = time.time()
+        zone = self.checkout.zone
+        midnight = dt.datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        attention = len(self.ledger.attention())
+        body = text(
+            "admin_menu", self.lang, shop=self.config.shop.name,
+            today=sales_line(self.ledger, midnight.timestamp(), self.lang),
+            week=sales_line(self.ledger, now - 7 * 86400, self.lang),
+            month=sales_line(self.ledger, now - 30 * 86400, self.lang),
+            open=len(self.ledger.orders(L.AWAITING)), attention=attention,
+        )
+        return Outgoing(body, [
+            [(self._t("admin_button_open"), "adm:open"),
+             (self._t("admin_button_attention", count=attention), "adm:attn")],
+            [(self._t("admin_button_servers"), "adm:srv"),
+             (self._t("admin_button_refresh"), "adm:menu")],
+        ])
+
+    def _open_orders(self) -> Outgoing:
+        now = time.time()
+        lines = [text("admin_open_title", self.lang)]
+        for order in self.ledger.orders(L.AWAITING)[:MAX_LISTED]:
+            lines.append(text(
+                "admin_open_line", self.lang, order_id=order.id, server=order.server_id,
+                username=order.username, total=rupiah(order.total or order.amount),
+                minutes=max(int((order.deadline - now) // 60), 0)))
+        return self._listing(lines)
+
+    def _attention(self) -> Outgoing:
+        lines = [text("admin_attention_title", self.lang)]
+        buttons: list[list[tuple[str, str]]] = []
+        for n, order in enumerate(self.ledger.attention()[:MAX_LISTED], start=1):
+            lines.append(text(
+                "admin_attention_line", self.lang, n=n, order_id=order.id, state=order.state,
+                server=order.server_id, username=order.username, amount=rupiah(order.amount),
+                reason=order.last_error or self._last_event(order)))
+            if order.state == L.FAILED:
+                buttons.append([(self._t("admin_button_retry", n=n), f"adm:retry:{order.id}"),
+                                (self._t("admin_button_refund", n=n), f"adm:refund:{order.id}")])
+        return self._listing(lines, buttons)
+
+    def _servers(self) -> Outgoing:
+        today = self.checkout.today()
+        lines = [text("admin_servers_title", self.lang)]
+        buttons: list[list[tuple[str, str]]] = []
+        for server in self.config.servers:
+            on = self.servers.selling(server)
+            last = self.servers.last(server)
+            if last is None:
+                result = text("server_last_none", self.lang)
+            else:
+                when = dt.datetime.fromtimestamp(last.at, self.checkout.zone).strftime(
+                    "%d-%m %H:%M")
+                result = (text("server_last_ok", self.lang, when=when) if last.ok else
+                          text("server_last_failed", self.lang, when=when, detail=last.detail))
+            lines.append(text(
+                "admin_server_line", self.lang, name=server.name, server_id=server.id,
+                protocol=PROTOCOL_NAMES[server.protocol],
+                status=text("server_on" if on else "server_off", self.lang),
+                sold=self.ledger.sold(server.id),
+                left=max(server.capacity - self.ledger.active_count(server.id, today), 0),
+                last=result))
+            key, data = ("admin_button_disable", "off") if on else ("admin_button_enable", "on")
+            buttons.append([(self._t(key, name=server.name), f"adm:{data}:{server.id}")])
+        return self._listing(lines, buttons, gap="\n\n")
+
+    def _listing(self, lines: list[Html], buttons: Keyboard | None = None,
+                 gap: str = "\n") -> Outgoing:
+        if len(lines) == 1:
+            lines.append(text("admin_none", self.lang))
+        back = [(self._t("admin_button_back"), "adm:menu")]
+        return Outgoing(Html(gap.join(lines)), [*(buttons or []), back])
+
+    def _last_event(self, order: Order) -> str:
+        events = self.ledger.events(order.id)
+        return f"{events[-1][0]}: {events[-1][1]}" if events else ""
+
+    # --- order actions ------------------------------------------------------------------
+
+    async def _retry(self, chat_id: int, message_id: int, order_id: str, by: str) -> None:
+        try:
+            order = actions.request_retry(self.ledger, order_id, by)
+        except actions.Refused:
+            await self._refused(chat_id, order_id)
+        else:
+            self.checkout.fulfil(order)
+            await self._send(chat_id, Outgoing(text("admin_retrying", self.lang,
+                                                    order_id=order_id)))
+        await self._show(chat_id, message_id, "attn")
+
+    async def _confirm_refund(self, chat_id: int, order_id: str) -> None:
+        order = self.ledger.get(order_id)
+        if order is None or order.state != L.FAILED:
+            await self._refused(chat_id, order_id)
+            return
+        await self._send(chat_id, Outgoing(
+            text("admin_refund_confirm", self.lang, order_id=order.id, username=order.username,
+                 amount=rupiah(order.total or order.amount)),
+            [[(self._t("admin_button_refund_yes"), f"adm:refunded:{order.id}"),
+              (self._t("admin_button_no"), "adm:attn")]]))
+
+    async def _refund(self, chat_id: int, message_id: int, order_id: str, by: str) -> None:
+        try:
+            order = actions.mark_refunded(self.ledger, order_id, by,
+                                          dt.datetime.now(self.checkout.zone))
+        except actions.Refused:
+            await self._refused(chat_id, order_id)
+            return
+        log.info("order %s marked refunded by %s", order.id, by)
+        await self._edit(chat_id, message_id, Outgoing(
+            text("admin_refunded", self.lang, order_id=order.id, by=by)))
+        try:
+            await self.bot.send_message(order.chat_id, text("buyer_refunded", order.language,
+                                                            order_id=order.id))
+        except TelegramError as exc:
+            log.warning("could not tell the buyer about the refund: %s", exc.description)
+
+    async def _refused(self, chat_id: int, order_id: str) -> None:
+        order = self.ledger.get(order_id)
+        state = order.state if order is not None else "?"
+        await self._send(chat_id, Outgoing(text("admin_not_failed", self.lang,
+                                                order_id=order_id, state=state)))
+
+    # --- broadcast ----------------------------------------------------------------------
+
+    async def _preview_broadcast(self, chat_id: int, body: str) -> None:
+        if not body or len(body) > MAX_BROADCAST:
+            await self._send(chat_id, Outgoing(text("broadcast_usage", self.lang)))
+            return
+        # Sent exactly as buyers will see it: plain text, nothing interpreted as markup.
+        await self._send(chat_id, Outgoing(Html(html.escape(body, quote=False))))
+        count = len(self.ledger.chat_ids())
+        message_id = await self._send(chat_id, Outgoing(
+            text("broadcast_preview", self.lang, count=count),
+            [[(self._t("button_send"), "adm:bcgo"), (self._t("button_cancel"), "adm:bcno")]]))
+        self.ledger.save_draft(chat_id, {"step": "broadcast", "text": body,
+                                         "message_id": message_id})
+
+    async def _start_broadcast(self, chat_id: int, message_id: int) -> None:
+        draft = self.ledger.draft(chat_id)
+        if (draft is None or draft.get("step") != "broadcast"
+                or draft.get("message_id") != message_id or not isinstance(draft.get("text"),
+                                                                           str)):
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+            return
+        # Cleared first: a second tap (or a restart) never sends the broadcast twice.
+        self.ledger.save_draft(chat_id, None)
+        audience = self.ledger.chat_ids()
+        self.ledger.record("broadcast", f"to {len(audience)} chats by admin {chat_id}")
+        await self._edit(chat_id, message_id, Outgoing(
+            text("broadcast_started", self.lang, count=len(audience))))
+        self._nursery.start_soon(self._broadcast, chat_id, audience,
+                                 Html(html.escape(draft["text"], quote=False)))
+
+    async def _broadcast(self, chat_id: int, audience: list[int], body: Html) -> None:
+        sent = blocked = failed = 0
+        for target in audience:
+            try:
+                await self.bot.send_message(target, body)
+            except Forbidden:
+                blocked += 1
+            except TelegramError as exc:
+                log.warning("broadcast to chat %d failed: %s", target, exc.description)
+                failed += 1
+            else:
+                sent += 1
+        log.info("broadcast done: %d sent, %d blocked, %d failed", sent, blocked, failed)
+        await self._send_quietly(chat_id, Outgoing(
+            text("broadcast_done", self.lang, sent=sent, blocked=blocked, failed=failed)))
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _t(self, key: str, **values: object) -> str:
+        """A button label: plain text, not HTML."""
+        return html.unescape(text(key, self.lang, **values))
+
+    async def _send(self, chat_id: int, message: Outgoing) -> int | None:
+        return await self.bot.send_message(chat_id, message.text, message.buttons)
+
+    async def _send_quietly(self, chat_id: int, message: Outgoing) -> None:
+        try:
+            await self._send(chat_id, message)
+        except TelegramError as exc:
+            log.warning("could not message admin %d: %s", chat_id, exc.description)
+
+    async def _edit(self, chat_id: int, message_id: int, message: Outgoing) -> None:
+        try:
+            await self.bot.edit_text(chat_id, message_id, message.text, message.buttons)
+        except TelegramError as exc:
+            if "not modified" not in exc.description:
+                log.info("could not edit the admin view (%s); sending it anew", exc.description)
+                await self._send(chat_id, message)

@@ -1,0 +1,91 @@
+"""Messages to the sellers (`shop.admins`): what happened that a person should know.
+
+Notices go out in background tasks through the paced client, so a slow or blocked admin
+chat never delays a buyer's order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import zoneinfo
+
+import trio
+
+from qrisbot.config import Config
+from qrisbot.ledger import Ledger, Order
+from qrisbot.shop.texts import Html, rupiah, text
+from qrisbot.telegram.api import BotApi, TelegramError
+
+log = logging.getLogger("qrisbot.notify")
+
+SUMMARY_KEY = "daily_summary_sent"  # meta: the local date of the last summary sent
+
+
+class Notifier:
+    def __init__(self, config: Config, bot: BotApi, nursery: trio.Nursery) -> None:
+        self.admins = config.shop.admins
+        self.lang = config.shop.language
+        self._config = config
+        self._bot = bot
+        self._nursery = nursery
+
+    def tell(self, key: str, **values: object) -> None:
+        message = text(key, self.lang, **values)
+        for admin in self.admins:
+            self._nursery.start_soon(self._send, admin, message)
+
+    def paid(self, order: Order) -> None:
+        self.tell("notify_paid", order_id=order.id, server=self._name(order.server_id),
+                  username=order.username, months=order.months, amount=rupiah(order.amount))
+
+    def provision_failed(self, order: Order, error: str) -> None:
+        self.tell("notify_provision_failed", order_id=order.id,
+                  server=self._name(order.server_id), error=_scrub(error, order))
+
+    def needs_admin(self, order: Order, reason: str) -> None:
+        self.tell("notify_needs_admin", order_id=order.id, server=self._name(order.server_id),
+                  username=order.username, reason=_scrub(reason, order))
+
+    def _name(self, server_id: str) -> str:
+        server = self._config.server(server_id)
+        return server.name if server is not None else server_id
+
+    async def _send(self, chat_id: int, message: Html) -> None:
+        try:
+            await self._bot.send_message(chat_id, message)
+        except TelegramError as exc:
+            log.warning("could not notify admin %d: %s", chat_id, exc.description)
+
+
+def _scrub(detail: str, order: Order) -> str:
+    """A server's error may echo what it was given; the buyer's password is not for admins."""
+    return detail.replace(order.secret, "***") if order.secret else detail
+
+
+def sales_line(ledger: Ledger, since: float, lang: str) -> Html:
+    sales = ledger.sales(since)
+    return text("sales_line", lang, orders=sales.orders, amount=rupiah(sales.amount),
+                fees=rupiah(sales.fees))
+
+
+async def daily_summaries(config: Config, ledger: Ledger, notifier: Notifier) -> None:
+    """At `shop.daily_summary` each day (shop time), the last 24 hours' figures to the admins."""
+    if not config.shop.daily_summary or not config.shop.admins:
+        return
+    zone = zoneinfo.ZoneInfo(config.shop.timezone)
+    hour, minute = (int(part) for part in config.shop.daily_summary.split(":"))
+    while True:
+        now = dt.datetime.now(zone)
+        due = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if ledger.meta(SUMMARY_KEY) == due.date().isoformat() or due < now - dt.timedelta(
+                minutes=5):
+            # Sent already today (perhaps before a restart), or long past: tomorrow's turn.
+            due += dt.timedelta(days=1)
+        await trio.sleep(max((due - now).total_seconds(), 0))
+        ledger.set_meta(SUMMARY_KEY, due.date().isoformat())
+        open_count = sum(1 for o in ledger.unfinished() if o.state == "awaiting_payment")
+        notifier.tell("notify_daily", shop=config.shop.name,
+                      sales=sales_line(ledger, time.time() - 86400, notifier.lang),
+                      open=open_count, attention=len(ledger.attention()))
