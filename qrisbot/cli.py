@@ -6,11 +6,9 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import attrs
 import trio
 
 from qrisbot import config as cfg
@@ -44,11 +42,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if warning:
             print(warning, file=sys.stderr)
         return EXIT_OK
+    if args.command == "run":
+        return _run(config)
+    from qrisbot import operate  # the operator's commands need none of the daemon
+
     if args.command == "backup":
-        return _backup(config, Path(args.path))
-    if args.command == "orders":
-        return _orders(config, args)
-    return _run(config)
+        return operate.backup(config, Path(args.path))
+    if args.command == "servers":
+        if args.action == "check":
+            return operate.servers_check(config, args.id)
+        return operate.servers_trust(config, args.id, args.yes)
+    if args.action == "list":
+        return operate.orders_list(config, args.state, args.since)
+    if args.action == "show":
+        return operate.orders_show(config, args.id)
+    if args.action == "retry":
+        return operate.orders_retry(config, args.id, args.wait)
+    return operate.orders_refund(config, args.id, args.yes)
 
 
 def _readable_by_others(path: str, config: cfg.Config) -> str | None:
@@ -65,79 +75,55 @@ def _readable_by_others(path: str, config: cfg.Config) -> str | None:
     return None
 
 
-def _backup(config: cfg.Config, target: Path) -> int:
-    """A consistent online copy of the ledger, safe while the daemon runs."""
-    import sqlite3
-
-    source_path = Path(config.shop.database)
-    if not source_path.exists():
-        print(f"no ledger at {source_path}", file=sys.stderr)
-        return EXIT_FAILURE
-    if target.exists():
-        print(f"{target} exists; not overwriting it", file=sys.stderr)
-        return EXIT_FAILURE
-    with sqlite3.connect(f"file:{source_path}?mode=ro", uri=True) as source, \
-            sqlite3.connect(target) as copy:
-        source.backup(copy)
-    target.chmod(0o600)
-    print(f"ledger copied to {target}")
-    return EXIT_OK
-
-
-def _orders(config: cfg.Config, args: argparse.Namespace) -> int:
-    from qrisbot.ledger import Ledger
-
-    if not Path(config.shop.database).exists():
-        print(f"no ledger at {config.shop.database}", file=sys.stderr)
-        return EXIT_FAILURE
-    ledger = Ledger.open(config.shop.database)
-    try:
-        if args.action == "show":
-            order = ledger.get(args.id)
-            if order is None:
-                print(f"no order {args.id}", file=sys.stderr)
-                return EXIT_FAILURE
-            for field, value in sorted(attrs.asdict(order).items()):
-                if field not in ("secret", "account", "qr"):  # never print credentials
-                    print(f"{field:16} {value}")
-            for kind, detail in ledger.events(order.id):
-                print(f"event {kind}: {detail}")
-            return EXIT_OK
-        since = time.time() - args.since * 86400 if args.since else 0
-        for order in ledger.orders(args.state):
-            if order.created_at >= since:
-                flag = " !" if order.needs_attention else ""
-                print(f"{order.id}  {order.state:17} {order.server_id:8} {order.username:16} "
-                      f"{order.months:2} mo  {rupiah(order.amount):>11}{flag}")
-        return EXIT_OK
-    finally:
-        ledger.close()
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="qrisbot", description="Telegram shop for VPN accounts, paid by QRIS (Pakasir)."
-    )
+        prog="qrisbot", description="Telegram shop for VPN accounts, paid by QRIS (Pakasir).",
+        epilog="Exit status: 0 done, 1 failed or refused, 2 bad configuration or usage.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     default = os.environ.get("QRISBOT_CONFIG", "config.toml")
-    for name, help_text in (
-        ("run", "run the shop daemon (logs to stderr)"),
-        ("check-config", "validate the configuration and print a summary"),
-    ):
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("-c", "--config", default=default,
-                         help=f"path of config.toml (default: $QRISBOT_CONFIG or {default})")
-    backup = commands.add_parser(
-        "backup", help="copy the ledger consistently (safe while the daemon runs)")
+    with_config = []
+
+    def add(group: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+            help_text: str) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=help_text, description=help_text)
+        with_config.append(sub)
+        return sub
+
+    add(commands, "run", "run the shop daemon (logs to stderr)")
+    add(commands, "check-config", "validate the configuration and print a summary")
+    backup = add(commands, "backup", "copy the ledger consistently (safe while the daemon runs)")
     backup.add_argument("path", help="where to write the copy (must not exist)")
-    orders = commands.add_parser("orders", help="list or show orders in the ledger")
+
+    orders = commands.add_parser("orders", help="list, show, retry or refund orders",
+                                 description="Orders in the ledger; safe while the daemon runs.")
     actions = orders.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="one line per order (! = needs attention)")
+    listing = add(actions, "list", "one line per order (! = needs attention)")
     listing.add_argument("--state", help="only orders in this state")
-    listing.add_argument("--since", type=float, help="only orders of the last DAYS days")
-    show = actions.add_parser("show", help="everything about one order (no credentials)")
-    show.add_argument("id", help="the order id (VPN...)")
-    for sub in (backup, listing, show):
+    listing.add_argument("--since", type=float, metavar="DAYS",
+                         help="only orders of the last DAYS days")
+    add(actions, "show", "everything about one order and its events (no credentials)"
+        ).add_argument("id", help="the order id (VPN...)")
+    retry = add(actions, "retry", "have the daemon try a failed order's provisioning again")
+    retry.add_argument("id", help="the order id (VPN...)")
+    retry.add_argument("--wait", type=float, default=30, metavar="SECONDS",
+                       help="follow the attempt this long (default 30)")
+    refund = add(actions, "refund", "mark a failed order refunded (you returned the money) "
+                                    "and tell the buyer")
+    refund.add_argument("id", help="the order id (VPN...)")
+    refund.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    servers = commands.add_parser("servers", help="check servers or trust a host key",
+                                  description="The servers of the configuration.")
+    server_actions = servers.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add(server_actions, "check", "connect, verify the host key, time a harmless command and "
+                                 "check what the recipe needs"
+        ).add_argument("id", nargs="?", help="one server (default: all)")
+    trust = add(server_actions, "trust", "show a server's host key fingerprint and, once "
+                                         "confirmed, add it to its known_hosts file")
+    trust.add_argument("id", help="the server id")
+    trust.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    for sub in with_config:
         sub.add_argument("-c", "--config", default=default,
                          help=f"path of config.toml (default: $QRISBOT_CONFIG or {default})")
     demo = commands.add_parser(

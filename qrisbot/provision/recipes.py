@@ -79,6 +79,10 @@ class Recipe(Protocol):
         """Run once after a batch that created or confirmed an account ("" for nothing)."""
         ...
 
+    def needs(self) -> str:
+        """A read-only script printing `ok <what>` or `missing <what>` per requirement."""
+        ...
+
 
 def batch(recipe: Recipe, accounts: list[Account]) -> Script:
     """One locked script creating every account; secrets travel on stdin, one per line."""
@@ -108,6 +112,20 @@ def results(stdout: str) -> dict[int, int]:
         ):
             found[int(parts[1])] = int(parts[2])
     return found
+
+
+def _have(*commands: str) -> str:
+    """Requirement lines for commands the recipe (and its lock and timeout) run."""
+    return "\n".join(
+        f"command -v {c} >/dev/null && echo {shlex.quote('ok command ' + c)} || "
+        f"echo {shlex.quote('missing command ' + c)}"
+        for c in ("flock", "timeout", *commands)
+    )
+
+
+def _test(condition: str, what: str) -> str:
+    return f"if {condition}; then echo {shlex.quote('ok ' + what)}; " \
+           f"else echo {shlex.quote('missing ' + what)}; fi"
 
 
 def _locked(script: str) -> str:
@@ -158,6 +176,12 @@ chage -E {expire} {user}"""
 
     def after(self) -> str:
         return ""
+
+    def needs(self) -> str:
+        return "\n".join([
+            _have("getent", "useradd", "userdel", "chpasswd", "chage"),
+            _test('[ "$(id -u)" = 0 ]', "root (useradd and chpasswd need it)"),
+        ])
 
 
 class XrayMarkers:
@@ -232,6 +256,18 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
     def after(self) -> str:
         return self.xray.restart
 
+    def needs(self) -> str:
+        config = shlex.quote(self.xray.config)
+        lines = [
+            _have("awk", "grep", "mv", "chmod", "chown", self.xray.restart.split()[0]),
+            _test(f"[ -f {config} ] && [ -r {config} ] && [ -w {config} ]",
+                  f"xray config {self.xray.config} (readable and writable)"),
+        ]
+        lines += [_test(f"grep -Eq {shlex.quote('^[[:space:]]*' + m + '[[:space:]]*$')} "
+                        f"{config} 2>/dev/null", f"marker {m} in {self.xray.config}")
+                  for m in self.xray.markers]
+        return "\n".join(lines)
+
 
 class CustomCommands:
     """The operator's own commands; placeholders are shell-quoted, the secret is on stdin."""
@@ -260,6 +296,13 @@ class CustomCommands:
 
     def after(self) -> str:
         return ""
+
+    def needs(self) -> str:
+        # The exists command, asked about a name nobody has, must answer 0 or 1.
+        probe = _fill(self.commands.exists, username="qrisbotprobe")
+        return "\n".join([_have(), _test(
+            f"( {probe} ) >/dev/null 2>&1; [ $? -le 1 ]",
+            "exists command answers 0 (taken) or 1 (free)")])
 
 
 def _fill(template: str, **values: str) -> str:

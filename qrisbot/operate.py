@@ -1,0 +1,245 @@
+"""The operator's sub-commands: backup, orders and servers. Safe while the daemon runs.
+
+Each returns an exit status: 0 done, 1 refused or failed (the message says why). Order
+actions are the ones the Telegram admin has (`shop.actions`), on the same ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import sqlite3
+import sys
+import time
+import zoneinfo
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import attrs
+import trio
+
+from qrisbot import config as cfg
+from qrisbot import http
+from qrisbot import ledger as L
+from qrisbot.ledger import Ledger
+from qrisbot.provision import hostkeys
+from qrisbot.provision.check import Report, check
+from qrisbot.provision.ssh import Connections, SshError
+from qrisbot.shop import actions
+from qrisbot.shop.texts import rupiah, text
+from qrisbot.telegram.api import BotApi, TelegramError
+
+EXIT_OK, EXIT_FAILURE = 0, 1
+
+Ask = Callable[[str], str]  # prompts the operator, returns the answer (input() by default)
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return EXIT_FAILURE
+
+
+@contextmanager
+def _ledger(config: cfg.Config) -> Iterator[Ledger | None]:
+    if not Path(config.shop.database).exists():
+        print(f"no ledger at {config.shop.database}", file=sys.stderr)
+        yield None
+        return
+    ledger = Ledger.open(config.shop.database)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _confirmed(question: str, yes: bool, ask: Ask) -> bool:
+    if yes:
+        return True
+    try:
+        return ask(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+# --- backup -------------------------------------------------------------------------------
+
+def backup(config: cfg.Config, target: Path) -> int:
+    """A consistent online copy of the ledger (SQLite backup API)."""
+    source_path = Path(config.shop.database)
+    if not source_path.exists():
+        return _fail(f"no ledger at {source_path}")
+    if target.exists():
+        return _fail(f"{target} exists; not overwriting it")
+    with sqlite3.connect(f"file:{source_path}?mode=ro", uri=True) as source, \
+            sqlite3.connect(target) as copy:
+        source.backup(copy)
+    target.chmod(0o600)
+    print(f"ledger copied to {target}")
+    return EXIT_OK
+
+
+# --- orders -------------------------------------------------------------------------------
+
+def orders_list(config: cfg.Config, state: str | None, since_days: float | None) -> int:
+    with _ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        since = time.time() - since_days * 86400 if since_days else 0
+        for order in ledger.orders(state):
+            if order.created_at >= since:
+                flag = " !" if order.needs_attention else ""
+                print(f"{order.id}  {order.state:17} {order.server_id:8} {order.username:16} "
+                      f"{order.months:2} mo  {rupiah(order.amount):>11}{flag}")
+        return EXIT_OK
+
+
+def orders_show(config: cfg.Config, order_id: str) -> int:
+    with _ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        order = ledger.get(order_id)
+        if order is None:
+            return _fail(f"no order {order_id}")
+        zone = zoneinfo.ZoneInfo(config.shop.timezone)
+        for field, value in sorted(attrs.asdict(order).items()):
+            if field not in ("secret", "account", "qr"):  # never print credentials
+                print(f"{field:16} {value}")
+        for at, kind, detail in ledger.timed_events(order.id):
+            when = dt.datetime.fromtimestamp(at, zone).strftime("%Y-%m-%d %H:%M:%S")
+            print(f"event {when} {kind}: {detail}")
+        return EXIT_OK
+
+
+def orders_retry(config: cfg.Config, order_id: str, wait: float) -> int:
+    """Ask the daemon to try a failed order again, and follow it for up to `wait` seconds."""
+    with _ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        try:
+            before = actions.request_retry(ledger, order_id, f"cli {getpass.getuser()}")
+        except actions.Refused as exc:
+            return _fail(str(exc))
+        print(f"retry requested for {order_id}; the running daemon takes it within seconds")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            order = ledger.get(order_id)
+            assert order is not None
+            if order.state in (L.PROVISIONED, L.DELIVERED):
+                print(f"account made; order is {order.state}")
+                return EXIT_OK
+            if order.state == L.FAILED and order.attempts > before.attempts:
+                return _fail(f"the attempt failed: {order.last_error}\n(the daemon keeps "
+                             f"retrying; `qrisbot orders show {order_id}` follows it)")
+            time.sleep(0.5)
+        print(f"not finished within {wait:g} s; if the daemon is not running, the order is "
+              "retried when it starts")
+        return EXIT_OK
+
+
+def orders_refund(config: cfg.Config, order_id: str, yes: bool, ask: Ask = input) -> int:
+    """Mark a failed order refunded (the money went back outside the shop); tell the buyer."""
+    with _ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        order = ledger.get(order_id)
+        if order is None or order.state != L.FAILED:
+            state = order.state if order else "unknown"
+            return _fail(f"order {order_id} is {state}; only failed orders can be refunded")
+        question = (f"Mark {order.id} ({order.username} on {order.server_id}, "
+                    f"{rupiah(order.total or order.amount)}) as refunded to the buyer?")
+        if not _confirmed(question, yes, ask):
+            return _fail("not changed")
+        zone = zoneinfo.ZoneInfo(config.shop.timezone)
+        try:
+            order = actions.mark_refunded(ledger, order_id, f"cli {getpass.getuser()}",
+                                          dt.datetime.now(zone))
+        except actions.Refused as exc:
+            return _fail(str(exc))
+        print(f"{order_id} marked refunded")
+        try:
+            trio.run(_tell, config, order.chat_id,
+                     text("buyer_refunded", order.language, order_id=order.id))
+        except TelegramError as exc:
+            print(f"warning: could not tell the buyer ({exc.description})", file=sys.stderr)
+        return EXIT_OK
+
+
+async def _tell(config: cfg.Config, chat_id: int, message: str) -> None:
+    async with http.client(20.0) as client:
+        await BotApi(client, config.telegram.token, config.telegram.api_url).send_message(
+            chat_id, message)
+
+
+# --- servers ------------------------------------------------------------------------------
+
+def _servers(config: cfg.Config, server_id: str | None) -> list[cfg.Server] | None:
+    if server_id is None:
+        return list(config.servers)
+    server = config.server(server_id)
+    if server is None:
+        known = ", ".join(s.id for s in config.servers)
+        print(f"no server {server_id!r} in the configuration (servers: {known})",
+              file=sys.stderr)
+        return None
+    return [server]
+
+
+def servers_check(config: cfg.Config, server_id: str | None) -> int:
+    servers = _servers(config, server_id)
+    if servers is None:
+        return EXIT_FAILURE
+    reports = trio.run(_check_all, servers)
+    for report in reports:
+        _print_report(report)
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURE
+
+
+async def _check_all(servers: list[cfg.Server]) -> list[Report]:
+    connections = Connections()
+    try:
+        return [await check(server, connections) for server in servers]
+    finally:
+        connections.close()
+
+
+def _print_report(report: Report) -> None:
+    s = report.server
+    head = f"{s.id} ({s.protocol}) {s.ssh.user}@{s.ssh.host}:{s.ssh.port}"
+    if report.error is not None:
+        print(f"{head}: FAILED\n  {report.error}")
+        return
+    print(f"{head}: {'OK' if report.ok else 'PROBLEMS'}; host key verified, connected in "
+          f"{report.connect_ms:.0f} ms, round trip {report.round_trip_ms:.0f} ms")
+    for good, what in report.findings:
+        print(f"  {'ok     ' if good else 'MISSING'} {what}")
+
+
+def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = input) -> int:
+    servers = _servers(config, server_id)
+    if servers is None:
+        return EXIT_FAILURE
+    access = servers[0].ssh
+    try:
+        key = hostkeys.fetch(access)
+    except SshError as exc:
+        return _fail(str(exc))
+    name = hostkeys.entry_name(access)
+    print(f"{server_id} ({name}) presents {key.get_name()} key {hostkeys.fingerprint(key)}")
+    already = hostkeys.known(access)
+    if key.get_name() in already:
+        if already[key.get_name()] == key:
+            print(f"already trusted in {access.known_hosts}")
+            return EXIT_OK
+        old = hostkeys.fingerprint(already[key.get_name()])
+        return _fail(
+            f"WARNING: {access.known_hosts} holds a DIFFERENT {key.get_name()} key for {name} "
+            f"({old}). If you rebuilt the server, remove the old entry with\n"
+            f"  ssh-keygen -f {access.known_hosts} -R '{name}'\nand run this again; "
+            "otherwise someone may be in the middle.")
+    print("Compare it with the server's own: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub")
+    if not _confirmed(f"Trust this key for {server_id}?", yes, ask):
+        return _fail("not trusted; nothing written")
+    hostkeys.add(access, key)
+    print(f"added to {access.known_hosts}")
+    return EXIT_OK

@@ -1,0 +1,119 @@
+"""The operator's CLI actions: orders retry/refund next to a running daemon, servers check/trust
+against a real sshd."""
+
+from __future__ import annotations
+
+import shutil
+from functools import partial
+
+import trio
+from buyer import eventually
+from conftest import server_entry
+
+from qrisbot import config, operate
+from qrisbot import ledger as L
+from qrisbot.cli import main
+from qrisbot.ledger import Ledger
+from qrisbot.testing import config_for
+
+
+async def stuck_order(buyer, pakasir, provisioner, cfg, username):
+    """A paid order whose username someone else made on the server meanwhile."""
+    _, order_id = await buyer.buys(username=username)
+    provisioner.take("sg1", username)
+    pakasir.pay(order_id)
+    await buyer.sees("Admin sudah diberi tahu", within=30)
+    assert Ledger.open(cfg.shop.database).get(order_id).state == L.FAILED
+    return order_id
+
+
+async def test_cli_retry_and_refund_act_through_the_running_daemon(
+    start_shop, buyer, pakasir, provisioner, capsys
+):
+    cfg = await start_shop()
+    order_id = await stuck_order(buyer, pakasir, provisioner, cfg, "budi_99")
+    del provisioner.accounts[("sg1", "budi_99")]  # the operator cleared the server
+    status = await trio.to_thread.run_sync(partial(operate.orders_retry, cfg, order_id, 30))
+    assert status == 0
+    assert "account made" in capsys.readouterr().out
+    await buyer.sees("Akun SSH Anda siap", within=30)
+
+    second = await stuck_order(buyer, pakasir, provisioner, cfg, "budi_77")
+    asked = []
+    no = partial(operate.orders_refund, cfg, second, False, lambda q: asked.append(q) or "n")
+    assert await trio.to_thread.run_sync(no) == 1
+    assert "budi_77" in asked[0] and "Rp30.520" in asked[0]
+    ledger = Ledger.open(cfg.shop.database)
+    assert ledger.get(second).state == L.FAILED
+    yes = partial(operate.orders_refund, cfg, second, False, lambda q: "y")
+    assert await trio.to_thread.run_sync(yes) == 0
+    await buyer.sees("sudah dikembalikan", within=10)
+    assert ledger.get(second).state == L.REFUNDED and ledger.get(second).needs_attention == 0
+    kind, detail = ledger.events(second)[-1]
+    assert kind == "refunded" and detail.startswith("by cli ")
+    # Neither action applies twice, nor to an order that is not failed.
+    assert await trio.to_thread.run_sync(yes) == 1
+    retry_delivered = partial(operate.orders_retry, cfg, order_id, 1)
+    assert await trio.to_thread.run_sync(retry_delivered) == 1
+    assert "only failed orders" in capsys.readouterr().err
+    await eventually(lambda: ledger.get(order_id).state == L.DELIVERED)
+
+
+def test_cli_refuses_unknown_orders_with_status_1(tmp_path, capsys):
+    from test_cli import config_with_ledger
+
+    path, _ = config_with_ledger(tmp_path)
+    assert main(["orders", "retry", "VPN404", "--config", str(path)]) == 1
+    assert main(["orders", "refund", "VPN1", "--yes", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "no order VPN404" in err and "awaiting_payment" in err
+    assert main(["servers", "check", "nope", "--config", str(path)]) == 1
+    assert "no server 'nope'" in capsys.readouterr().err
+
+
+def shop_config(tmp_path, *servers):
+    raw = config_for("http://127.0.0.1:9", "123456:TEST-token-xyz", "http://127.0.0.1:9", "p",
+                     "key", str(tmp_path / "ledger.sqlite3"), list(servers))
+    return config.parse(raw, {})
+
+
+def test_servers_check_reports_latency_and_what_the_recipe_needs(sshd, tmp_path, capsys):
+    missing_xray = server_entry("vl1", "vless", ssh=sshd.access(),
+                                xray={"config": str(tmp_path / "nope.json")})
+    cfg = shop_config(tmp_path, server_entry("sg1", ssh=sshd.access()), missing_xray)
+    assert operate.servers_check(cfg, "sg1") == 0
+    out = capsys.readouterr().out
+    assert "sg1 (ssh) root@127.0.0.1" in out and "OK; host key verified" in out
+    assert "ok      command useradd" in out and "ok      root" in out
+    assert operate.servers_check(cfg, None) == 1
+    out = capsys.readouterr().out
+    assert f"MISSING xray config {tmp_path / 'nope.json'}" in out
+    assert "MISSING marker #vless" in out
+
+
+def test_servers_trust_adds_a_key_only_when_confirmed(sshd, tmp_path, capsys):
+    known = tmp_path / "known_hosts"
+    cfg = shop_config(tmp_path, server_entry("sg1", ssh=sshd.access(known_hosts=str(known))))
+    known.write_text("")
+    assert operate.servers_check(cfg, "sg1") == 1
+    assert "host key unknown" in capsys.readouterr().out
+
+    assert operate.servers_trust(cfg, "sg1", False, lambda q: "n") == 1
+    shown = capsys.readouterr().out
+    assert "presents ssh-ed25519 key SHA256:" in shown and known.read_text() == ""
+    fingerprint = shown.split("key ")[1].split()[0]
+    assert operate.servers_trust(cfg, "sg1", False, lambda q: "yes") == 0
+    assert known.read_text() == sshd.host_key_line
+    assert operate.servers_check(cfg, "sg1") == 0
+    assert operate.servers_trust(cfg, "sg1", True) == 0
+    assert "already trusted" in capsys.readouterr().out
+
+    # A different key on file for that address is never replaced silently.
+    other = tmp_path / "other"
+    shutil.copy(sshd.directory / "client_ed25519.pub", other)
+    key_type, key_data = other.read_text().split()[:2]
+    known.write_text(f"[127.0.0.1]:{sshd.port} {key_type} {key_data}\n")
+    assert operate.servers_trust(cfg, "sg1", True) == 1
+    err = capsys.readouterr().err
+    assert "DIFFERENT" in err and "ssh-keygen -f" in err and fingerprint not in err
+    assert known.read_text().count("\n") == 1
