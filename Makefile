@@ -1,11 +1,12 @@
 # make demo  - set up .venv and run the demo: the real shop, built-in fakes, one buyer
-# make test  - set up .venv (and OpenSSH server if missing) and run lint, types and tests
+# make test  - set up .venv (and the system tools the tests use, if missing), then run
+#              lint, types and tests
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint sshd bench clean
+.PHONY: demo test lint tools bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,23 +18,24 @@ demo: $(BIN)/.installed
 	$(BIN)/qrisbot demo
 
 # The provisioning tests run a real sshd on a free loopback port; the transport tests make
-# a throwaway TLS certificate with openssl.
-sshd:
-	@if [ ! -x /usr/sbin/sshd ] || ! command -v openssl >/dev/null; then \
-		echo "installing openssh-server and openssl (the tests start their own sshd)"; \
+# a throwaway TLS certificate with openssl; the unit file is checked by systemd-analyze.
+tools:
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v openssl >/dev/null \
+			|| ! command -v systemd-analyze >/dev/null; then \
+		echo "installing openssh-server, openssl and systemd (tools the tests use)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			openssh-server openssl; \
+			openssh-server openssl systemd; \
 	fi
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check qrisbot tests
 	$(BIN)/mypy
 
-test: $(BIN)/.installed sshd lint
+test: $(BIN)/.installed tools lint
 	$(BIN)/pytest
 
 # Benchmarks with their peers (aiogram, python-telegram-bot); a few minutes, needs root + sshd.
-bench: $(BIN)/.installed sshd
+bench: $(BIN)/.installed tools
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	for b in "updates.py 5000 3" "open_orders.py 10000 40" "paid_flow.py 12" \
 	         "provisioning.py 50" "resume.py 10000"; do \
