@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from qrisbot import demo
 
-        return demo.main(Path(args.out))
+        return demo.main(Path(args.out), play=args.interactive)
     try:
         config = cfg.load(args.config)
     except cfg.ConfigError as exc:
@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the real shop against built-in fakes of Telegram and Pakasir (no "
                     "network, no config, no root) and print one buyer's purchase.")
     demo.add_argument("--out", default=".", help="folder for the QR image (default: here)")
+    demo.add_argument("--interactive", action="store_true",
+                      help="play the buyer yourself: type text, pick buttons by number, "
+                           "`pay` to pay the QR")
     return parser
 
 

@@ -133,9 +133,10 @@ class FakeTelegram(Fake):
                 if (message.chat_id == chat_id and message.message_id > after
                         and predicate(message)):
                     return message
-            await self._wait_change()
+            await self.changed()
 
-    async def _wait_change(self) -> None:
+    async def changed(self) -> None:
+        """Wait for the next Bot API call or pushed update."""
         await self._changed.wait()
 
     def fail(self, method: str, status: int, description: str, *,
@@ -197,7 +198,7 @@ class FakeTelegram(Fake):
         if not self._updates and wait > 0:
             with trio.move_on_after(wait):
                 while not self._updates:
-                    await self._wait_change()
+                    await self.changed()
         limit = int(params.get("limit") or 100)
         return _ok(self._updates[:limit])
 
