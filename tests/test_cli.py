@@ -64,3 +64,19 @@ def test_orders_list_and_show_without_credentials(tmp_path, capsys):
     assert "txn_id" in shown and "something happened" in shown
     assert "very-secret-pw" not in shown
     assert main(["orders", "show", "VPN404", "--config", str(path)]) == 1
+
+
+def test_operator_commands_run_without_the_daemons_secrets(tmp_path, capsys, monkeypatch):
+    # Under systemd the secrets live in an EnvironmentFile only the unit reads.
+    for var in ("QRISBOT_TELEGRAM_TOKEN", "QRISBOT_PAKASIR_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    path, _ = config_with_ledger(tmp_path)
+    path.write_text(path.read_text()
+                    .replace('token = "123456:ABC-replace-with-your-bot-token"', 'token = ""')
+                    .replace('api_key = "key"', 'api_key = ""'))
+    assert main(["orders", "list", "--config", str(path)]) == 0
+    assert "VPN1" in capsys.readouterr().out
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "$.telegram.token" in err and "$.pakasir.api_key" in err
