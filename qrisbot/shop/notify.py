@@ -34,7 +34,12 @@ class Notifier:
     def tell(self, key: str, **values: object) -> None:
         message = text(key, self.lang, **values)
         for admin in self.admins:
-            self._nursery.start_soon(self._send, admin, message)
+            try:
+                self._nursery.start_soon(self._send, admin, message)
+            except RuntimeError:
+                # Shutting down (provisioning finishing in its grace time): the event is in
+                # the log and the ledger; a notice must never break the order's own step.
+                log.info("not notifying admin %d while stopping", admin)
 
     def paid(self, order: Order) -> None:
         self.tell("notify_paid", order_id=order.id, server=self._name(order.server_id),
