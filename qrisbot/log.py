@@ -7,6 +7,9 @@ import logging
 import sys
 from collections.abc import Iterable
 
+# Libraries that would log request URLs (with the bot token) or key exchanges below WARNING.
+QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "paramiko")
+
 order_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("order_id", default=None)
 
 
@@ -34,6 +37,6 @@ def setup(secrets: Iterable[str], level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # httpx logs every request URL at INFO, and the bot token is part of that URL.
-    for name in ("httpx", "httpcore", "hpack", "paramiko"):
+    for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 

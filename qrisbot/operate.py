@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import os
 import sqlite3
 import sys
 import time
@@ -71,10 +72,16 @@ def backup(config: cfg.Config, target: Path) -> int:
         return _fail(f"no ledger at {source_path}")
     if target.exists():
         return _fail(f"{target} exists; not overwriting it")
+    # Written beside the target and renamed: a backup killed half-way leaves no file that
+    # looks complete (only a .partial the next run replaces).
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    partial.touch(mode=0o600)
     with sqlite3.connect(f"file:{source_path}?mode=ro", uri=True) as source, \
-            sqlite3.connect(target) as copy:
+            sqlite3.connect(partial) as copy:
         source.backup(copy)
-    target.chmod(0o600)
+    copy.close()
+    os.replace(partial, target)
     print(f"ledger copied to {target}")
     return EXIT_OK
 

@@ -10,6 +10,9 @@ import trio
 
 from qrisbot.testing.fake_telegram import FakeTelegram, Sent
 
+# Every password a test buyer typed: the log scan (conftest) looks for each of them.
+TYPED_PASSWORDS: set[str] = set()
+
 
 class Buyer:
     def __init__(self, telegram: FakeTelegram, chat_id: int) -> None:
@@ -41,6 +44,7 @@ class Buyer:
         await self.sees("username", within)
         self.says(username)
         if password is not None:
+            TYPED_PASSWORDS.add(password)
             await self.sees("password", within)
             self.says(password)
         await self.sees("durasi", within)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -12,9 +14,10 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from buyer import Buyer  # noqa: E402
+from buyer import TYPED_PASSWORDS, Buyer  # noqa: E402
 
 from qrisbot import app, config  # noqa: E402
+from qrisbot import log as qlog  # noqa: E402
 from qrisbot.testing import config_for  # noqa: E402
 from qrisbot.testing.fake_pakasir import FakePakasir  # noqa: E402
 from qrisbot.testing.fake_telegram import FakeTelegram  # noqa: E402
@@ -112,3 +115,58 @@ def linux_users() -> Iterator[list[str]]:
     yield names
     for name in names:
         subprocess.run(["userdel", "-f", name], capture_output=True)
+
+
+# --- the log scan: no secret in anything the suite logged -------------------------------
+
+def _default(cls: type, name: str) -> str:
+    return str(inspect.signature(cls).parameters[name].default)
+
+
+FIXED_SECRETS = (
+    _default(FakeTelegram, "token"), _default(FakeTelegram, "token").partition(":")[2],
+    _default(FakePakasir, "api_key"), "whsec-0123456789abcdef",  # test_webhook's secret
+    "PRIVATE KEY",  # any key material
+)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Unredacted, traceback included: the code must not even try to log a secret.
+        self.lines.append(logging.Formatter("%(name)s %(message)s").format(record))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "logs_secrets_on_purpose: the test feeds secrets to the logger itself")
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test runs at the daemon's log levels; afterwards no secret may be in its log
+    lines, nor in the log files of daemons it started (tmp_path/*.log)."""
+    handler = _Collect()
+    root = logging.getLogger()
+    saved = root.level, {n: logging.getLogger(n).level for n in qlog.QUIET_LOGGERS}
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for name in qlog.QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    yield
+    root.removeHandler(handler)
+    root.setLevel(saved[0])
+    for name, level in saved[1].items():
+        logging.getLogger(name).setLevel(level)
+    if request.node.get_closest_marker("logs_secrets_on_purpose"):
+        return
+    texts = ["\n".join(handler.lines)]
+    tmp = request.node.funcargs.get("tmp_path")
+    if isinstance(tmp, Path):
+        texts += [p.read_text(errors="replace") for p in tmp.rglob("*.log")]
+    secrets = [*FIXED_SECRETS, *(p for p in TYPED_PASSWORDS if len(p) >= 6)]
+    leaked = sorted({s for s in secrets for text in texts if s in text})
+    assert not leaked, f"secrets in the logs: {leaked}"

@@ -97,6 +97,7 @@ async def test_malformed_updates_are_skipped(autojump_clock, bot, telegram):
     assert texts == ["ok"]
 
 
+@pytest.mark.logs_secrets_on_purpose
 async def test_token_never_reaches_the_logs(autojump_clock, telegram, capfd):
     qlog.setup([telegram.token])
     logging.getLogger("httpx").setLevel(logging.DEBUG)  # even if someone turns it up

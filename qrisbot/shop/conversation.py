@@ -33,6 +33,9 @@ log = logging.getLogger("qrisbot.conversation")
 COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s.*)?", re.DOTALL)
 CALLBACK = re.compile(r"(srv|full|dur|retry|qcancel):([A-Za-z0-9-]{1,40})|pay|cancel")
 MAX_TEXT = 4096
+# Updates one chat may have waiting; a person never gets near it, a flood is cut off here
+# instead of piling up tasks and paced replies for minutes.
+MAX_QUEUED = 8
 
 
 class Conversation:
@@ -47,6 +50,8 @@ class Conversation:
         self.lang = config.shop.language
         self._nursery = nursery
         self._locks: dict[int, trio.Lock] = {}
+        self._queued: dict[int, int] = {}  # chat -> updates taken and not yet handled
+        self.dropped = 0
         self.admin = Admin(config, ledger, bot, checkout, nursery)
 
     # --- entry from polling ---------------------------------------------------------------
@@ -54,8 +59,16 @@ class Conversation:
     def handle(self, update: Update) -> None:
         """Hand the update over without blocking the polling loop."""
         chat_id = _chat_of(update)
-        if chat_id is not None:
-            self._nursery.start_soon(self._serialised, chat_id, update)
+        if chat_id is None:
+            return
+        queued = self._queued.get(chat_id, 0)
+        if queued >= MAX_QUEUED:
+            if self.dropped % 100 == 0:
+                log.warning("chat %d floods the bot; dropping its updates", chat_id)
+            self.dropped += 1
+            return
+        self._queued[chat_id] = queued + 1
+        self._nursery.start_soon(self._serialised, chat_id, update)
 
     async def _serialised(self, chat_id: int, update: Update) -> None:
         lock = self._locks.setdefault(chat_id, trio.Lock())
@@ -68,7 +81,9 @@ class Conversation:
             log.exception("chat %d: unexpected error while handling an update", chat_id)
             await self._send_quietly(chat_id, Outgoing(text("error", self.lang)))
         finally:
-            if lock.statistics().tasks_waiting == 0 and not lock.locked():
+            self._queued[chat_id] -= 1
+            if not self._queued[chat_id]:
+                del self._queued[chat_id]
                 self._locks.pop(chat_id, None)
 
     async def _dispatch(self, update: Update) -> None:
