@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+from collections.abc import Sequence
+from typing import Any
 
 import trio
 
@@ -20,10 +23,10 @@ from qrisbot.shop.notify import Notifier, daily_summaries
 from qrisbot.shop.texts import text
 from qrisbot.telegram import polling
 from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
+from qrisbot.telegram.types import Update, parse_update
 
 log = logging.getLogger("qrisbot")
 
-OFFSET_KEY = "telegram_offset"
 GRACE = 30  # seconds running provisioning may take to finish on SIGTERM
 EXIT_INTERRUPTED = 130  # a second signal: the shell's convention for "interrupted"
 
@@ -77,8 +80,7 @@ async def run(
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)
                     await intake.start(webhook.run, receiver, pk.webhook_listen)
-                stored = ledger.meta(OFFSET_KEY)
-                await intake.start(_poll, poller, conversation, ledger, stored, config)
+                await intake.start(_poll, poller, conversation, ledger, config)
                 log.info("qrisbot is running: %d server(s), polling Telegram",
                          len(config.servers))
                 systemd.notify("READY=1\nSTATUS=polling Telegram")
@@ -96,16 +98,22 @@ async def run(
 
 
 async def _poll(
-    poller: BotApi, conversation: Conversation, ledger: Ledger, stored: str | None,
-    config: Config, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    poller: BotApi, conversation: Conversation, ledger: Ledger, config: Config,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    def save(offset: int) -> None:
-        ledger.set_meta(OFFSET_KEY, str(offset))
+    def keep(batch: Sequence[tuple[Update, Any]], offset: int) -> None:
+        ledger.take_updates([(update.update_id, json.dumps(raw)) for update, raw in batch],
+                            offset)
 
+    # Updates taken before the last stop but not handled: first, in their order.
+    for raw in ledger.inbox():
+        update = parse_update(json.loads(raw))
+        if update is not None:
+            conversation.handle(update)
     try:
         await polling.poll(
-            poller, conversation.handle, offset=int(stored) if stored else None,
-            wait=config.telegram.poll_timeout, save_offset=save, task_status=task_status,
+            poller, conversation.handle, offset=ledger.telegram_offset(),
+            wait=config.telegram.poll_timeout, keep=keep, task_status=task_status,
         )
     except Unauthorized:
         raise Fatal("Telegram refused the bot token (401): check telegram.token") from None

@@ -90,14 +90,22 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS chats (
     chat_id INTEGER PRIMARY KEY,
     first_seen REAL NOT NULL,
-    draft TEXT
+    draft TEXT,
+    handled INTEGER
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    update_id INTEGER PRIMARY KEY,
+    raw TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 """
-SCHEMA_VERSION: Final = 1
+OFFSET_KEY: Final = "telegram_offset"  # meta: the getUpdates offset to continue from
+SCHEMA_VERSION: Final = 2
+# Changes from one schema version to the next, applied in order by Ledger.open.
+MIGRATIONS: Final = {2: "ALTER TABLE chats ADD COLUMN handled INTEGER"}
 
 
 class LedgerError(Exception):
@@ -180,10 +188,13 @@ class Ledger:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a paid order must survive a power cut too
         db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise LedgerError(f"ledger schema {version} is newer than this qrisbot understands")
+        if 0 < version < SCHEMA_VERSION:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                db.execute(MIGRATIONS[step])
+        db.executescript(SCHEMA)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         return cls(db)
 
@@ -400,12 +411,45 @@ class Ledger:
         value = json.loads(row["draft"])
         return value if isinstance(value, dict) else None
 
-    def save_draft(self, chat_id: int, draft: dict[str, Any] | None) -> None:
+    def save_draft(
+        self, chat_id: int, draft: dict[str, Any] | None, update_id: int | None = None
+    ) -> None:
+        """Store the chat's dialogue step and, in the same write, the update that moved it
+        there: a replayed update (see `inbox`) is then recognised and not applied twice."""
         self._db.execute(
-            "INSERT INTO chats (chat_id, first_seen, draft) VALUES (?, ?, ?)"
-            " ON CONFLICT(chat_id) DO UPDATE SET draft=excluded.draft",
-            (chat_id, time.time(), None if draft is None else json.dumps(draft)),
+            "INSERT INTO chats (chat_id, first_seen, draft, handled) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(chat_id) DO UPDATE SET draft=excluded.draft,"
+            " handled=MAX(COALESCE(handled, 0), COALESCE(excluded.handled, 0))",
+            (chat_id, time.time(), None if draft is None else json.dumps(draft), update_id),
         )
+
+    def handled(self, chat_id: int) -> int:
+        """The newest update that moved this chat's dialogue (0 for none)."""
+        row = self._db.execute("SELECT handled FROM chats WHERE chat_id=?",
+                               (chat_id,)).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    # --- updates taken from Telegram and not yet handled -----------------------------------
+
+    def take_updates(self, raws: list[tuple[int, str]], offset: int) -> None:
+        """Keep a batch of updates, and the offset that confirms them, in one write."""
+        with self._write() as db:
+            db.executemany("INSERT OR IGNORE INTO inbox (update_id, raw) VALUES (?, ?)", raws)
+            db.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
+                       " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                       (OFFSET_KEY, str(offset)))
+
+    def telegram_offset(self) -> int | None:
+        value = self.meta(OFFSET_KEY)
+        return int(value) if value else None
+
+    def update_done(self, update_id: int) -> None:
+        self._db.execute("DELETE FROM inbox WHERE update_id=?", (update_id,))
+
+    def inbox(self) -> list[str]:
+        """Updates taken but not handled when the process stopped, oldest first."""
+        return [str(row[0]) for row in
+                self._db.execute("SELECT raw FROM inbox ORDER BY update_id").fetchall()]
 
     # --- small settings ---------------------------------------------------------------------
 

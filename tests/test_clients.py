@@ -73,11 +73,14 @@ async def test_polling_survives_errors_and_confirms_updates(autojump_clock, bot,
     telegram.user_sends(10, "dua")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(lambda: polling.poll(
-            bot, seen.append, offset=None, wait=5, save_offset=saved.append))
+            bot, seen.append, offset=None, wait=5,
+            keep=lambda batch, offset: saved.append((len(seen), len(batch), offset))))
         await eventually(lambda: len(seen) >= 2, 60)
         nursery.cancel_scope.cancel()
     assert [u.message.text for u in seen] == ["satu", "dua"]
-    assert saved[-1] == seen[-1].update_id + 1
+    # Each batch is kept, with the offset after it, before any of it is handed over.
+    assert saved[0][0] == 0 and sum(n for _, n, _ in saved) == 2
+    assert saved[-1][2] == seen[-1].update_id + 1
     assert any(method == "deleteWebhook" for method, _ in telegram.calls)
 
 
@@ -90,7 +93,7 @@ async def test_malformed_updates_are_skipped(autojump_clock, bot, telegram):
     seen = []
     async with trio.open_nursery() as nursery:
         nursery.start_soon(lambda: polling.poll(
-            bot, seen.append, offset=None, wait=5, save_offset=lambda _: None))
+            bot, seen.append, offset=None, wait=5, keep=lambda batch, offset: None))
         await trio.sleep(3)
         nursery.cancel_scope.cancel()
     texts = [u.message.text for u in seen if u.message]

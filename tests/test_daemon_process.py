@@ -249,3 +249,27 @@ async def test_a_second_signal_stops_at_once(daemon, telegram, pakasir, sshd, tm
     with trio.fail_after(5):  # not waiting for the 25 s remote command
         assert await process.process.wait() == 130
     assert ledger_state(tmp_path / "ledger.sqlite3", order_id) == "provisioning"
+
+
+async def test_an_update_in_hand_at_the_kill_is_handled_after_the_restart(
+    daemon, telegram, sshd, tmp_path
+):
+    started = tmp_path / "check-started"
+    server = server_entry("sg1", ssh=sshd.access(), commands={
+        "create": "exit 1", "exists": f"touch {started}; sleep 3; exit 1"})
+    process = daemon([server])
+    await process.start()
+    buyer = Buyer(telegram, 8107)
+    buyer.says("/start")
+    await buyer.sees("Pilih server", STEP)
+    buyer.taps("srv:sg1")
+    await buyer.sees("username", STEP)
+    buyer.says("qbt_inbox")
+    await eventually(started.exists, STEP)  # the username is being checked on the server
+    await process.kill()
+    await process.start()
+    # Nobody typed it again: the kept update is handled, once.
+    await buyer.sees("password", STEP)
+    await trio.sleep(3)
+    assert sum("Ketik <b>password" in m.body for m in telegram.messages(buyer.chat_id)) == 1
+    assert await process.stop() == 0

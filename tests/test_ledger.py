@@ -69,3 +69,34 @@ def test_everything_survives_reopening(tmp_path):
     assert again.meta("telegram_offset") == "42"
     assert [o.id for o in again.unfinished()] == ["VPN1"]
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_version_1_ledger_is_migrated_in_place(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old_schema = L.SCHEMA.replace("    draft TEXT,\n    handled INTEGER\n", "    draft TEXT\n")
+    old_schema = old_schema[:old_schema.index("CREATE TABLE IF NOT EXISTS inbox")]
+    with sqlite3.connect(path) as db:
+        db.executescript(old_schema)
+        db.execute("INSERT INTO chats (chat_id, first_seen, draft) VALUES (7, 0, '{\"step\": 1}')")
+        db.execute("PRAGMA user_version=1")
+    ledger = Ledger.open(path)
+    assert ledger.draft(7) == {"step": 1} and ledger.handled(7) == 0
+    ledger.save_draft(7, None, update_id=41)
+    ledger.take_updates([(42, '{"update_id": 42}')], 43)
+    assert ledger.handled(7) == 41 and ledger.inbox() == ['{"update_id": 42}']
+    assert ledger.telegram_offset() == 43
+    ledger.update_done(42)
+    assert ledger.inbox() == []
+
+
+def test_a_newer_ledger_is_refused(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "new.sqlite3"
+    Ledger.open(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={L.SCHEMA_VERSION + 1}")
+    with pytest.raises(L.LedgerError, match="newer"):
+        Ledger.open(path)

@@ -29,7 +29,7 @@ async def main(url: str, token: str) -> None:
                 nursery.start_soon(reply, update)
 
             await polling.poll(poller, handle, offset=None, wait=10,
-                               save_offset=lambda offset: None)
+                               keep=lambda batch, offset: None)
 
 
 if __name__ == "__main__":

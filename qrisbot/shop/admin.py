@@ -24,7 +24,7 @@ from qrisbot.shop.messages import PROTOCOL_NAMES, Outgoing
 from qrisbot.shop.notify import sales_line
 from qrisbot.shop.texts import Html, rupiah, text
 from qrisbot.telegram.api import BotApi, Forbidden, Keyboard, TelegramError
-from qrisbot.telegram.types import CallbackQuery, Message
+from qrisbot.telegram.types import CallbackQuery, Message, current_update
 
 log = logging.getLogger("qrisbot.admin")
 
@@ -76,7 +76,7 @@ class Admin:
         elif view == "bcgo":
             await self._start_broadcast(chat_id, message_id)
         elif view == "bcno":
-            self.ledger.save_draft(chat_id, None)
+            self.ledger.save_draft(chat_id, None, current_update.get())
             await self._edit(chat_id, message_id, Outgoing(text("broadcast_cancelled", self.lang)))
         elif action == "retry":
             await self._retry(chat_id, message_id, order_id, by)
@@ -234,7 +234,7 @@ class Admin:
             text("broadcast_preview", self.lang, count=count),
             [[(self._t("button_send"), "adm:bcgo"), (self._t("button_cancel"), "adm:bcno")]]))
         self.ledger.save_draft(chat_id, {"step": "broadcast", "text": body,
-                                         "message_id": message_id})
+                                         "message_id": message_id}, current_update.get())
 
     async def _start_broadcast(self, chat_id: int, message_id: int) -> None:
         draft = self.ledger.draft(chat_id)
@@ -244,7 +244,7 @@ class Admin:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
         # Cleared first: a second tap (or a restart) never sends the broadcast twice.
-        self.ledger.save_draft(chat_id, None)
+        self.ledger.save_draft(chat_id, None, current_update.get())
         audience = self.ledger.chat_ids()
         self.ledger.record("broadcast", f"to {len(audience)} chats by admin {chat_id}")
         await self._edit(chat_id, message_id, Outgoing(

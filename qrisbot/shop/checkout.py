@@ -447,9 +447,13 @@ class Checkout:
         for order in self.ledger.unfinished():
             with _order_context(order.id):
                 log.info("resuming %s order", order.state)
-                if order.state == L.NEW:
+                if order.state == L.NEW and order.deadline <= time.time():
                     # Its QR was never shown: nothing can have been paid on it.
                     self.ledger.transition(order.id, {L.NEW}, L.CANCELLED)
+                elif order.state == L.NEW:
+                    # Stopped while its QR was being made: the buyer may try again (Pakasir
+                    # finds the transaction if it was made).
+                    await self._say(order, messages.qr_failed(order))
                 elif order.state == L.AWAITING:
                     # A crash between recording the QR and sending it: show it now.
                     if order.qr_message_id is None and order.qr and order.deadline > time.time():

@@ -26,7 +26,7 @@ from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import Outgoing, cancel_row
 from qrisbot.shop.texts import rupiah, text
 from qrisbot.telegram.api import BotApi, Keyboard, TelegramError
-from qrisbot.telegram.types import CallbackQuery, Message, Update
+from qrisbot.telegram.types import CallbackQuery, Message, Update, current_update
 
 log = logging.getLogger("qrisbot.conversation")
 
@@ -60,27 +60,37 @@ class Conversation:
         """Hand the update over without blocking the polling loop."""
         chat_id = _chat_of(update)
         if chat_id is None:
+            self.ledger.update_done(update.update_id)
             return
         queued = self._queued.get(chat_id, 0)
         if queued >= MAX_QUEUED:
             if self.dropped % 100 == 0:
                 log.warning("chat %d floods the bot; dropping its updates", chat_id)
             self.dropped += 1
+            self.ledger.update_done(update.update_id)
             return
         self._queued[chat_id] = queued + 1
         self._nursery.start_soon(self._serialised, chat_id, update)
 
     async def _serialised(self, chat_id: int, update: Update) -> None:
         lock = self._locks.setdefault(chat_id, trio.Lock())
+        current_update.set(update.update_id)
         try:
             async with lock:
-                await self._dispatch(update)
+                if update.update_id <= self.ledger.handled(chat_id):
+                    # Replayed after a crash, and its step was already taken: not again.
+                    log.info("chat %d: update %d was handled before the restart", chat_id,
+                             update.update_id)
+                    await self._reprompt(chat_id)
+                else:
+                    await self._dispatch(update)
         except TelegramError as exc:
             log.warning("chat %d: Telegram refused a reply: %s", chat_id, exc.description)
         except Exception:
             log.exception("chat %d: unexpected error while handling an update", chat_id)
             await self._send_quietly(chat_id, Outgoing(text("error", self.lang)))
         finally:
+            self.ledger.update_done(update.update_id)
             self._queued[chat_id] -= 1
             if not self._queued[chat_id]:
                 del self._queued[chat_id]
@@ -127,7 +137,7 @@ class Conversation:
     async def _menu(self, chat_id: int) -> None:
         servers = self.checkout.servers.for_sale()
         if not servers:
-            self.ledger.save_draft(chat_id, None)
+            self.ledger.save_draft(chat_id, None, current_update.get())
             await self._send(chat_id, Outgoing(text("no_servers", self.lang)))
             return
         today = self.checkout.today()
@@ -138,7 +148,8 @@ class Conversation:
         ]
         greeting = text("greeting", self.lang, shop=self.config.shop.name)
         message_id = await self._send(chat_id, Outgoing(greeting, [*rows, cancel_row(self.lang)]))
-        self.ledger.save_draft(chat_id, {"step": "server", "message_id": message_id})
+        self.ledger.save_draft(chat_id, {"step": "server", "message_id": message_id},
+                              current_update.get())
 
     async def _on_username(self, message: Message, draft: dict[str, Any], raw: str) -> None:
         chat_id = message.chat_id
@@ -204,14 +215,15 @@ class Conversation:
         # The step is recorded first: if the process stops right after the prompt went out,
         # the buyer's answer still finds the dialogue at this step.
         draft = {**draft, "step": step, "message_id": None}
-        self.ledger.save_draft(chat_id, draft)
+        self.ledger.save_draft(chat_id, draft, current_update.get())
         message_id = await self._send(chat_id, message)
-        self.ledger.save_draft(chat_id, {**draft, "message_id": message_id})
+        self.ledger.save_draft(chat_id, {**draft, "message_id": message_id},
+                              current_update.get())
 
     async def _cancel(self, chat_id: int) -> None:
         order = self.ledger.open_order(chat_id)
         had_draft = self.ledger.draft(chat_id) is not None
-        self.ledger.save_draft(chat_id, None)
+        self.ledger.save_draft(chat_id, None, current_update.get())
         if order is not None:
             await self.checkout.buyer_cancels(order)
         elif had_draft:
@@ -219,8 +231,27 @@ class Conversation:
         else:
             await self._send(chat_id, Outgoing(text("nothing_to_cancel", self.lang)))
 
+    async def _reprompt(self, chat_id: int) -> None:
+        """Send the current step's prompt again if it never went out (a crash came first)."""
+        draft = self.ledger.draft(chat_id)
+        if draft is None or draft.get("message_id") is not None:
+            return
+        server = self._server(draft)
+        step, months = draft.get("step"), draft.get("months")
+        if step == "server" or server is None:
+            await self._menu(chat_id)
+        elif step == "username":
+            await self._ask_username(chat_id, server)
+        elif step == "password":
+            await self._ask(chat_id, draft, "password",
+                            Outgoing(text("ask_password", self.lang), [cancel_row(self.lang)]))
+        elif step == "duration":
+            await self._ask_duration(chat_id, draft, server)
+        elif step == "confirm" and isinstance(months, int):
+            await self._choose_duration(chat_id, draft, str(months))
+
     async def _restart(self, chat_id: int) -> None:
-        self.ledger.save_draft(chat_id, None)
+        self.ledger.save_draft(chat_id, None, current_update.get())
         await self._send(chat_id, Outgoing(text("server_unavailable", self.lang)))
 
     # --- buttons ----------------------------------------------------------------------------
@@ -324,7 +355,7 @@ class Conversation:
             await self._send(chat_id, Outgoing(text("server_full", self.lang, name=server.name)))
             await self._menu(chat_id)
             return
-        self.ledger.save_draft(chat_id, None)
+        self.ledger.save_draft(chat_id, None, current_update.get())
         await self.checkout.request_payment(order)
 
     async def _order_button(self, chat_id: int, kind: str, order_id: str) -> None:

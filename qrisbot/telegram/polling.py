@@ -1,10 +1,11 @@
-"""Long polling: fetch updates, hand each to the shop, then confirm it."""
+"""Long polling: fetch updates, have them kept (with the offset), hand each to the shop."""
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import trio
 
@@ -20,10 +21,13 @@ async def poll(
     *,
     offset: int | None,
     wait: int,
-    save_offset: Callable[[int], None],
+    keep: Callable[[Sequence[tuple[Update, Any]], int], None],
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run until cancelled. `handle` must not block: it hands the update over (e.g. spawns).
+
+    `keep(batch, offset)` stores each new update (parsed and raw) and the next offset
+    before any of them is handed over, so a crash never loses one Telegram has let go of.
 
     Raises Unauthorized when the token is refused: nothing can work without it.
     """
@@ -52,6 +56,7 @@ async def poll(
             delay = min(delay * 2, 30.0)
             continue
         delay = 1.0
+        batch = []
         for raw in raw_updates:
             update = parse_update(raw)
             if update is None:
@@ -59,9 +64,12 @@ async def poll(
                 continue
             if offset is not None and update.update_id < offset:
                 continue
-            handle(update)
+            batch.append((update, raw))
             offset = update.update_id + 1
-            save_offset(offset)
+        if batch and offset is not None:
+            keep(batch, offset)
+            for update, _ in batch:
+                handle(update)
 
 
 async def _delete_webhook(api: BotApi) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import attrs
+
+# The update being handled in this task; dialogue steps record it (Ledger.save_draft).
+current_update: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "current_update", default=None)
 
 
 @attrs.frozen
