@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import trio
@@ -113,7 +114,9 @@ async def _poll(
     try:
         await polling.poll(
             poller, conversation.handle, offset=ledger.telegram_offset(),
-            wait=config.telegram.poll_timeout, keep=keep, task_status=task_status,
+            wait=config.telegram.poll_timeout, keep=keep,
+            on_conflict=partial(conversation.checkout.notifier.tell, "notify_conflict"),
+            task_status=task_status,
         )
     except Unauthorized:
         raise Fatal("Telegram refused the bot token (401): check telegram.token") from None

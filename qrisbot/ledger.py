@@ -33,8 +33,9 @@ REFUNDED: Final = "refunded"
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     NEW: frozenset({AWAITING, CANCELLED}),
     AWAITING: frozenset({PAID, EXPIRED, CANCELLED}),
-    EXPIRED: frozenset({PAID}),
-    CANCELLED: frozenset({PAID}),
+    # REFUNDED: a payment that arrived but was not honoured (e.g. the wrong amount).
+    EXPIRED: frozenset({PAID, REFUNDED}),
+    CANCELLED: frozenset({PAID, REFUNDED}),
     PAID: frozenset({PROVISIONING}),
     PROVISIONING: frozenset({PROVISIONED, FAILED}),
     FAILED: frozenset({PROVISIONING, REFUNDED}),
@@ -301,6 +302,12 @@ class Ledger:
             (chat_id,),
         ).fetchone()
         return _order(row) if row is not None else None
+
+    def undelivered(self, chat_id: int) -> list[Order]:
+        """Accounts made for this chat that never reached it (e.g. the bot was blocked)."""
+        rows = self._db.execute("SELECT * FROM orders WHERE state=? AND chat_id=?",
+                                (PROVISIONED, chat_id)).fetchall()
+        return [_order(row) for row in rows]
 
     def unfinished(self) -> list[Order]:
         marks = ",".join("?" * len(UNFINISHED))

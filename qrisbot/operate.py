@@ -150,9 +150,10 @@ def orders_refund(config: cfg.Config, order_id: str, yes: bool, ask: Ask = input
         if ledger is None:
             return EXIT_FAILURE
         order = ledger.get(order_id)
-        if order is None or order.state != L.FAILED:
+        if order is None or not actions.refundable(order):
             state = order.state if order else "unknown"
-            return _fail(f"order {order_id} is {state}; only failed orders can be refunded")
+            return _fail(f"order {order_id} is {state}; only failed orders and flagged "
+                         "payments can be refunded")
         question = (f"Mark {order.id} ({order.username} on {order.server_id}, "
                     f"{rupiah(order.total or order.amount)}) as refunded to the buyer?")
         if not _confirmed(question, yes, ask):

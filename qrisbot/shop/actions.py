@@ -19,7 +19,9 @@ class Refused(Exception):
 
 def request_retry(ledger: Ledger, order_id: str, by: str) -> Order:
     """Ask for another provisioning attempt of a failed order."""
-    order = _failed(ledger, order_id, "retried")
+    order = _get(ledger, order_id)
+    if order.state != L.FAILED:
+        raise Refused(f"order {order_id} is {order.state}; only failed orders can be retried")
     ledger.update(order.id, needs_attention=0, retryable=1)
     ledger.record("retry_requested", f"by {by}", order.id)
     current = ledger.get(order.id)
@@ -29,8 +31,11 @@ def request_retry(ledger: Ledger, order_id: str, by: str) -> Order:
 
 def mark_refunded(ledger: Ledger, order_id: str, by: str, now: dt.datetime) -> Order:
     """Record that the operator returned the buyer's money (outside the shop)."""
-    order = _failed(ledger, order_id, "refunded")
-    refunded = ledger.transition(order.id, {L.FAILED}, L.REFUNDED)
+    order = _get(ledger, order_id)
+    if not refundable(order):
+        raise Refused(f"order {order_id} is {order.state}; only failed orders and flagged "
+                      "payments can be refunded")
+    refunded = ledger.transition(order.id, {order.state}, L.REFUNDED)
     if refunded is None:
         raise Refused(f"order {order_id} changed meanwhile; look again")
     ledger.update(order.id, needs_attention=0)
@@ -38,10 +43,14 @@ def mark_refunded(ledger: Ledger, order_id: str, by: str, now: dt.datetime) -> O
     return refunded
 
 
-def _failed(ledger: Ledger, order_id: str, verb: str) -> Order:
+def refundable(order: Order) -> bool:
+    """Failed, or a payment that arrived for an order that was not honoured (flagged)."""
+    return order.state == L.FAILED or (
+        order.state in (L.EXPIRED, L.CANCELLED) and bool(order.needs_attention))
+
+
+def _get(ledger: Ledger, order_id: str) -> Order:
     order = ledger.get(order_id)
     if order is None:
         raise Refused(f"no order {order_id}")
-    if order.state != L.FAILED:
-        raise Refused(f"order {order_id} is {order.state}; only failed orders can be {verb}")
     return order

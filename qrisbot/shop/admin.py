@@ -134,9 +134,13 @@ class Admin:
                 "admin_attention_line", self.lang, n=n, order_id=order.id, state=order.state,
                 server=order.server_id, username=order.username, amount=rupiah(order.amount),
                 reason=order.last_error or self._last_event(order)))
+            row = []
             if order.state == L.FAILED:
-                buttons.append([(self._t("admin_button_retry", n=n), f"adm:retry:{order.id}"),
-                                (self._t("admin_button_refund", n=n), f"adm:refund:{order.id}")])
+                row.append((self._t("admin_button_retry", n=n), f"adm:retry:{order.id}"))
+            if actions.refundable(order):
+                row.append((self._t("admin_button_refund", n=n), f"adm:refund:{order.id}"))
+            if row:
+                buttons.append(row)
         return self._listing(lines, buttons)
 
     def _servers(self) -> Outgoing:
@@ -190,7 +194,7 @@ class Admin:
 
     async def _confirm_refund(self, chat_id: int, order_id: str) -> None:
         order = self.ledger.get(order_id)
-        if order is None or order.state != L.FAILED:
+        if order is None or not actions.refundable(order):
             await self._refused(chat_id, order_id)
             return
         await self._send(chat_id, Outgoing(

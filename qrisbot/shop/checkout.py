@@ -25,7 +25,7 @@ from qrisbot import log as qlog
 from qrisbot import qr
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger, Order
-from qrisbot.pakasir import COMPLETED, Pakasir, PakasirError, Status
+from qrisbot.pakasir import CANCELED, COMPLETED, Pakasir, PakasirError, Status
 from qrisbot.provision import Account, Provisioner, UsernameTaken, details
 from qrisbot.provision.ssh import SshError
 from qrisbot.shop import messages
@@ -209,7 +209,11 @@ class Checkout:
             tries += 1
             settled = await self._cancel_and_recheck(order)
         if settled.state == COMPLETED:
-            await self.paid(order, settled)
+            if await self.paid(order, settled):
+                return
+            # Money arrived, but not what the order asks: the admin decides (refund).
+            if self.ledger.transition(order.id, {L.AWAITING}, L.EXPIRED):
+                await self._say(order, messages.provision_needs_admin(order))
             return
         if self.ledger.transition(order.id, {L.AWAITING}, L.EXPIRED):
             log.info("payment time is over; order expired")
@@ -228,6 +232,10 @@ class Checkout:
         try:
             return await self.pakasir.status(order.id, order.txn_id, order.amount)
         except PakasirError as exc:
+            if exc.status == 404:
+                # Pakasir does not know the transaction (any more): nobody can pay it.
+                log.warning("Pakasir does not know the transaction; treating it as cancelled")
+                return Status(CANCELED, order.id, order.amount, None)
             log.warning("status after cancel failed: %s", exc)
             return None
 
@@ -298,14 +306,18 @@ class Checkout:
     # --- paid ---------------------------------------------------------------------------
 
     async def paid(self, order: Order, status: Status) -> bool:
-        """A completed status was seen. Returns True (the order needs no more watching)."""
+        """A completed status was seen. True when the order needs no more watching; False
+        when the status does not match the order (never honoured; watching goes on, in case
+        Pakasir corrects itself)."""
         if status.order_id != order.id or status.amount != order.amount:
             log.error("completed status does not match the order (amount %d)", status.amount)
-            self.ledger.record("payment_mismatch",
-                               f"status order_id/amount {status.amount} differ", order.id)
-            self.ledger.update(order.id, needs_attention=1)
-            self.notifier.needs_admin(order, "completed payment does not match the order")
-            return True
+            if not order.needs_attention:  # tell the admin once, not at every check
+                self.ledger.record("payment_mismatch", f"Pakasir reports a completed payment"
+                                   f" of {status.amount} for {status.order_id!r}", order.id)
+                self.ledger.update(order.id, needs_attention=1,
+                                   last_error="completed payment does not match the order")
+                self.notifier.needs_admin(order, "completed payment does not match the order")
+            return False
         days = self.config.shop.days_per_month * order.months
         updated = self.ledger.transition(
             order.id, {L.AWAITING, L.EXPIRED, L.CANCELLED}, L.PAID, paid_at=time.time(),
@@ -428,6 +440,8 @@ class Checkout:
                 log.warning("buyer unreachable (%s); account kept for a later resend",
                             exc.description)
                 self.ledger.record("delivery_failed", exc.description, order.id)
+                self.notifier.tell("notify_undelivered", order_id=order.id,
+                                   username=order.username, reason=exc.description)
                 return
             except TelegramError as exc:
                 log.warning("sending the account failed: %s", exc.description)
@@ -439,6 +453,11 @@ class Checkout:
             self.ledger.transition(order.id, {L.PROVISIONED}, L.DELIVERED)
             log.info("account delivered")
             return
+
+    def redeliver(self, chat_id: int) -> None:
+        """The buyer is talking to the bot again: send any account that did not reach them."""
+        for order in self.ledger.undelivered(chat_id):
+            self.fulfil(order)
 
     # --- start-up ---------------------------------------------------------------------------
 

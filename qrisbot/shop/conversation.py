@@ -111,6 +111,7 @@ class Conversation:
                 await self._send(message.chat_id, Outgoing(text("group_only_private", self.lang)))
             return
         self.ledger.seen_chat(message.chat_id)
+        self.checkout.redeliver(message.chat_id)
         raw = (message.text or "")[:MAX_TEXT]
         command = _command(raw)
         if command in ("admin", "broadcast") and self.admin.is_admin(

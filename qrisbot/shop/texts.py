@@ -295,6 +295,18 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "🚨 Order <code>{order_id}</code> ({server}, {username}) needs you: {reason}\n"
         "Open /admin to Retry or mark it Refunded.",
     ),
+    "notify_undelivered": (
+        "📭 Akun order <code>{order_id}</code> ({username}) sudah dibuat tetapi tidak bisa "
+        "dikirim: {reason}. Akan dikirim otomatis begitu pembeli menulis ke bot lagi.",
+        "📭 The account of order <code>{order_id}</code> ({username}) was made but could not "
+        "be sent: {reason}. It goes out by itself as soon as the buyer writes to the bot again.",
+    ),
+    "notify_conflict": (
+        "⚠️ Program lain sedang memakai token bot ini (getUpdates). Hanya satu salinan bot "
+        "yang boleh berjalan; matikan yang lain. Pesan pembeli tertunda sampai itu beres.",
+        "⚠️ Another program is using this bot's token (getUpdates). Only one copy of the bot "
+        "may run; stop the other one. Buyers' messages wait until then.",
+    ),
     "notify_server_down": ("🔴 Server {name} tidak menjawab: {error}",
                            "🔴 Server {name} stopped answering: {error}"),
     "notify_server_up": ("🟢 Server {name} menjawab lagi.", "🟢 Server {name} answers again."),

@@ -22,17 +22,20 @@ async def poll(
     offset: int | None,
     wait: int,
     keep: Callable[[Sequence[tuple[Update, Any]], int], None],
+    on_conflict: Callable[[], None] = lambda: None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run until cancelled. `handle` must not block: it hands the update over (e.g. spawns).
 
     `keep(batch, offset)` stores each new update (parsed and raw) and the next offset
     before any of them is handed over, so a crash never loses one Telegram has let go of.
+    `on_conflict()` is called when another program starts polling with the same token.
 
     Raises Unauthorized when the token is refused: nothing can work without it.
     """
     task_status.started()
     delay = 1.0
+    in_conflict = False
     while True:
         try:
             raw_updates = await api.get_updates(offset, wait)
@@ -47,6 +50,9 @@ async def poll(
                 "another program is polling with this bot token (%s); only one copy of the "
                 "bot may run. Retrying in 30s", exc.description,
             )
+            if not in_conflict:
+                in_conflict = True
+                on_conflict()
             await trio.sleep(30)
             continue
         except (Unavailable, TelegramError) as exc:
@@ -56,6 +62,7 @@ async def poll(
             delay = min(delay * 2, 30.0)
             continue
         delay = 1.0
+        in_conflict = False
         batch = []
         for raw in raw_updates:
             update = parse_update(raw)

@@ -150,6 +150,9 @@ class FakeTelegram(Fake):
     def block(self, chat_id: int) -> None:
         self.blocked.add(chat_id)
 
+    def unblock(self, chat_id: int) -> None:
+        self.blocked.discard(chat_id)
+
     # --- the Bot API ------------------------------------------------------------------------
 
     async def handle(self, request: Request) -> Response:
