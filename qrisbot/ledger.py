@@ -260,9 +260,11 @@ class Ledger:
         return _order(row) if row is not None else None
 
     def transition(
-        self, order_id: str, from_states: Iterable[str], to_state: str, **fields: Any
+        self, order_id: str, from_states: Iterable[str], to_state: str, *,
+        event: tuple[str, str] | None = None, **fields: Any
     ) -> Order | None:
-        """Move the order to `to_state` only if it is in one of `from_states` right now.
+        """Move the order to `to_state` only if it is in one of `from_states` right now;
+        `event` (kind, detail) is recorded in the same write.
 
         Returns the updated order, or None when another path got there first.
         """
@@ -282,19 +284,29 @@ class Ledger:
                 (to_state, time.time(), *fields.values(), order_id, *sorted(sources)),
             )
             changed = cursor.rowcount == 1
+            if changed and event is not None:
+                self.record(*event, order_id)
         return self.get(order_id) if changed else None
 
-    def update(self, order_id: str, **fields: Any) -> None:
-        """Set bookkeeping fields that are not part of the state machine."""
+    def update(self, order_id: str, *, event: tuple[str, str] | None = None,
+               only_in: str | None = None, **fields: Any) -> bool:
+        """Set bookkeeping fields that are not part of the state machine (only while the
+        order is in state `only_in`, if given); `event` is recorded in the same write.
+        False when the order was not in that state."""
         allowed = {"qr_message_id", "last_error", "needs_attention", "attempts", "retryable"}
         if not fields or set(fields) - allowed:
             raise LedgerError(f"cannot update {sorted(set(fields) - allowed)}")
         assignments = ", ".join(f"{name}=?" for name in fields)
+        condition = " AND state=?" if only_in else ""
         with self._write() as db:
-            db.execute(
-                f"UPDATE orders SET {assignments}, updated_at=? WHERE id=?",
-                (*fields.values(), time.time(), order_id),
+            cursor = db.execute(
+                f"UPDATE orders SET {assignments}, updated_at=? WHERE id=?{condition}",
+                (*fields.values(), time.time(), order_id, *([only_in] if only_in else [])),
             )
+            changed = cursor.rowcount == 1
+            if changed and event is not None:
+                self.record(*event, order_id)
+        return changed
 
     def open_order(self, chat_id: int) -> Order | None:
         row = self._db.execute(

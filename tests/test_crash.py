@@ -194,3 +194,74 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     log = (tmp_path / "daemon.log").read_text()
     assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
     subprocess.run(["sync"], check=False)
+
+
+def seed(db: Path, count: int, failed: int) -> list[str]:
+    """A ledger with `count` delivered orders and `failed` paid ones given up on (the admin
+    is to refund them)."""
+    from qrisbot.ledger import Ledger
+
+    Ledger.open(db).close()
+    rows = []
+    now = 1_790_000_000.0
+    for n in range(count + failed):
+        state = "failed" if n < failed else "delivered"
+        rows.append((f"VPN{n}", 7000 + n, 7000 + n, "sg1", "ssh", f"user{n}", "pw-seeded",
+                     1, 10000, "id", state, now, now, now, 1 if n < failed else 0,
+                     0 if n < failed else 1))
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
+            " months, amount, language, state, created_at, deadline, updated_at,"
+            " needs_attention, retryable) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    return [f"VPN{n}" for n in range(failed)]
+
+
+def consistent(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return int(conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+
+
+async def test_killing_a_backup_or_a_refund_leaves_everything_consistent(
+    tmp_path, telegram, pakasir, sshd
+):
+    import sys
+
+    raw = config_for(telegram.url, telegram.token, pakasir.url, pakasir.project,
+                     pakasir.api_key, str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", ssh=sshd.access())], check_interval=4)
+    raw["telegram"]["poll_timeout"] = 2
+    config = write_config(tmp_path / "config.toml", raw)
+    rounds = max(KILLS // 2, 10)
+    refunds = seed(tmp_path / "ledger.sqlite3", 60_000, rounds)
+    daemon = Daemon(config, tmp_path / "daemon.log")
+    await daemon.start()  # the shop runs (and writes) while its operator works
+    rng = random.Random(7)
+    outcomes: collections.Counter[str] = collections.Counter()
+
+    async def killed(*args: str) -> None:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "qrisbot", *args, "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await trio.sleep(rng.uniform(0.05, 0.5))
+        process.kill()
+        await process.wait()
+        outcomes[f"{args[0]} {'finished' if process.returncode == 0 else 'killed'}"] += 1
+
+    for n in range(rounds):
+        target = tmp_path / f"backup-{n}.sqlite3"
+        await killed("backup", str(target))
+        if target.exists():  # a copy that exists is whole
+            assert consistent(target) == 60_000 + rounds
+        await killed("orders", "refund", refunds[n], "--yes")
+        with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+            state, flag = conn.execute("SELECT state, needs_attention FROM orders WHERE id=?",
+                                       (refunds[n],)).fetchone()
+            events = conn.execute("SELECT detail FROM events WHERE order_id=? AND kind="
+                                  "'refunded'", (refunds[n],)).fetchall()
+        assert (state, flag, len(events)) in (("failed", 1, 0), ("refunded", 0, 1))
+    assert consistent(tmp_path / "ledger.sqlite3") == 60_000 + rounds
+    assert await daemon.stop() == 0
+    print("\nkilled operator commands:", dict(outcomes))
+    assert outcomes["backup killed"] and outcomes["orders killed"]

@@ -22,8 +22,9 @@ def request_retry(ledger: Ledger, order_id: str, by: str) -> Order:
     order = _get(ledger, order_id)
     if order.state != L.FAILED:
         raise Refused(f"order {order_id} is {order.state}; only failed orders can be retried")
-    ledger.update(order.id, needs_attention=0, retryable=1)
-    ledger.record("retry_requested", f"by {by}", order.id)
+    if not ledger.update(order.id, needs_attention=0, retryable=1, only_in=L.FAILED,
+                         event=("retry_requested", f"by {by}")):
+        raise Refused(f"order {order_id} changed meanwhile; look again")
     current = ledger.get(order.id)
     assert current is not None
     return current
@@ -35,11 +36,12 @@ def mark_refunded(ledger: Ledger, order_id: str, by: str, now: dt.datetime) -> O
     if not refundable(order):
         raise Refused(f"order {order_id} is {order.state}; only failed orders and flagged "
                       "payments can be refunded")
-    refunded = ledger.transition(order.id, {order.state}, L.REFUNDED)
+    # One write: the state, the flag and who/when go together or not at all.
+    refunded = ledger.transition(
+        order.id, {order.state}, L.REFUNDED, needs_attention=0,
+        event=("refunded", f"by {by} at {now.isoformat(timespec='seconds')}"))
     if refunded is None:
         raise Refused(f"order {order_id} changed meanwhile; look again")
-    ledger.update(order.id, needs_attention=0)
-    ledger.record("refunded", f"by {by} at {now.isoformat(timespec='seconds')}", order.id)
     return refunded
 
 

@@ -312,10 +312,11 @@ class Checkout:
         if status.order_id != order.id or status.amount != order.amount:
             log.error("completed status does not match the order (amount %d)", status.amount)
             if not order.needs_attention:  # tell the admin once, not at every check
-                self.ledger.record("payment_mismatch", f"Pakasir reports a completed payment"
-                                   f" of {status.amount} for {status.order_id!r}", order.id)
-                self.ledger.update(order.id, needs_attention=1,
-                                   last_error="completed payment does not match the order")
+                self.ledger.update(
+                    order.id, needs_attention=1,
+                    last_error="completed payment does not match the order",
+                    event=("payment_mismatch", f"Pakasir reports a completed payment of "
+                                               f"{status.amount} for {status.order_id!r}"))
                 self.notifier.needs_admin(order, "completed payment does not match the order")
             return False
         days = self.config.shop.days_per_month * order.months
@@ -394,9 +395,9 @@ class Checkout:
                 tries += 1
                 error = str(exc)[:500]
                 log.warning("provisioning attempt %d failed: %s", tries, error)
-                self.ledger.record("provision_failed", error, order.id)
                 self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED,
-                                       attempts=order.attempts + 1, last_error=error)
+                                       attempts=order.attempts + 1, last_error=error,
+                                       event=("provision_failed", error))
                 if tries > len(PROVISION_BACKOFF):
                     await self._give_up(order, error, retryable=True)
                     return
@@ -418,9 +419,12 @@ class Checkout:
         A retryable one is tried again when the daemon next starts.
         """
         log.error("provisioning needs an admin: %s", reason)
-        self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED, last_error=reason)
-        self.ledger.update(order.id, needs_attention=1, retryable=int(retryable))
-        self.ledger.record("needs_attention", reason, order.id)
+        # One write: a crash cannot leave a failed order nobody is told about.
+        if not self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED, last_error=reason,
+                                      needs_attention=1, retryable=int(retryable),
+                                      event=("needs_attention", reason)):
+            self.ledger.update(order.id, needs_attention=1, retryable=int(retryable),
+                               only_in=L.FAILED, event=("needs_attention", reason))
         self.notifier.needs_admin(order, reason)
         await self._say(order, messages.provision_needs_admin(order))
 
