@@ -24,7 +24,7 @@ from qrisbot.shop.notify import Notifier, daily_summaries
 from qrisbot.shop.texts import text
 from qrisbot.telegram import polling
 from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
-from qrisbot.telegram.types import Update, parse_update
+from qrisbot.telegram.types import Update, parse_update, private_chat
 
 log = logging.getLogger("qrisbot")
 
@@ -104,7 +104,7 @@ async def _poll(
 ) -> None:
     def keep(batch: Sequence[tuple[Update, Any]], offset: int) -> None:
         ledger.take_updates([(update.update_id, json.dumps(raw)) for update, raw in batch],
-                            offset)
+                            offset, [chat for update, _ in batch if (chat := private_chat(update))])
 
     # Updates taken before the last stop but not handled: first, in their order.
     for raw in ledger.inbox():

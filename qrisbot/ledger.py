@@ -417,12 +417,6 @@ class Ledger:
 
     # --- chats and their unfinished dialogue -----------------------------------------------
 
-    def seen_chat(self, chat_id: int) -> None:
-        self._db.execute(
-            "INSERT OR IGNORE INTO chats (chat_id, first_seen) VALUES (?, ?)",
-            (chat_id, time.time()),
-        )
-
     def draft(self, chat_id: int) -> dict[str, Any] | None:
         row = self._db.execute("SELECT draft FROM chats WHERE chat_id=?", (chat_id,)).fetchone()
         if row is None or row["draft"] is None:
@@ -450,10 +444,15 @@ class Ledger:
 
     # --- updates taken from Telegram and not yet handled -----------------------------------
 
-    def take_updates(self, raws: list[tuple[int, str]], offset: int) -> None:
-        """Keep a batch of updates, and the offset that confirms them, in one write."""
+    def take_updates(self, raws: list[tuple[int, str]], offset: int,
+                     chats: Iterable[int] = ()) -> None:
+        """Keep a batch of updates, the offset that confirms them and the private chats
+        they come from (the broadcast audience), in one write."""
+        now = time.time()
         with self._write() as db:
             db.executemany("INSERT OR IGNORE INTO inbox (update_id, raw) VALUES (?, ?)", raws)
+            db.executemany("INSERT OR IGNORE INTO chats (chat_id, first_seen) VALUES (?, ?)",
+                           [(chat_id, now) for chat_id in set(chats)])
             db.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
                        " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                        (OFFSET_KEY, str(offset)))

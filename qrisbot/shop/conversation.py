@@ -110,7 +110,6 @@ class Conversation:
             if command in ("start", "help"):
                 await self._send(message.chat_id, Outgoing(text("group_only_private", self.lang)))
             return
-        self.ledger.seen_chat(message.chat_id)
         self.checkout.redeliver(message.chat_id)
         raw = (message.text or "")[:MAX_TEXT]
         command = _command(raw)
@@ -270,7 +269,6 @@ class Conversation:
         match = CALLBACK.fullmatch(data) if len(data.encode()) <= 64 else None
         if chat_id is None or callback.chat_type != "private" or match is None:
             return
-        self.ledger.seen_chat(chat_id)
         kind, value = match.group(1) or data, match.group(2) or ""
         if kind in ("retry", "qcancel"):
             await self._order_button(chat_id, kind, value)

@@ -45,6 +45,16 @@ class Update:
     callback: CallbackQuery | None = None
 
 
+def private_chat(update: Update) -> int | None:
+    """The private chat the update comes from (None for groups and channels)."""
+    if update.message is not None and update.message.chat_type == "private":
+        return update.message.chat_id
+    callback = update.callback
+    if callback is not None and callback.chat_type == "private":
+        return callback.chat_id
+    return None
+
+
 def parse_update(raw: object) -> Update | None:
     """An Update, or None when even `update_id` is unusable. Malformed parts become None."""
     if not isinstance(raw, dict) or not _is_int(raw.get("update_id")):
