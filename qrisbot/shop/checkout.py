@@ -32,12 +32,15 @@ from qrisbot.shop import messages
 from qrisbot.shop.notify import Notifier
 from qrisbot.shop.servers import Servers
 from qrisbot.shop.texts import Html
-from qrisbot.telegram.api import BotApi, Forbidden, TelegramError
+from qrisbot.telegram.api import BotApi, TelegramError, Unavailable
 
 log = logging.getLogger("qrisbot.checkout")
 
 # Seconds to wait before provisioning attempt n+1; after the last, an admin must step in.
 PROVISION_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 600, 600)
+# Seconds between attempts to send an account while Telegram is unavailable (then the last,
+# for as long as it takes).
+DELIVERY_BACKOFF = (2, 5, 15, 30, 60)
 # Seconds between attempts to settle an expiring order when Pakasir is unreachable.
 SETTLE_BACKOFF = (5, 10, 20, 40, 60, 120, 300)
 # Seconds between looks for failed orders an operator asked to retry (from the CLI).
@@ -436,24 +439,28 @@ class Checkout:
                        days=days)
 
     async def _deliver(self, order: Order) -> None:
+        """Send the account; while Telegram is unavailable, keep trying (the account is in
+        the ledger). A buyer who blocked the bot gets it when they write again."""
         body = messages.account(order)
-        for delay in (2, 5, 15, 30, None):
+        tries = 0
+        while True:
             try:
                 await self.bot.send_message(order.chat_id, body)
-            except Forbidden as exc:
-                log.warning("buyer unreachable (%s); account kept for a later resend",
-                            exc.description)
+            except Unavailable as exc:
+                delay = DELIVERY_BACKOFF[min(tries, len(DELIVERY_BACKOFF) - 1)]
+                tries += 1
+                log.warning("sending the account failed (%s); again in %d s",
+                            exc.description, delay)
+                if tries == len(DELIVERY_BACKOFF):
+                    self.ledger.record("delivery_delayed", exc.description, order.id)
+                await trio.sleep(delay)
+                continue
+            except TelegramError as exc:
+                log.warning("account not sent (%s); kept for a later resend", exc.description)
                 self.ledger.record("delivery_failed", exc.description, order.id)
                 self.notifier.tell("notify_undelivered", order_id=order.id,
                                    username=order.username, reason=exc.description)
                 return
-            except TelegramError as exc:
-                log.warning("sending the account failed: %s", exc.description)
-                if delay is None:
-                    self.ledger.record("delivery_failed", exc.description, order.id)
-                    return
-                await trio.sleep(delay)
-                continue
             self.ledger.transition(order.id, {L.PROVISIONED}, L.DELIVERED)
             log.info("account delivered")
             return
