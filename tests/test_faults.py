@@ -83,6 +83,21 @@ async def test_pakasir_status_faults_delay_but_never_lose_a_payment(
     await still_serving(telegram)
 
 
+async def test_admins_hear_when_pakasir_is_down_for_a_while_and_back(
+    autojump_clock, shop, buyer, admin, pakasir
+):
+    await shop()
+    _, order_id = await buyer.buys()
+    pakasir.fail("status", Fault(502, b"<html>502</html>"), times=max(TIMES, 4) * 4)
+    pakasir.pay(order_id)
+    down = await admin.sees("Pakasir tidak bisa dihubungi", within=600)
+    assert "HTTP 502" in down.text
+    await admin.sees("Pakasir menjawab lagi", within=300 + 400 * TIMES)
+    await buyer.sees("Akun SSH Anda siap", within=60)
+    said = [m.body for m in admin.telegram.messages(ADMIN)]
+    assert sum("tidak bisa dihubungi" in b for b in said) == 1
+
+
 @pytest.mark.parametrize("fault", [Fault(503), Fault(200, b'{"payment": {}}'), Fault(delay=60)])
 async def test_pakasir_create_faults_offer_a_retry(autojump_clock, shop, buyer, pakasir, fault):
     await shop()

@@ -29,7 +29,7 @@ from qrisbot.pakasir import CANCELED, COMPLETED, Pakasir, PakasirError, Status
 from qrisbot.provision import Account, Provisioner, UsernameTaken, details
 from qrisbot.provision.ssh import SshError
 from qrisbot.shop import messages
-from qrisbot.shop.notify import Notifier
+from qrisbot.shop.notify import Notifier, Outage
 from qrisbot.shop.servers import Servers
 from qrisbot.shop.texts import Html
 from qrisbot.telegram.api import BotApi, TelegramError, Unavailable
@@ -82,6 +82,7 @@ class Checkout:
         self._work = work or nursery
         self.notifier = notifier or Notifier(config, bot, nursery)
         self.servers = servers or Servers(config, ledger, self.notifier)
+        self.pakasir_outage = Outage(self.notifier, "notify_pakasir_down", "notify_pakasir_up")
         self._watchers: dict[str, trio.CancelScope] = {}
         self._fulfilling: set[str] = set()
         self.zone = zoneinfo.ZoneInfo(config.shop.timezone)
@@ -120,6 +121,8 @@ class Checkout:
                 png = qr.png(txn.qr_string)
             except (PakasirError, ValueError) as exc:
                 log.warning("QRIS could not be created: %s", exc)
+                if isinstance(exc, PakasirError) and exc.transient:
+                    self.pakasir_outage.failed(str(exc))
                 await self._say(order, messages.qr_failed(order))
                 return
             updated = self.ledger.transition(
@@ -190,7 +193,10 @@ class Checkout:
             status = await self.pakasir.status(order.id, order.txn_id, order.amount)
         except PakasirError as exc:
             log.warning("status check failed: %s", exc)
+            if exc.transient:
+                self.pakasir_outage.failed(str(exc))
             return False
+        self.pakasir_outage.answered()
         if status.state == COMPLETED:
             return await self.paid(order, status)
         return False

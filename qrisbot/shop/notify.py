@@ -64,6 +64,31 @@ class Notifier:
             log.warning("could not notify admin %d: %s", chat_id, exc.description)
 
 
+class Outage:
+    """Tells the admins once when a service has kept failing for `after` seconds, and once
+    when it answers again."""
+
+    def __init__(self, notifier: Notifier, down: str, up: str, after: float = 60) -> None:
+        self._notifier = notifier
+        self._keys = down, up
+        self._after = after
+        self._since: float | None = None
+        self._told = False
+
+    def failed(self, error: str) -> None:
+        now = trio.current_time()
+        if self._since is None:
+            self._since = now
+        if not self._told and now - self._since >= self._after:
+            self._told = True
+            self._notifier.tell(self._keys[0], error=error)
+
+    def answered(self) -> None:
+        if self._told:
+            self._notifier.tell(self._keys[1])
+        self._since, self._told = None, False
+
+
 def _scrub(detail: str, order: Order) -> str:
     """A server's error may echo what it was given; the buyer's password is not for admins."""
     return detail.replace(order.secret, "***") if order.secret else detail

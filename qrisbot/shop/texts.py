@@ -307,6 +307,13 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "⚠️ Another program is using this bot's token (getUpdates). Only one copy of the bot "
         "may run; stop the other one. Buyers' messages wait until then.",
     ),
+    "notify_pakasir_down": (
+        "🔴 Pakasir tidak bisa dihubungi sejak lebih dari semenit: {error}. Pembayaran yang "
+        "masuk tetap tercatat di Pakasir dan akan diproses begitu Pakasir menjawab lagi.",
+        "🔴 Pakasir has not answered for over a minute: {error}. Payments made meanwhile are "
+        "recorded at Pakasir and are processed as soon as it answers again.",
+    ),
+    "notify_pakasir_up": ("🟢 Pakasir menjawab lagi.", "🟢 Pakasir answers again."),
     "notify_server_down": ("🔴 Server {name} tidak menjawab: {error}",
                            "🔴 Server {name} stopped answering: {error}"),
     "notify_server_up": ("🟢 Server {name} menjawab lagi.", "🟢 Server {name} answers again."),
