@@ -141,27 +141,30 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     rng = random.Random(20261126)
     moments: collections.Counter[str] = collections.Counter()
     stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        await daemon.start()
-        for index in range(BUYERS):
-            nursery.start_soon(shoppers.shop, index, stop)
-        for _ in range(KILLS):
-            await trio.sleep(rng.uniform(*GAP))
-            in_flight = states(db)
-            for state in ("new", "awaiting_payment", "paid", "provisioning", "provisioned"):
-                if in_flight[state]:
-                    moments[state] += 1
-            if shoppers.notifying:
-                moments["webhook in flight"] += 1
-            await daemon.kill()
-            await trio.sleep(rng.uniform(0, 0.5))
+    try:
+        async with trio.open_nursery() as nursery:
             await daemon.start()
-        stop.set()
-    # Let the shop finish what was paid and let the rest expire.
-    with trio.move_on_after(120):
-        while any(s not in TERMINAL and n for s, n in states(db).items()):  # noqa: ASYNC110
-            await trio.sleep(0.5)  # (the ledger is another process's file)
-    assert await daemon.stop() == 0
+            for index in range(BUYERS):
+                nursery.start_soon(shoppers.shop, index, stop)
+            for _ in range(KILLS):
+                await trio.sleep(rng.uniform(*GAP))
+                in_flight = states(db)
+                for state in ("new", "awaiting_payment", "paid", "provisioning", "provisioned"):
+                    if in_flight[state]:
+                        moments[state] += 1
+                if shoppers.notifying:
+                    moments["webhook in flight"] += 1
+                await daemon.kill()
+                await trio.sleep(rng.uniform(0, 0.5))
+                await daemon.start()
+            stop.set()
+        # Let the shop finish what was paid and let the rest expire.
+        with trio.move_on_after(120):
+            while any(s not in TERMINAL and n for s, n in states(db).items()):  # noqa: ASYNC110
+                await trio.sleep(0.5)  # (the ledger is another process's file)
+    finally:
+        status = await daemon.stop()
+    assert status == 0
 
     accounts = tagged_accounts()
     delivered: collections.Counter[str] = collections.Counter()
@@ -193,7 +196,6 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     assert {o for o in paid if final} <= paid and final["delivered"] == len(paid), figures
     log = (tmp_path / "daemon.log").read_text()
     assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
-    subprocess.run(["sync"], check=False)
 
 
 def seed(db: Path, count: int, failed: int) -> list[str]:
@@ -249,19 +251,22 @@ async def test_killing_a_backup_or_a_refund_leaves_everything_consistent(
         await process.wait()
         outcomes[f"{args[0]} {'finished' if process.returncode == 0 else 'killed'}"] += 1
 
-    for n in range(rounds):
-        target = tmp_path / f"backup-{n}.sqlite3"
-        await killed("backup", str(target))
-        if target.exists():  # a copy that exists is whole
-            assert consistent(target) == 60_000 + rounds
-        await killed("orders", "refund", refunds[n], "--yes")
-        with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
-            state, flag = conn.execute("SELECT state, needs_attention FROM orders WHERE id=?",
-                                       (refunds[n],)).fetchone()
-            events = conn.execute("SELECT detail FROM events WHERE order_id=? AND kind="
-                                  "'refunded'", (refunds[n],)).fetchall()
-        assert (state, flag, len(events)) in (("failed", 1, 0), ("refunded", 0, 1))
-    assert consistent(tmp_path / "ledger.sqlite3") == 60_000 + rounds
-    assert await daemon.stop() == 0
+    try:
+        for n in range(rounds):
+            target = tmp_path / f"backup-{n}.sqlite3"
+            await killed("backup", str(target))
+            if target.exists():  # a copy that exists is whole
+                assert consistent(target) == 60_000 + rounds
+            await killed("orders", "refund", refunds[n], "--yes")
+            with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+                state, flag = conn.execute(
+                    "SELECT state, needs_attention FROM orders WHERE id=?",
+                    (refunds[n],)).fetchone()
+                events = conn.execute("SELECT detail FROM events WHERE order_id=? AND kind="
+                                      "'refunded'", (refunds[n],)).fetchall()
+            assert (state, flag, len(events)) in (("failed", 1, 0), ("refunded", 0, 1))
+        assert consistent(tmp_path / "ledger.sqlite3") == 60_000 + rounds
+    finally:
+        assert await daemon.stop() == 0
     print("\nkilled operator commands:", dict(outcomes))
     assert outcomes["backup killed"] and outcomes["orders killed"]
