@@ -28,7 +28,7 @@ tools:
 	fi
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check qrisbot tests
+	$(BIN)/ruff check qrisbot tests bench
 	$(BIN)/mypy
 
 test: $(BIN)/.installed tools lint

@@ -48,7 +48,8 @@ async def main(duration: float, interval: float) -> None:
     server = await loop.create_server(lambda: Protocol(seen), "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     await asyncio.sleep(duration)
-    late = [b - a - interval for times in seen.values() for a, b in zip(times, times[1:])]
+    late = [b - a - interval for times in seen.values()
+            for a, b in zip(times, times[1:], strict=False)]
     print(json.dumps({
         "transactions": len(seen), "checks": sum(map(len, seen.values())),
         "late_p50": percentile(late, 50), "late_p99": percentile(late, 99),

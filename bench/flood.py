@@ -16,7 +16,6 @@ from functools import partial
 from pathlib import Path
 
 import trio
-
 from common import machine, percentile, rss_kib
 
 from qrisbot import app, config

@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import trio
-
 from qrisbot_minimal import UNPACED
 
 from qrisbot import app, config
