@@ -33,15 +33,19 @@ class Buyer:
         self.seen = message.message_id
         return message
 
+    async def picks_server(self, server: str = "sg1", within: float = 60) -> Sent:
+        """/start and pick the server; returns the prompt for the username."""
+        self.says("/start")
+        await self.sees("Pilih server", within)
+        self.taps(f"srv:{server}")
+        return await self.sees("username", within)
+
     async def orders(
         self, *, username: str = "budi_99", password: str | None = "rahasia123",
         months: int = 3, server: str = "sg1", within: float = 60,
     ) -> Sent:
         """/start through the confirmation; returns the confirmation message."""
-        self.says("/start")
-        await self.sees("Pilih server", within)
-        self.taps(f"srv:{server}")
-        await self.sees("username", within)
+        await self.picks_server(server, within)
         self.says(username)
         if password is not None:
             TYPED_PASSWORDS.add(password)

@@ -177,10 +177,7 @@ async def test_admins_hear_when_a_server_stops_answering_and_comes_back(
     down = await admin.sees("tidak menjawab", within=PROBE_INTERVAL + 10)
     assert "Server SG1" in down.text and "cannot connect" in down.text
     # A buyer's username check finds it down too; no second notice for the same outage.
-    buyer.says("/start")
-    await buyer.sees("Pilih server")
-    buyer.taps("srv:sg1")
-    await buyer.sees("username")
+    await buyer.picks_server()
     buyer.says("budi_99")
     await buyer.sees("tidak bisa dihubungi")
     provisioner.unreachable = False

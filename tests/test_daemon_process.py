@@ -260,10 +260,7 @@ async def test_an_update_in_hand_at_the_kill_is_handled_after_the_restart(
     process = daemon([server])
     await process.start()
     buyer = Buyer(telegram, 8107)
-    buyer.says("/start")
-    await buyer.sees("Pilih server", STEP)
-    buyer.taps("srv:sg1")
-    await buyer.sees("username", STEP)
+    await buyer.picks_server(within=STEP)
     buyer.says("qbt_inbox")
     await eventually(started.exists, STEP)  # the username is being checked on the server
     await process.kill()

@@ -26,10 +26,7 @@ async def test_cancel_works_at_every_step(autojump_clock, start_shop, buyer, pak
     steps = [("srv:sg1", None), ("username", "budi"), ("password", "budi12345"),
              ("durasi", None)]
     for depth in range(len(steps) + 1):
-        buyer.says("/start")
-        await buyer.sees("Pilih server")
-        buyer.taps("srv:sg1")
-        await buyer.sees("username")
+        await buyer.picks_server()
         if depth >= 1:
             buyer.says("budi")
             await buyer.sees("password")
@@ -132,10 +129,7 @@ async def test_a_restart_mid_dialogue_continues_where_the_buyer_was(
     cfg = make_config()
     async with trio.open_nursery() as first:
         await first.start(partial(app.run, cfg, provisioner=LocalProvisioner()))
-        buyer.says("/start")
-        await buyer.sees("Pilih server", 20)
-        buyer.taps("srv:sg1")
-        await buyer.sees("username", 20)
+        await buyer.picks_server(within=20)
         first.cancel_scope.cancel()
     await nursery.start(partial(app.run, cfg, provisioner=LocalProvisioner()))
     buyer.says("budi")

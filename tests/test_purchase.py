@@ -74,10 +74,7 @@ async def test_bad_inputs_are_explained_and_nothing_is_charged(
     autojump_clock, start_shop, buyer, pakasir
 ):
     await start_shop()
-    buyer.says("/start")
-    await buyer.sees("Pilih server")
-    buyer.taps("srv:sg1")
-    await buyer.sees("username")
+    await buyer.picks_server()
     for bad in ("ab", "1budi", "budi; rm -rf /", "b" * 17, "budi$(id)"):
         buyer.says(bad)
         await buyer.sees("Username tidak valid")
@@ -99,10 +96,7 @@ async def test_username_taken_on_server_or_in_ledger_is_refused_before_payment(
     await start_shop()
     provisioner.take("sg1", "andi")
     first, second = Buyer(telegram, 7001), Buyer(telegram, 7002)
-    first.says("/start")
-    await first.sees("Pilih server")
-    first.taps("srv:sg1")
-    await first.sees("username")
+    await first.picks_server()
     first.says("andi")
     await first.sees("sudah dipakai")
     # A pending order holds its username too.
