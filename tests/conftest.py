@@ -106,6 +106,17 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     sshd_module.stop(server)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_leftover_test_users() -> None:
+    """The suite owns Linux user names starting with qbt_; a run killed half-way may have
+    left some behind, which would look like usernames taken on the server."""
+    import subprocess
+
+    for line in Path("/etc/passwd").read_text().splitlines():
+        if line.startswith("qbt_"):
+            subprocess.run(["userdel", "-f", line.split(":")[0]], capture_output=True)
+
+
 @pytest.fixture
 def linux_users() -> Iterator[list[str]]:
     """Names of Linux users a test creates; removed afterwards."""
