@@ -22,7 +22,7 @@ from qrisbot.shop import actions
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import PROTOCOL_NAMES, Outgoing
 from qrisbot.shop.notify import sales_line
-from qrisbot.shop.texts import Html, rupiah, text
+from qrisbot.shop.texts import Html, label, rupiah, text
 from qrisbot.telegram.api import BotApi, Forbidden, Keyboard, TelegramError
 from qrisbot.telegram.types import CallbackQuery, Message, current_update
 
@@ -275,8 +275,7 @@ class Admin:
     # --- helpers ------------------------------------------------------------------------
 
     def _t(self, key: str, **values: object) -> str:
-        """A button label: plain text, not HTML."""
-        return html.unescape(text(key, self.lang, **values))
+        return label(key, self.lang, **values)
 
     async def _send(self, chat_id: int, message: Outgoing) -> int | None:
         return await self.bot.send_message(chat_id, message.text, message.buttons)

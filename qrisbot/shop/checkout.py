@@ -70,7 +70,6 @@ class Checkout:
         *,
         work: trio.Nursery | None = None,
         notifier: Notifier | None = None,
-        servers: Servers | None = None,
     ) -> None:
         """`nursery` runs the checkers; `work` (default: the same) provisions and delivers."""
         self.config = config
@@ -81,7 +80,7 @@ class Checkout:
         self._nursery = nursery
         self._work = work or nursery
         self.notifier = notifier or Notifier(config, bot, nursery)
-        self.servers = servers or Servers(config, ledger, self.notifier)
+        self.servers = Servers(config, ledger, self.notifier)
         self.pakasir_outage = Outage(self.notifier, "notify_pakasir_down", "notify_pakasir_up")
         self._watchers: dict[str, trio.CancelScope] = {}
         self._fulfilling: set[str] = set()

@@ -7,7 +7,6 @@ at a time; different chats proceed independently.
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 from typing import Any
@@ -24,7 +23,7 @@ from qrisbot.shop import messages
 from qrisbot.shop.admin import Admin
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import Outgoing, cancel_row
-from qrisbot.shop.texts import rupiah, text
+from qrisbot.shop.texts import label, rupiah, text
 from qrisbot.telegram.api import BotApi, Keyboard, TelegramError
 from qrisbot.telegram.types import CallbackQuery, Message, Update, current_update
 
@@ -202,9 +201,9 @@ class Conversation:
     async def _ask_duration(self, chat_id: int, draft: dict[str, Any], server: Server) -> None:
         buttons = []
         for months in range(1, self.config.shop.max_months + 1):
-            label = text("duration_button", self.lang, months=months,
-                         price=rupiah(months * server.price_per_month))
-            buttons.append((html.unescape(label), f"dur:{months}"))
+            buttons.append((label("duration_button", self.lang, months=months,
+                                  price=rupiah(months * server.price_per_month)),
+                            f"dur:{months}"))
         rows: Keyboard = [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
         await self._ask(chat_id, draft, "duration",
                         Outgoing(text("ask_duration", self.lang), [*rows, cancel_row(self.lang)]))

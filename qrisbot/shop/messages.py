@@ -10,7 +10,7 @@ import attrs
 
 from qrisbot.config import Server
 from qrisbot.ledger import Order
-from qrisbot.shop.texts import Html, rupiah, text
+from qrisbot.shop.texts import Html, label, rupiah, text
 from qrisbot.telegram.api import Keyboard
 
 PROTOCOL_NAMES = {"ssh": "SSH", "vmess": "VMess", "vless": "VLESS", "trojan": "Trojan"}
@@ -74,12 +74,10 @@ def provision_needs_admin(order: Order) -> Outgoing:
 def server_button(server: Server, lang: str, full: bool) -> tuple[str, str]:
     protocol = PROTOCOL_NAMES[server.protocol]
     if full:
-        label = text("server_button_full", lang, name=server.name, protocol=protocol)
-        return html.unescape(label), f"full:{server.id}"
-    label = text("server_button", lang, name=server.name, protocol=protocol,
-                 price=rupiah(server.price_per_month))
-    # Button labels are plain text, not HTML: undo the escaping.
-    return html.unescape(label), f"srv:{server.id}"
+        return (label("server_button_full", lang, name=server.name, protocol=protocol),
+                f"full:{server.id}")
+    return (label("server_button", lang, name=server.name, protocol=protocol,
+                  price=rupiah(server.price_per_month)), f"srv:{server.id}")
 
 
 def account(order: Order) -> Html:

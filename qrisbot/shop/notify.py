@@ -14,7 +14,7 @@ import zoneinfo
 import trio
 
 from qrisbot.config import Config
-from qrisbot.ledger import Ledger, Order
+from qrisbot.ledger import AWAITING, Ledger, Order
 from qrisbot.shop.texts import Html, rupiah, text
 from qrisbot.telegram.api import BotApi, TelegramError
 
@@ -115,7 +115,6 @@ async def daily_summaries(config: Config, ledger: Ledger, notifier: Notifier) ->
             due += dt.timedelta(days=1)
         await trio.sleep(max((due - now).total_seconds(), 0))
         ledger.set_meta(SUMMARY_KEY, due.date().isoformat())
-        open_count = sum(1 for o in ledger.unfinished() if o.state == "awaiting_payment")
         notifier.tell("notify_daily", shop=config.shop.name,
                       sales=sales_line(ledger, time.time() - 86400, notifier.lang),
-                      open=open_count, attention=len(ledger.attention()))
+                      open=len(ledger.orders(AWAITING)), attention=len(ledger.attention()))

@@ -348,6 +348,11 @@ def text(key: str, lang: str, /, **values: object) -> Html:
     return Html(template.format(**escaped))
 
 
+def label(key: str, lang: str, /, **values: object) -> str:
+    """A button label: the same text, but plain (Telegram shows labels unparsed)."""
+    return html.unescape(text(key, lang, **values))
+
+
 def rupiah(amount: int) -> str:
     """Rp10.000 — Indonesian thousands separators."""
     return "Rp" + f"{amount:,}".replace(",", ".")
