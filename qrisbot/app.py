@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ from typing import Any
 
 import trio
 
-from qrisbot import http, systemd, webhook
+from qrisbot import http, instance, systemd, webhook
 from qrisbot.config import Config
 from qrisbot.ledger import Ledger
 from qrisbot.pacing import TelegramPacer
@@ -48,6 +49,18 @@ async def run(
     give running provisioning and delivery GRACE seconds, and return. Orders awaiting
     payment are left to resume on the next start. Raises Fatal when the token is refused.
     """
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(instance.sole_daemon(config.shop.database))
+        except instance.InUse as exc:
+            raise Fatal(str(exc)) from None
+        await _run(config, provisioner, pacer, stop, task_status)
+
+
+async def _run(
+    config: Config, provisioner: Provisioner | None, pacer: TelegramPacer | None,
+    stop: trio.Event | None, task_status: trio.TaskStatus[None],
+) -> None:
     ledger = Ledger.open(config.shop.database)
     provisioner = provisioner or SshProvisioner()
     try:
@@ -92,6 +105,7 @@ async def run(
                     log.info("stopping: no new updates; running provisioning gets %d s", GRACE)
                     systemd.notify("STOPPING=1")
                     intake.cancel_scope.cancel()
+                    checkout.stopping.set()
                     work.cancel_scope.deadline = trio.current_time() + GRACE
     finally:
         provisioner.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -181,10 +182,10 @@ class Ledger:
     @classmethod
     def open(cls, path: str | Path) -> Ledger:
         path = Path(path)
-        fresh = not path.exists()
+        # It holds buyers' passwords: owner-only from the first byte (SQLite gives the WAL
+        # and shared-memory files the database file's mode).
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        if fresh:
-            path.chmod(0o600)  # it holds buyers' passwords
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a paid order must survive a power cut too

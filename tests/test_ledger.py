@@ -100,3 +100,30 @@ def test_a_newer_ledger_is_refused(tmp_path):
         db.execute(f"PRAGMA user_version={L.SCHEMA_VERSION + 1}")
     with pytest.raises(L.LedgerError, match="newer"):
         Ledger.open(path)
+
+
+def test_a_new_ledger_is_owner_only_from_the_first_byte(tmp_path, monkeypatch):
+    import os
+    import sqlite3
+    import stat
+
+    path = tmp_path / "fresh.sqlite3"
+    seen = []
+    connect = sqlite3.connect
+
+    def watched(*args, **kwargs):
+        # The moment SQLite opens the file, another user could open it too.
+        seen.append(stat.S_IMODE(path.stat().st_mode) if path.exists() else None)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", watched)
+    old = os.umask(0)  # the most permissive umask a unit could run with
+    try:
+        ledger = Ledger.open(path)
+        new_order(ledger, "VPN1")
+    finally:
+        os.umask(old)
+    assert seen == [0o600]
+    for file in (path, tmp_path / "fresh.sqlite3-wal", tmp_path / "fresh.sqlite3-shm"):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    ledger.close()

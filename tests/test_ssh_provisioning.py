@@ -237,3 +237,77 @@ async def test_a_batch_reports_each_account_and_a_failed_restart_fails_them_all(
     text = config.read_text()
     assert all(text.count(f"#& {name} ") == 1 for name in orders)
     provisioner.close()
+
+
+# --- hardening (issue 9): groups, reserved names, output without a newline, redaction, lock
+
+async def test_a_name_held_only_by_a_group_is_taken(sshd):
+    subprocess.run(["groupadd", "qbt_grp"], check=True)
+    provisioner = SshProvisioner()
+    try:
+        server = ssh_server(sshd)
+        assert await provisioner.presence(server, "qbt_grp") is Presence.TAKEN
+        # Sold anyway (a race with the operator): refused at once, not retried for ages.
+        with pytest.raises(UsernameTaken):
+            await provisioner.create(server, account("qbt_grp", "group-pw1"))
+    finally:
+        provisioner.close()
+        subprocess.run(["groupdel", "qbt_grp"], check=False)
+
+
+def test_system_and_reserved_names_are_refused_before_any_server_is_asked():
+    from qrisbot.provision.recipes import is_sellable_username
+
+    for name in ("root", "sshd", "nobody", "users", "staff", "docker", "systemd_x",
+                 "qrisbotprobe", "daemon", "sudo"):
+        assert not is_sellable_username(name), name
+    for name in ("budi_99", "rooty", "nobody1x"[:-1] + "z", "staffer"):
+        assert is_sellable_username(name), name
+
+
+async def test_output_without_a_final_newline_does_not_hide_the_result(sshd, linux_users):
+    linux_users.append("qbt_nonl")
+    create = ("read -r p; useradd -M -s /bin/false -c qrisbot-{order_id} {username} && "
+              "printf '%s:%s\\n' {username} \"$p\" | chpasswd && printf created")
+    server = ssh_server(sshd, commands=Commands(
+        create=create, exists="getent passwd {username} >/dev/null || exit 1"))
+    provisioner = SshProvisioner()
+    try:
+        await provisioner.create(server, account("qbt_nonl", "nonl-pass1"))
+        assert await provisioner.presence(server, "qbt_nonl") is Presence.TAKEN
+    finally:
+        provisioner.close()
+
+
+async def test_a_secret_cut_by_the_length_limit_is_redacted_whole(sshd):
+    secret = "Sekret-" + "x" * 20
+    # The secret is echoed so that the 500-character cut falls inside it.
+    create = "read -r p; printf '%s' \"$p\" >&2; head -c 490 /dev/zero | tr '\\0' y >&2; exit 1"
+    server = ssh_server(sshd, commands=Commands(create=create, exists="exit 1"))
+    provisioner = SshProvisioner()
+    try:
+        with pytest.raises(CommandFailed) as failed:
+            await provisioner.create(server, account("qbt_cut", secret))
+    finally:
+        provisioner.close()
+    assert "Sekret" not in str(failed.value) and "xxxxx" not in failed.value.stderr
+
+
+async def test_the_remote_lock_lives_where_only_root_can_write(sshd, linux_users):
+    from qrisbot.provision.recipes import LOCK
+
+    provisioner = SshProvisioner()
+    try:
+        server = ssh_server(sshd)
+        linux_users.append("qbt_lock")
+        await provisioner.create(server, account("qbt_lock", "lock-pass1"))
+        directory = Path(LOCK).parent
+        assert directory.stat().st_uid == 0 and directory.stat().st_mode & 0o077 == 0
+        # A local user cannot take the lock away from the shop.
+        result = await provisioner._connections.get(server.ssh).run(
+            f"su nobody -s /bin/sh -c 'flock -n {LOCK} true' 2>&1; echo $?")
+        assert result.stdout.strip().splitlines()[-1] != "0", result.stdout
+        linux_users.append("qbt_lock2")
+        await provisioner.create(server, account("qbt_lock2", "lock-pass2", "VPN2"))
+    finally:
+        provisioner.close()

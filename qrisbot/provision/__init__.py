@@ -9,6 +9,7 @@ import trio
 
 from qrisbot.config import Server, Xray
 from qrisbot.provision import links, recipes
+from qrisbot.provision.errors import ServerError, UsernameTaken
 from qrisbot.provision.recipes import (
     TAKEN,
     Account,
@@ -18,17 +19,14 @@ from qrisbot.provision.recipes import (
     Recipe,
     XrayMarkers,
 )
-from qrisbot.provision.ssh import CommandFailed, Connections, SshError
+from qrisbot.provision.ssh import CommandFailed, Connections
 
 log = logging.getLogger("qrisbot.provision")
 
 MAX_BATCH = 50  # accounts in one remote script
 
-__all__ = ["Account", "Presence", "Provisioner", "SshProvisioner", "UsernameTaken", "details"]
-
-
-class UsernameTaken(Exception):
-    """The username exists on the server and is not this order's account."""
+__all__ = ["Account", "Presence", "Provisioner", "ServerError", "SshProvisioner",
+           "UsernameTaken", "details"]
 
 
 class Provisioner(Protocol):
@@ -88,7 +86,7 @@ class SshProvisioner:
         return found
 
     async def create(self, server: Server, account: Account) -> None:
-        """Create the account (idempotent per order); raises UsernameTaken or SshError.
+        """Create the account (idempotent per order); raises UsernameTaken or ServerError.
 
         Accounts that arrive while a server is busy wait and go together in its next
         script: one lock, one restart of the server's VPN service for all of them.
@@ -121,13 +119,15 @@ class SshProvisioner:
         script = recipes.batch(recipe_for(server), accounts)
         try:
             result = await self._connections.get(server.ssh).run(script.command, script.stdin)
-        except SshError as exc:
+        except ServerError as exc:
             for waiting in batch:
                 waiting.finish(exc)
             return
-        stderr = _clean(result.stderr)
+        # Secrets out before anything is cut: a cut must not leave part of one behind.
+        stderr = result.stderr
         for account in accounts:
             stderr = stderr.replace(account.secret, "***")
+        stderr = _clean(stderr)
         statuses = recipes.results(result.stdout)
         for index, waiting in enumerate(batch):
             status = statuses.get(index, -1)
@@ -191,4 +191,4 @@ def details(server: Server, account: Account) -> dict[str, Any]:
     }
 
 
-__all__ += ["SshError", "CommandFailed"]
+__all__ += ["CommandFailed"]

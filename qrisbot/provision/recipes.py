@@ -27,9 +27,30 @@ from qrisbot.config import Commands, Xray
 USERNAME = re.compile(r"[a-z][a-z0-9_]{2,15}")
 PASSWORD = re.compile(r"[!-9;-~]{6,32}")  # printable ASCII without space and ':'
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Names the shop never sells, whatever the server says: system and service accounts and
+# groups a server commonly has. Refused like any malformed name, so asking about them tells a
+# stranger nothing about the server.
+RESERVED = frozenset("""
+    adm admin administrator audio avahi backup bin cdrom chrony daemon dialout dip disk
+    dnsmasq docker floppy fuse games gnats input irc kmem kvm list lp lxd mail man
+    messagebus mysql netdev news nginx nobody nogroup ntp operator plugdev polkitd postfix
+    proxy render root sasl shadow src sshd staff sudo sync sys syslog
+    tape tcpdump tss tty ubuntu debian centos user users utmp uucp uuidd video voice wheel
+    xray v2ray www
+""".split())
+RESERVED_PREFIXES = ("systemd", "qrisbot")
 ORDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")
-LOCK = "/var/lock/qrisbot.lock"
+# In a directory only root can enter: a lock file anyone can open, anyone can hold (flock
+# needs only read access), blocking every batch.
+LOCK_DIR = "/run/qrisbot"
+LOCK = f"{LOCK_DIR}/provision.lock"
 TAKEN = 3
+
+
+def is_sellable_username(name: str) -> bool:
+    """A well-formed name that is not reserved (the server is asked only about these)."""
+    return (USERNAME.fullmatch(name) is not None and name not in RESERVED
+            and not name.startswith(RESERVED_PREFIXES))
 
 
 class Presence(enum.Enum):
@@ -91,7 +112,9 @@ def batch(recipe: Recipe, accounts: list[Account]) -> Script:
     lines.append("done_any=0")
     for i, account in enumerate(accounts):
         lines.append(f'( s="$s{i}"\n{recipe.block(account)}\n)')
-        lines.append(f'r=$?; echo "qrisbot-result {i} $r"; [ "$r" = 0 ] && done_any=1')
+        # The newline first: a command whose output lacks one must not swallow the marker.
+        lines.append(f'r=$?; printf \'\\nqrisbot-result {i} %s\\n\' "$r"; '
+                     '[ "$r" = 0 ] && done_any=1')
     after = recipe.after()
     if after:
         lines.append('if [ "$done_any" = 1 ]; then')
@@ -115,12 +138,15 @@ def results(stdout: str) -> dict[int, int]:
 
 
 def _have(*commands: str) -> str:
-    """Requirement lines for commands the recipe (and its lock and timeout) run."""
-    return "\n".join(
-        f"command -v {c} >/dev/null && echo {shlex.quote('ok command ' + c)} || "
-        f"echo {shlex.quote('missing command ' + c)}"
-        for c in ("flock", "timeout", *commands)
-    )
+    """Requirement lines for commands the recipe (and its lock and timeout) run, and for
+    the lock file's place."""
+    return "\n".join([
+        *(f"command -v {c} >/dev/null && echo {shlex.quote('ok command ' + c)} || "
+          f"echo {shlex.quote('missing command ' + c)}"
+          for c in ("flock", "timeout", *commands)),
+        _test(f"[ -w {LOCK_DIR} ] || [ -w {LOCK_DIR.rsplit('/', 1)[0]} ]",
+              f"lock file {LOCK} (writable)"),
+    ])
 
 
 def _test(condition: str, what: str) -> str:
@@ -131,7 +157,8 @@ def _test(condition: str, what: str) -> str:
 def _locked(script: str) -> str:
     # -o: a daemon started by the script (e.g. a restart outside systemd) must not inherit
     # the lock, or the next edit would wait for it forever.
-    return f"flock -o -w 30 {LOCK} sh -c {shlex.quote(script)}"
+    return (f"mkdir -p -m 700 {LOCK_DIR} && "
+            f"flock -o -w 30 {LOCK} sh -c {shlex.quote(script)}")
 
 
 class LinuxUsers:
@@ -142,8 +169,10 @@ class LinuxUsers:
     """
 
     def exists(self, username: str) -> Script:
+        # A name held only by a group is taken too: useradd would refuse it.
         _check(USERNAME, username)
-        return Script(f"getent passwd {shlex.quote(username)}")
+        user = shlex.quote(username)
+        return Script(f"getent passwd {user} || getent group {user}")
 
     def presence(self, status: int, stdout: str) -> Presence | None:
         if status == 0 and stdout.strip():
@@ -164,6 +193,7 @@ class LinuxUsers:
 if line=$(getent passwd {user}); then
   case "$line" in *":$tag:"*) created=0 ;; *) echo "user exists" >&2; exit {TAKEN} ;; esac
 else
+  if getent group {user} >/dev/null; then echo "group exists" >&2; exit {TAKEN}; fi
   useradd -e {expire} -s /bin/false -M -c "$tag" {user} || exit 1
   created=1
 fi

@@ -26,8 +26,7 @@ from qrisbot import qr
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger, Order
 from qrisbot.pakasir import CANCELED, COMPLETED, Pakasir, PakasirError, Status
-from qrisbot.provision import Account, Provisioner, UsernameTaken, details
-from qrisbot.provision.ssh import SshError
+from qrisbot.provision import Account, Provisioner, ServerError, UsernameTaken, details
 from qrisbot.shop import messages
 from qrisbot.shop.notify import Notifier, Outage
 from qrisbot.shop.servers import Servers
@@ -84,6 +83,9 @@ class Checkout:
         self.pakasir_outage = Outage(self.notifier, "notify_pakasir_down", "notify_pakasir_up")
         self._watchers: dict[str, trio.CancelScope] = {}
         self._fulfilling: set[str] = set()
+        # Set when the daemon stops: no new provisioning attempt starts (a failed order
+        # waiting for its next one is tried again at the next start).
+        self.stopping = trio.Event()
         self.zone = zoneinfo.ZoneInfo(config.shop.timezone)
 
     # --- starting an order --------------------------------------------------------------
@@ -359,7 +361,16 @@ class Checkout:
 
     async def _fulfil(self, order_id: str) -> None:
         try:
-            await self._provision(order_id)
+            try:
+                await self._provision(order_id)
+            except Exception:
+                # A paid order must never be left in `provisioning` with nobody told.
+                log.exception("unexpected error while provisioning")
+                order = self.ledger.get(order_id)
+                if order is not None and order.state == L.PROVISIONING:
+                    await self._give_up(order, "unexpected error while provisioning (see the "
+                                        "log)", retryable=True)
+                return
             order = self.ledger.get(order_id)
             if order is not None and order.state == L.PROVISIONED:
                 await self._deliver(order)
@@ -398,7 +409,7 @@ class Checkout:
                 await self._give_up(order, "username taken on the server after payment",
                                     retryable=False)
                 return
-            except (SshError, OSError, ValueError) as exc:
+            except (ServerError, ValueError) as exc:
                 self.servers.provisioned(server, exc)
                 tries += 1
                 error = str(exc)[:500]
@@ -413,7 +424,10 @@ class Checkout:
                     self.notifier.provision_failed(order, error)
                 if order.attempts == 0:
                     await self._say(order, messages.provision_delayed(order))
-                await trio.sleep(PROVISION_BACKOFF[tries - 1])
+                with trio.move_on_after(PROVISION_BACKOFF[tries - 1]):
+                    await self.stopping.wait()
+                if self.stopping.is_set():
+                    return
                 continue
             self.servers.provisioned(server, None)
             self.ledger.transition(order.id, {L.PROVISIONING}, L.PROVISIONED,

@@ -16,9 +16,8 @@ import trio
 from qrisbot import ledger as L
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger
-from qrisbot.provision import Presence
-from qrisbot.provision.recipes import PASSWORD, USERNAME
-from qrisbot.provision.ssh import SshError
+from qrisbot.provision import Presence, ServerError
+from qrisbot.provision.recipes import PASSWORD, is_sellable_username
 from qrisbot.shop import messages
 from qrisbot.shop.admin import Admin
 from qrisbot.shop.checkout import Checkout
@@ -32,6 +31,7 @@ log = logging.getLogger("qrisbot.conversation")
 COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s.*)?", re.DOTALL)
 CALLBACK = re.compile(r"(srv|full|dur|retry|qcancel):([A-Za-z0-9-]{1,40})|pay|cancel")
 MAX_TEXT = 4096
+USERNAME_CHECK_DEADLINE = 20  # seconds a buyer waits for the server to answer about a name
 # Updates one chat may have waiting; a person never gets near it, a flood is cut off here
 # instead of piling up tasks and paced replies for minutes.
 MAX_QUEUED = 8
@@ -157,17 +157,22 @@ class Conversation:
         if server is None:
             await self._restart(chat_id)
             return
-        if not USERNAME.fullmatch(username):
+        if not is_sellable_username(username):
             await self._try_again(chat_id, "bad_username")
             return
         # Free in the ledger first (cheap), then on the server itself.
         taken = self.ledger.username_held(server.id, username, self.checkout.today())
         if not taken:
-            try:
-                presence = await self.checkout.provisioner.presence(server, username)
-            except (SshError, OSError) as exc:
-                log.warning("server %s: username check failed: %s", server.id, exc)
-                self.checkout.servers.answered(server, exc)
+            presence = None
+            # The buyer waits for this answer: a slow server gets a bounded time, then the
+            # buyer hears so (the chat is not held for as long as a server likes).
+            with trio.move_on_after(USERNAME_CHECK_DEADLINE):
+                try:
+                    presence = await self.checkout.provisioner.presence(server, username)
+                except ServerError as exc:
+                    log.warning("server %s: username check failed: %s", server.id, exc)
+                    self.checkout.servers.answered(server, exc)
+            if presence is None:
                 await self._try_again(chat_id, "server_unreachable")
                 return
             self.checkout.servers.answered(server, None)

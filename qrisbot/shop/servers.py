@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import NoReturn
 
 import attrs
 import trio
 
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger
-from qrisbot.provision import Provisioner
-from qrisbot.provision.ssh import HostKeyRejected, SshError, Unreachable
+from qrisbot.provision import Provisioner, ServerError
 from qrisbot.shop.notify import Notifier
 
 log = logging.getLogger("qrisbot.servers")
@@ -67,7 +67,7 @@ class Servers:
     def answered(self, server: Server, error: Exception | None) -> None:
         """Any SSH outcome: tell the admins when the server goes silent or comes back."""
         detail = "" if error is None else str(error)[:300]
-        silent = isinstance(error, (Unreachable, HostKeyRejected))
+        silent = isinstance(error, ServerError) and error.silent
         if silent and server.id not in self._down:
             self._down.add(server.id)
             log.warning("server %s stopped answering: %s", server.id, detail)
@@ -87,14 +87,19 @@ class Servers:
         value = json.loads(raw)
         return LastResult(float(value["at"]), bool(value["ok"]), str(value["detail"]))
 
-    async def probe(self, provisioner: Provisioner) -> None:
-        """Every PROBE_INTERVAL, ask each server on sale a harmless question."""
+    async def probe(self, provisioner: Provisioner) -> NoReturn:
+        """Every PROBE_INTERVAL, ask each server on sale a harmless question, all at once:
+        a wedged server delays no other server's probe."""
         while True:
             await trio.sleep(PROBE_INTERVAL)
-            for server in self.for_sale():
-                try:
-                    await provisioner.presence(server, PROBE_USERNAME)
-                except (SshError, OSError) as exc:
-                    self.answered(server, exc)
-                else:
-                    self.answered(server, None)
+            async with trio.open_nursery() as probes:
+                for server in self.for_sale():
+                    probes.start_soon(self._probe_one, provisioner, server)
+
+    async def _probe_one(self, provisioner: Provisioner, server: Server) -> None:
+        try:
+            await provisioner.presence(server, PROBE_USERNAME)
+        except ServerError as exc:
+            self.answered(server, exc)
+        else:
+            self.answered(server, None)
