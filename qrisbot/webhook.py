@@ -1,10 +1,17 @@
-"""Pakasir's completion push: an ASGI app served by hypercorn inside the daemon's nursery.
+"""Pakasir's completion push: a small HTTP/1.1 listener (h11) inside the daemon's nursery.
 
 A notification is only a hint. The sender must know the webhook secret (compared in
 constant time); the order it names must exist with the same amount; and only a fresh
 status query that says `completed` moves the order, through the same compare-and-set
 transition the checker uses. A replay, a forgery, an unknown order or a wrong amount
 changes nothing.
+
+The port faces the internet, so nobody may make it hold the daemon's resources: the
+secret (the v2 `X-Secret` header, or v1's `?secret=`) is checked as soon as the headers
+are in, before any body is read; the headers and the body each have a read deadline; one
+request per connection; and at most `max_connections()` connections are open at once
+(further ones wait in the kernel's backlog, costing the daemon no descriptor), well below
+the process's descriptor limit, so Pakasir, Telegram and the servers are never starved.
 """
 
 from __future__ import annotations
@@ -13,13 +20,12 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+import resource
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+import h11
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from qrisbot.shop.checkout import Checkout, Hint
 
@@ -27,6 +33,10 @@ log = logging.getLogger("qrisbot.webhook")
 
 ORDER_ID = re.compile(r"VPN[0-9]{1,40}")
 MAX_BODY = 16 * 1024
+MAX_HEAD = 8 * 1024
+HEAD_DEADLINE = 10  # seconds for the request line and headers
+BODY_DEADLINE = 10  # seconds for the body, once the headers showed the secret
+ANSWER_DEADLINE = 60  # seconds for the whole exchange (a status check at Pakasir included)
 
 # Hint outcome -> HTTP status (Pakasir retries what is not 2xx).
 STATUS = {
@@ -38,9 +48,15 @@ STATUS = {
     Hint.UNAVAILABLE: 503,  # Pakasir's status API did not answer: try again later
 }
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Answer = tuple[int, str]
+
+
+def max_connections() -> int:
+    """A share of the descriptor limit: the rest stays for the shop's own connections."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 256
+    return max(4, min(256, soft // 8))
 
 
 class Webhook:
@@ -49,33 +65,26 @@ class Webhook:
         self.path = path
         self._secret = secret.encode()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        status, message = await self._answer(scope, receive)
-        body = json.dumps({"message": message}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, str]:
-        if scope.get("path") != self.path:
+    def screen(self, request: h11.Request) -> Answer | None:
+        """What the request line and headers alone decide (None: read the body)."""
+        target = urlsplit(request.target.decode("latin-1"))
+        if target.path != self.path:
             return 404, "not found"
-        if scope.get("method") != "POST":
+        if request.method != b"POST":
             return 405, "use POST"
-        body = await _read_body(receive)
-        if body is None:
-            return 413, "body too large"
-        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        offered = headers.get("x-secret") or (query.get("secret") or [""])[0].encode()
+        headers = {name.lower(): value for name, value in request.headers}
+        query = parse_qs(target.query)
+        offered = headers.get(b"x-secret") or (query.get("secret") or [""])[0].encode(
+            "latin-1", "replace")
         if not hmac.compare_digest(offered, self._secret):
             log.warning("webhook refused: wrong or missing secret")
             return 401, "unauthorized"
+        length = headers.get(b"content-length", b"0")
+        if length.isdigit() and int(length) > MAX_BODY:
+            return 413, "body too large"
+        return None
+
+    async def answer(self, body: bytes) -> Answer:
         fields = _fields(body)
         order_id = fields.get("order_id")
         amount = fields.get("amount")
@@ -94,32 +103,11 @@ def _fields(body: bytes) -> dict[str, Any]:
     text = body.decode("utf-8", "replace").strip()
     try:
         value = json.loads(text)
+    except RecursionError:  # thousands of nested brackets: not a notice
+        return {}
     except ValueError:
         return dict(parse_qsl(text))
     return value if isinstance(value, dict) else {}
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return bytes(body)
-        body += message.get("body", b"")
-        if len(body) > MAX_BODY:
-            return None
-        if not message.get("more_body"):
-            return bytes(body)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def run(
@@ -127,16 +115,95 @@ async def run(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; `started` once the socket is bound."""
-    config = HypercornConfig()
-    config.bind = [listen]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("qrisbot.webhook.server")
-    config.include_server_header = False
-
-    async def serving(task_status: trio.TaskStatus[list[str]]) -> None:
-        await serve(webhook, config, mode="asgi", task_status=task_status)  # type: ignore[arg-type]
-
+    host, _, port = listen.rpartition(":")
+    listeners = await trio.open_tcp_listeners(int(port), host=host.strip("[]") or None)
+    slots = trio.Semaphore(max_connections())
     async with trio.open_nursery() as nursery:
-        bound = await nursery.start(serving)
-        log.info("listening for Pakasir webhooks on %s%s", ", ".join(bound), webhook.path)
+        for listener in listeners:
+            nursery.start_soon(_accept, webhook, listener, slots, nursery)
+        log.info("listening for Pakasir webhooks on %s%s (at most %d connections)", listen,
+                 webhook.path, slots.value)
         task_status.started()
+
+
+async def _accept(webhook: Webhook, listener: trio.SocketListener, slots: trio.Semaphore,
+                  nursery: trio.Nursery) -> None:
+    while True:
+        await slots.acquire()
+        try:
+            stream = await listener.accept()
+        except OSError as exc:  # e.g. out of descriptors after all: wait, do not spin
+            slots.release()
+            log.warning("webhook: accept failed (%s)", exc.strerror)
+            await trio.sleep(1)
+            continue
+        nursery.start_soon(_exchange, webhook, stream, slots)
+
+
+async def _exchange(webhook: Webhook, stream: trio.SocketStream, slots: trio.Semaphore) -> None:
+    """One request, one answer, then the connection is closed."""
+    try:
+        with trio.move_on_after(ANSWER_DEADLINE):
+            connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+            try:
+                status, message = await _handle(webhook, connection, stream)
+            except h11.RemoteProtocolError:
+                status, message = 400, "malformed request"
+            if status:
+                await _respond(connection, stream, status, message)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.LocalProtocolError):
+        pass
+    finally:
+        slots.release()
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+async def _handle(webhook: Webhook, connection: h11.Connection, stream: trio.SocketStream
+                  ) -> Answer:
+    """The answer to send, or (0, "") to close without one (the client went away)."""
+    request = None
+    with trio.move_on_after(HEAD_DEADLINE):
+        request = await _next(connection, stream, h11.Request)
+    if not isinstance(request, h11.Request):
+        return (408, "request timeout") if request is None else (0, "")
+    screened = webhook.screen(request)
+    if screened is not None:
+        return screened
+    body = bytearray()
+    with trio.move_on_after(BODY_DEADLINE):
+        while True:
+            event = await _next(connection, stream, h11.Data, h11.EndOfMessage)
+            if isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_BODY:
+                    return 413, "body too large"
+            elif isinstance(event, h11.EndOfMessage):
+                return await webhook.answer(bytes(body))
+            else:
+                return 0, ""
+    return 408, "request timeout"
+
+
+async def _next(connection: h11.Connection, stream: trio.SocketStream, *wanted: type) -> Any:
+    """The next event of a wanted kind; h11.ConnectionClosed when the client is gone."""
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            connection.receive_data(data)
+            continue
+        if isinstance(event, (*wanted, h11.ConnectionClosed)):
+            return event
+        if event is h11.PAUSED:
+            return h11.ConnectionClosed()
+
+
+async def _respond(connection: h11.Connection, stream: trio.SocketStream, status: int,
+                   message: str) -> None:
+    body = json.dumps({"message": message}).encode()
+    headers = [("content-type", "application/json"), ("content-length", str(len(body))),
+               ("connection", "close")]
+    for event in (h11.Response(status_code=status, headers=headers), h11.Data(data=body),
+                  h11.EndOfMessage()):
+        await stream.send_all(connection.send(event) or b"")

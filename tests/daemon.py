@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -45,13 +46,19 @@ class Daemon:
         self.log = log
         self.process: trio.Process | None = None
 
-    async def start(self, **extra_env: str) -> None:
+    async def start(self, *, max_files: int | None = None, **extra_env: str) -> None:
+        """Start `qrisbot run`; `max_files` lowers its descriptor limit (RLIMIT_NOFILE)."""
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         env |= extra_env
+
+        def limit() -> None:
+            if max_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+
         with self.log.open("ab") as log:
             self.process = await trio.lowlevel.open_process(
                 [sys.executable, "-m", "qrisbot", "run", "--config", str(self.config)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, preexec_fn=limit,
             )
 
     async def kill(self) -> None:

@@ -61,7 +61,8 @@ async def test_forged_or_wrong_notices_change_nothing(hooked, buyer, pakasir):
     unknown = json.dumps({"order_id": "VPN123", "amount": amount}).encode()
     assert await pakasir.notify(url, order_id, secret=SECRET, body=unknown) == 404
     for junk in (b"", b"{", b"[]", b'{"order_id": "../x", "amount": 5}', b"\xff" * 100,
-                 b'{"order_id": "VPN1", "amount": true}'):
+                 b'{"order_id": "VPN1", "amount": true}', b"[" * 10000,
+                 b'{"a": ' * 2000):
         assert await pakasir.notify(url, order_id, secret=SECRET, body=junk) == 400
     assert await pakasir.notify(url, order_id, secret=SECRET, body=b"x" * 20000) == 413
     ledger = Ledger.open(hooked[0].shop.database)
