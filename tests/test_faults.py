@@ -158,6 +158,36 @@ async def test_an_order_pakasir_no_longer_knows_expires_instead_of_hanging(
     assert Ledger.open(cfg.shop.database).get(order_id).state == L.EXPIRED
 
 
+async def test_a_refused_cancel_keeps_the_order_watched_until_pakasir_closes_it(
+    autojump_clock, shop, buyer, admin, pakasir, telegram
+):
+    cfg = await shop(payment_timeout=60)
+    _, order_id = await buyer.buys()
+    pakasir.fail("cancel", Fault(400, b'{"message": "cannot cancel now"}'), times=1000)
+    notice = await admin.sees("belum memastikan", within=400)
+    assert order_id in notice.text and "cancel refused, status pending" in notice.text
+    ledger = Ledger.open(cfg.shop.database)
+    assert ledger.get(order_id).state == L.AWAITING  # the QR can still be paid
+    assert pakasir.pay(order_id)
+    await buyer.sees("Akun SSH Anda siap", within=400)
+    said = [m.body for m in telegram.messages(buyer.chat_id)]
+    assert not any("Waktu pembayaran habis" in b for b in said)
+    assert sum("belum memastikan" in m.body for m in telegram.messages(ADMIN)) == 1
+
+
+async def test_a_buyer_cancel_pakasir_refuses_leaves_the_order_payable(
+    autojump_clock, shop, buyer, pakasir
+):
+    cfg = await shop()
+    _, order_id = await buyer.buys()
+    pakasir.fail("cancel", Fault(400, b'{"message": "cannot cancel now"}'), times=1)
+    buyer.says("/cancel")
+    await buyer.sees("Pembatalan belum berhasil", within=60)
+    assert Ledger.open(cfg.shop.database).get(order_id).state == L.AWAITING
+    assert pakasir.pay(order_id)
+    await buyer.sees("Akun SSH Anda siap", within=60)
+
+
 # --- Telegram ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fault", [

@@ -25,7 +25,7 @@ from qrisbot import log as qlog
 from qrisbot import qr
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger, Order
-from qrisbot.pakasir import CANCELED, COMPLETED, Pakasir, PakasirError, Status
+from qrisbot.pakasir import CANCELED, COMPLETED, EXPIRED, Pakasir, PakasirError, Status
 from qrisbot.provision import Account, Provisioner, ServerError, UsernameTaken, details
 from qrisbot.shop import messages
 from qrisbot.shop.notify import Notifier, Outage
@@ -210,14 +210,24 @@ class Checkout:
         await self._retire_qr(order, messages.expired_caption(order))
         settled = await self._cancel_and_recheck(order)
         tries = 0
-        while settled is None:
-            # Until Pakasir confirms, a payment may still land: the order stays awaiting.
+        while not _closed(settled):
+            # Until Pakasir confirms the QR can no longer be paid (it did not answer, or it
+            # refused the cancel and still says pending), a payment may still land: the
+            # order stays awaiting and is looked at again, ever less often.
             if tries == len(SETTLE_BACKOFF) // 2:
-                log.error("cannot settle the expired order with Pakasir; still trying")
-                self.ledger.record("settle_failed", "Pakasir unreachable at expiry", order.id)
+                reason = ("Pakasir unreachable" if settled is None
+                          else f"cancel refused, status {settled.state}")
+                log.error("cannot settle the expired order with Pakasir (%s); still trying",
+                          reason)
+                self.ledger.record("settle_failed", f"{reason} at expiry", order.id)
+                self.notifier.tell("notify_unsettled", order_id=order.id, reason=reason)
             await trio.sleep(SETTLE_BACKOFF[min(tries, len(SETTLE_BACKOFF) - 1)])
             tries += 1
+            current = self.ledger.get(order.id)
+            if current is None or current.state != L.AWAITING:
+                return  # a payment notice or an operator settled it meanwhile
             settled = await self._cancel_and_recheck(order)
+        assert settled is not None
         if settled.state == COMPLETED:
             if await self.paid(order, settled):
                 return
@@ -260,9 +270,12 @@ class Checkout:
                 await self._say(order, messages.plain("already_paid", order.language))
                 return
             status = await self._cancel_and_recheck(order)
-            if status is None:
+            if not _closed(status):
+                # Pakasir did not answer, or refused and the QR is still payable: the
+                # order stays open (and watched) until it is really closed.
                 await self._say(order, messages.plain("cancel_failed", order.language))
                 return
+            assert status is not None
             if status.state == COMPLETED:
                 await self.paid(order, status)
                 await self._say(order, messages.plain("already_paid", order.language))
@@ -541,6 +554,11 @@ class Checkout:
                 await fn(*args)
             except Exception:
                 log.exception("unexpected error; the order stays as the ledger has it")
+
+
+def _closed(status: Status | None) -> bool:
+    """Pakasir has said how the transaction ended: paid, or never payable again."""
+    return status is not None and status.state in (COMPLETED, CANCELED, EXPIRED)
 
 
 class _order_context:

@@ -159,9 +159,9 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "not be created automatically. The admin has been told and will sort it out.",
     ),
     "cancel_failed": (
-        "Pembatalan belum berhasil karena gangguan jaringan. Coba lagi sebentar lagi; "
+        "Pembatalan belum berhasil di Pakasir. Coba lagi sebentar lagi; "
         "kode QRIS juga akan kedaluwarsa sendiri.",
-        "Cancelling did not go through because of a network problem. Try again shortly; "
+        "Cancelling did not go through at Pakasir. Try again shortly; "
         "the QRIS code also expires by itself.",
     ),
     "error": (
@@ -294,6 +294,14 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Buka /admin untuk Ulangi atau Refund.",
         "🚨 Order <code>{order_id}</code> ({server}, {username}) needs you: {reason}\n"
         "Open /admin to Retry or mark it Refunded.",
+    ),
+    "notify_unsettled": (
+        "⏳ Waktu bayar order <code>{order_id}</code> sudah habis, tetapi Pakasir belum "
+        "memastikan QRIS-nya tidak bisa dibayar lagi ({reason}). Order tetap dipantau; "
+        "pembayaran yang masuk tetap diproses.",
+        "⏳ Order <code>{order_id}</code> ran out of time, but Pakasir has not confirmed that "
+        "its QRIS can no longer be paid ({reason}). The order is still watched; a payment "
+        "that arrives is still fulfilled.",
     ),
     "notify_undelivered": (
         "📭 Akun order <code>{order_id}</code> ({username}) sudah dibuat tetapi tidak bisa "

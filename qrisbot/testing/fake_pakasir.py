@@ -63,10 +63,12 @@ class FakePakasir(Fake):
 
     # --- driving it -------------------------------------------------------------------------
 
-    def pay(self, order_id: str) -> bool:
-        """The buyer pays. False when the transaction is missing or no longer pending."""
+    def pay(self, order_id: str, *, settled_late: bool = False) -> bool:
+        """The buyer pays. False when the transaction is missing or no longer pending;
+        `settled_late`: a payment the bank settles after the transaction was cancelled
+        (the buyer scanned it in time), which Pakasir then reports as completed."""
         txn = self.transactions.get(order_id)
-        if txn is None or txn.status != "pending":
+        if txn is None or (txn.status != "pending" and not settled_late):
             return False
         txn.status = "completed"
         txn.completed_at = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).isoformat(
