@@ -116,6 +116,27 @@ async def test_pakasir_create_faults_offer_a_retry(autojump_clock, shop, buyer, 
     await buyer.sees("Akun SSH Anda siap", within=60)
 
 
+async def test_a_failed_qr_frees_the_name_and_the_place_at_once(
+    autojump_clock, shop, pakasir, telegram
+):
+    cfg = await shop([server_entry(capacity=1)])
+    first, second = Buyer(telegram, 7401), Buyer(telegram, 7402)
+    pakasir.fail("create", Fault(503), times=1)
+    await first.orders(username="satu")
+    first.taps("pay")
+    failed = await first.sees("gagal dibuat", within=60)
+    # The only place and the name are free for the next buyer right away (no restart).
+    _, order_id = await second.buys(username="satu")
+    assert Ledger.open(cfg.shop.database).get(order_id).state == L.AWAITING
+    # Trying again now meets the usual rules: the name is someone else's.
+    retry = next(d for d in failed.button_data() if d.startswith("retry:"))
+    first.taps(retry)
+    await first.sees("sudah dipakai", within=60)
+    # The old order's Batal button is harmless.
+    first.taps(retry.replace("retry:", "qcancel:"))
+    await first.sees("dibatalkan", within=60)
+
+
 async def test_a_completed_status_with_the_wrong_amount_is_never_honoured(
     autojump_clock, shop, buyer, admin, pakasir
 ):

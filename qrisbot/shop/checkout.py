@@ -115,7 +115,13 @@ class Checkout:
         )
 
     async def request_payment(self, order: Order) -> None:
-        """Create the QRIS transaction and show it; on failure offer to try again."""
+        """Create the QRIS transaction and show it; on failure offer to try again.
+
+        A failed creation closes the order at once, so its username and its place on the
+        server are free for anyone again (the buyer never saw a QR: nothing can be paid on
+        it). Trying again places a new order under the usual rules; if someone took the
+        name or the last place meanwhile, the buyer hears so as when ordering.
+        """
         with _order_context(order.id):
             try:
                 txn = await self.pakasir.create(order.id, order.amount)
@@ -124,7 +130,7 @@ class Checkout:
                 log.warning("QRIS could not be created: %s", exc)
                 if isinstance(exc, PakasirError) and exc.transient:
                     self.pakasir_outage.failed(str(exc))
-                await self._say(order, messages.qr_failed(order))
+                await self._qr_failed(order, str(exc)[:200])
                 return
             updated = self.ledger.transition(
                 order.id, {L.NEW}, L.AWAITING, txn_id=txn.txn_id, fee=txn.fee, total=txn.total,
@@ -136,6 +142,15 @@ class Checkout:
             log.info("QRIS created: amount %d fee %d total %d", txn.amount, txn.fee, txn.total)
             await self._show_qr(updated, png)
             self.watch(updated)
+
+    async def _qr_failed(self, order: Order, reason: str) -> None:
+        self.ledger.transition(order.id, {L.NEW}, L.CANCELLED, event=("qr_failed", reason))
+        await self._say(order, messages.qr_failed(order))
+
+    def can_retry_qr(self, order: Order) -> bool:
+        """A Retry button of this order may place it again: it was closed before any QR
+        was made (so never payable)."""
+        return order.state == L.CANCELLED and order.txn_id is None
 
     async def _show_qr(self, order: Order, png: bytes | None = None) -> None:
         if png is None:
@@ -265,6 +280,9 @@ class Checkout:
             if order.state == L.NEW:
                 if self.ledger.transition(order.id, {L.NEW}, L.CANCELLED):
                     await self._say(order, messages.plain("cancelled", order.language))
+                return
+            if order.state in (L.CANCELLED, L.EXPIRED):
+                await self._say(order, messages.plain(order.state, order.language))
                 return
             if order.state != L.AWAITING:
                 await self._say(order, messages.plain("already_paid", order.language))
@@ -513,9 +531,9 @@ class Checkout:
                     # Its QR was never shown: nothing can have been paid on it.
                     self.ledger.transition(order.id, {L.NEW}, L.CANCELLED)
                 elif order.state == L.NEW:
-                    # Stopped while its QR was being made: the buyer may try again (Pakasir
-                    # finds the transaction if it was made).
-                    await self._say(order, messages.qr_failed(order))
+                    # Stopped while its QR was being made: closed (the buyer never saw a
+                    # QR), and the buyer may try again.
+                    await self._qr_failed(order, "stopped while the QR was made")
                 elif order.state == L.AWAITING:
                     # A crash between recording the QR and sending it: show it now.
                     if order.qr_message_id is None and order.qr and order.deadline > time.time():

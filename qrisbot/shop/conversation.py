@@ -338,12 +338,18 @@ class Conversation:
             await self._restart(chat_id)
             return
         password = draft.get("password") if server.protocol == "ssh" else None
+        secret = self.checkout.new_secret(server, password if isinstance(password, str)
+                                          else None)
+        await self._place_order(chat_id, user_id, server, username, secret, months)
+
+    async def _place_order(self, chat_id: int, user_id: int, server: Server, username: str,
+                           secret: str, months: int) -> None:
+        """Reserve the name and a place, then ask for the payment; or say what is in the
+        way."""
         try:
             order = self.checkout.create_order(
                 chat_id=chat_id, user_id=user_id, server=server, username=username,
-                secret=self.checkout.new_secret(server, password if isinstance(password, str)
-                                                else None),
-                months=months, language=self.lang,
+                secret=secret, months=months, language=self.lang,
             )
         except L.OpenOrderExists as exc:
             await self._send(chat_id, Outgoing(text("open_order_exists", self.lang,
@@ -369,8 +375,12 @@ class Conversation:
             return
         if kind == "qcancel":
             await self.checkout.buyer_cancels(order)
-        elif order.state == L.NEW:
-            await self.checkout.request_payment(order)
+            return
+        server = self.config.server(order.server_id)
+        if self.checkout.can_retry_qr(order) and server is not None and (
+                self.checkout.servers.selling(server)):
+            await self._place_order(chat_id, order.user_id, server, order.username,
+                                    order.secret, order.months)
         else:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
 
