@@ -195,3 +195,36 @@ async def test_daily_summary_reaches_the_admins(
     await buyer.sees("Akun SSH Anda siap")
     summary = await admin.sees("Ringkasan 24 jam", within=2 * 86400)
     assert "Dibayar: 1 order · Rp20.000" in summary.text
+
+
+async def test_a_long_list_fits_in_one_message_as_telegram_counts_it(
+    autojump_clock, shop_with_admin, make_config, telegram, admin
+):
+    import html
+    import re
+    import time
+
+    from test_ledger import new_order
+
+    cfg = make_config(shop={"admins": [ADMIN]})
+    ledger = Ledger.open(cfg.shop.database)
+    # A long server error with characters Telegram counts twice (emoji) or escapes (&, <).
+    error = ("useradd: cannot lock /etc/passwd; try again later 🔒 & <retry> " * 12)[:500]
+    for n in range(15):
+        order = new_order(ledger, f"VPN{n + 1}", chat_id=6000 + n, username=f"pembeli{n}",
+                          capacity=100)
+        for state in (L.AWAITING, L.PAID, L.PROVISIONING):
+            order = ledger.transition(order.id, {order.state}, state, paid_at=time.time())
+        ledger.transition(order.id, {L.PROVISIONING}, L.FAILED, last_error=error,
+                          needs_attention=1, retryable=0)
+    await shop_with_admin()
+    admin.says("/admin")
+    menu = await admin.sees("Perlu perhatian: 15")
+    admin.taps("adm:attn")
+    await eventually(lambda: "lainnya" in menu.text)
+    # Shown as Telegram shows it, within its limit; every order listed has its buttons.
+    visible = html.unescape(re.sub(r"<[^>]+>", "", menu.text))
+    assert len(visible.encode("utf-16-le")) // 2 <= 4096
+    listed = [n for n in range(1, 16) if f"<code>VPN{n}</code>" in menu.body]
+    assert 0 < len(listed) < 15 and f"dan {15 - len(listed)} lainnya" in visible
+    assert len([d for d in menu.button_data() if d.startswith("adm:refund:")]) == len(listed)

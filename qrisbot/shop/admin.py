@@ -23,7 +23,8 @@ from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import PROTOCOL_NAMES, Outgoing
 from qrisbot.shop.notify import sales_line
 from qrisbot.shop.texts import Html, label, rupiah, text
-from qrisbot.telegram.api import BotApi, Forbidden, Keyboard, TelegramError
+from qrisbot.telegram import limits
+from qrisbot.telegram.api import BotApi, Forbidden, TelegramError
 from qrisbot.telegram.types import CallbackQuery, Message, current_update
 
 log = logging.getLogger("qrisbot.admin")
@@ -32,8 +33,11 @@ CALLBACK = re.compile(
     r"adm:(?:(menu|open|attn|srv|bcgo|bcno)|(retry|refund|refunded):(VPN\d{1,40})"
     r"|(on|off):([a-z0-9-]{1,16}))"
 )
-MAX_LISTED = 20  # orders per view; Telegram messages stop at 4096 characters
-MAX_BROADCAST = 3500
+MAX_LISTED = 20  # orders per view at most; fewer when their lines would not fit
+MAX_REASON = 300  # UTF-16 units of an error shown in a list
+MAX_BROADCAST = 3500  # UTF-16 units, as Telegram counts them
+
+Entry = tuple[Html, list[tuple[str, str]]]  # one listed thing: its line, its buttons
 
 
 class Admin:
@@ -118,35 +122,33 @@ class Admin:
 
     def _open_orders(self) -> Outgoing:
         now = time.time()
-        lines = [text("admin_open_title", self.lang)]
-        for order in self.ledger.orders(L.AWAITING)[:MAX_LISTED]:
-            lines.append(text(
-                "admin_open_line", self.lang, order_id=order.id, server=order.server_id,
-                username=order.username, total=rupiah(order.total or order.amount),
-                minutes=max(int((order.deadline - now) // 60), 0)))
-        return self._listing(lines)
+        orders = self.ledger.orders(L.AWAITING)
+        entries: list[Entry] = [(text(
+            "admin_open_line", self.lang, order_id=order.id, server=order.server_id,
+            username=order.username, total=rupiah(order.total or order.amount),
+            minutes=max(int((order.deadline - now) // 60), 0)), [])
+            for order in orders[:MAX_LISTED]]
+        return self._listing(text("admin_open_title", self.lang), entries, len(orders))
 
     def _attention(self) -> Outgoing:
-        lines = [text("admin_attention_title", self.lang)]
-        buttons: list[list[tuple[str, str]]] = []
-        for n, order in enumerate(self.ledger.attention()[:MAX_LISTED], start=1):
-            lines.append(text(
-                "admin_attention_line", self.lang, n=n, order_id=order.id, state=order.state,
-                server=order.server_id, username=order.username, amount=rupiah(order.amount),
-                reason=order.last_error or self._last_event(order)))
+        orders = self.ledger.attention()
+        entries: list[Entry] = []
+        for n, order in enumerate(orders[:MAX_LISTED], start=1):
+            reason = limits.shorten(order.last_error or self._last_event(order), MAX_REASON)
             row = []
             if order.state == L.FAILED:
                 row.append((self._t("admin_button_retry", n=n), f"adm:retry:{order.id}"))
             if actions.refundable(order):
                 row.append((self._t("admin_button_refund", n=n), f"adm:refund:{order.id}"))
-            if row:
-                buttons.append(row)
-        return self._listing(lines, buttons)
+            entries.append((text(
+                "admin_attention_line", self.lang, n=n, order_id=order.id, state=order.state,
+                server=order.server_id, username=order.username, amount=rupiah(order.amount),
+                reason=reason), row))
+        return self._listing(text("admin_attention_title", self.lang), entries, len(orders))
 
     def _servers(self) -> Outgoing:
         today = self.checkout.today()
-        lines = [text("admin_servers_title", self.lang)]
-        buttons: list[list[tuple[str, str]]] = []
+        entries: list[Entry] = []
         for server in self.config.servers:
             on = self.servers.selling(server)
             last = self.servers.last(server)
@@ -156,24 +158,40 @@ class Admin:
                 when = dt.datetime.fromtimestamp(last.at, self.checkout.zone).strftime(
                     "%d-%m %H:%M")
                 result = (text("server_last_ok", self.lang, when=when) if last.ok else
-                          text("server_last_failed", self.lang, when=when, detail=last.detail))
-            lines.append(text(
+                          text("server_last_failed", self.lang, when=when,
+                               detail=limits.shorten(last.detail, MAX_REASON)))
+            key, data = ("admin_button_disable", "off") if on else ("admin_button_enable", "on")
+            entries.append((text(
                 "admin_server_line", self.lang, name=server.name, server_id=server.id,
                 protocol=PROTOCOL_NAMES[server.protocol],
                 status=text("server_on" if on else "server_off", self.lang),
                 sold=self.ledger.sold(server.id),
                 left=max(server.capacity - self.ledger.active_count(server.id, today), 0),
-                last=result))
-            key, data = ("admin_button_disable", "off") if on else ("admin_button_enable", "on")
-            buttons.append([(self._t(key, name=server.name), f"adm:{data}:{server.id}")])
-        return self._listing(lines, buttons, gap="\n\n")
+                last=result),
+                [(self._t(key, name=server.name), f"adm:{data}:{server.id}")]))
+        return self._listing(text("admin_servers_title", self.lang), entries,
+                             len(entries), gap="\n\n")
 
-    def _listing(self, lines: list[Html], buttons: Keyboard | None = None,
+    def _listing(self, title: Html, entries: list[Entry], total: int,
                  gap: str = "\n") -> Outgoing:
-        if len(lines) == 1:
+        """The title and as many entries as fit in one message (as Telegram measures
+        it), then "and N more" for the rest of `total`."""
+        lines = [title]
+        buttons: list[list[tuple[str, str]]] = []
+        room = limits.MESSAGE - 64  # kept for the "and N more" line
+        for line, row in entries:
+            if limits.length(gap.join([*lines, line])) > room:
+                break
+            lines.append(line)
+            if row:
+                buttons.append(row)
+        if len(lines) == 1 and not entries:
             lines.append(text("admin_none", self.lang))
+        shown = len(lines) - 1 if entries else 0
+        if total > shown:
+            lines.append(text("admin_more", self.lang, n=total - shown))
         back = [(self._t("admin_button_back"), "adm:menu")]
-        return Outgoing(Html(gap.join(lines)), [*(buttons or []), back])
+        return Outgoing(Html(gap.join(lines)), [*buttons, back])
 
     def _last_event(self, order: Order) -> str:
         events = self.ledger.events(order.id)
@@ -228,7 +246,7 @@ class Admin:
     # --- broadcast ----------------------------------------------------------------------
 
     async def _preview_broadcast(self, chat_id: int, body: str) -> None:
-        if not body or len(body) > MAX_BROADCAST:
+        if not body or limits.length(body, parse_html=False) > MAX_BROADCAST:
             await self._send(chat_id, Outgoing(text("broadcast_usage", self.lang)))
             return
         # Sent exactly as buyers will see it: plain text, nothing interpreted as markup.

@@ -231,6 +231,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "admin_button_refresh": ("Segarkan", "Refresh"),
     "admin_button_back": ("« Menu", "« Menu"),
     "admin_none": ("Tidak ada.", "None."),
+    "admin_more": ("… dan {n} lainnya", "… and {n} more"),
     "admin_open_title": ("<b>Menunggu pembayaran</b>", "<b>Awaiting payment</b>"),
     "admin_open_line": (
         "<code>{order_id}</code> · {server} · {username} · {total} · sisa {minutes} mnt",

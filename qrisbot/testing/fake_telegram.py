@@ -8,6 +8,7 @@ inject (`fail`) or provoke (`block`).
 from __future__ import annotations
 
 import collections
+import html
 import itertools
 import json
 import re
@@ -227,7 +228,7 @@ class FakeTelegram(Fake):
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> Response:
         text = params.get("text")
-        if not isinstance(text, str) or not 1 <= len(text) <= 4096:
+        if not isinstance(text, str) or not 1 <= _length(params, text) <= 4096:
             return _error(400, "Bad Request: message text is empty or too long")
         return self._store(params, text=text)
 
@@ -236,7 +237,7 @@ class FakeTelegram(Fake):
         if not isinstance(photo, bytes) or not photo.startswith(b"\x89PNG"):
             return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
         caption = params.get("caption", "")
-        if len(caption) > 1024:
+        if _length(params, caption) > 1024:
             return _error(400, "Bad Request: message caption is too long")
         return self._store(params, caption=caption, photo=photo)
 
@@ -269,12 +270,17 @@ class FakeTelegram(Fake):
             return _error(400, "Bad Request: message to edit not found")
         if message.photo is not None:
             return _error(400, "Bad Request: there is no text in the message to edit")
+        text = params.get("text")
+        if not isinstance(text, str) or not 1 <= _length(params, text) <= 4096:
+            return _error(400, "Bad Request: MESSAGE_TOO_LONG")
         return self._edit(message, params, "text")
 
     async def _api_editMessageCaption(self, params: dict[str, Any]) -> Response:
         message = self._find(params)
         if message is None:
             return _error(400, "Bad Request: message to edit not found")
+        if _length(params, str(params.get("caption", ""))) > 1024:
+            return _error(400, "Bad Request: message caption is too long")
         return self._edit(message, params, "caption")
 
     def _edit(self, message: Sent, params: dict[str, Any], field: str | None) -> Response:
@@ -369,6 +375,13 @@ def _check_markup(markup: Any) -> str | None:
 
 
 _TAG = re.compile(r"<(/?)(b|i|u|s|code|pre|a)(\s[^>]*)?>")
+
+
+def _length(params: dict[str, Any], text: str) -> int:
+    """Telegram's measure: UTF-16 code units of the text after entity parsing."""
+    if params.get("parse_mode") == "HTML":
+        text = html.unescape(_TAG.sub("", text))
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _valid_html(text: str) -> bool:
