@@ -74,3 +74,22 @@ async def eventually(predicate: Callable[[], bool], within: float = 60) -> None:
     with trio.fail_after(within):
         while not predicate():  # noqa: ASYNC110 - nothing to wait on but the state itself
             await trio.sleep(0.02)
+
+
+async def buy_on_each(telegram: FakeTelegram, names: list[str], *, chat_base: int,
+                      server_prefix: str, tag: str, within: float = 60
+                      ) -> dict[str, tuple[Buyer, str]]:
+    """One buyer per server `<server_prefix><n>`, all at once, each up to the QR, as user
+    `qbt_<tag><n>` with password `<tag>-pw-<n>`; name -> (buyer, order id)."""
+    bought: dict[str, tuple[Buyer, str]] = {}
+
+    async def buy(n: int, name: str) -> None:
+        buyer = Buyer(telegram, chat_base + n)
+        _, order_id = await buyer.buys(username=f"qbt_{tag}{n}", password=f"{tag}-pw-{n}",
+                                       server=f"{server_prefix}{n}", within=within)
+        bought[name] = (buyer, order_id)
+
+    async with trio.open_nursery() as buying:
+        for n, name in enumerate(names):
+            buying.start_soon(buy, n, name)
+    return bought

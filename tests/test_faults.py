@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from buyer import Buyer, eventually
+from buyer import Buyer, buy_on_each, eventually
 from conftest import server_entry
 from sshd import keygen
 from tcp_proxy import Proxy
@@ -294,18 +294,9 @@ async def test_server_faults_are_retried_until_they_clear(
     cfg = await shop(servers, run={"provisioner": SshProvisioner()})
     ledger_path = cfg.shop.database
 
-    buyers = {}
-
-    async def buy(n: int, name: str) -> None:
-        buyer = Buyer(telegram, 9300 + n)
-        linux_users.append(f"qbt_fault{n}")
-        _, order_id = await buyer.buys(username=f"qbt_fault{n}", password=f"fault-pw-{n}",
-                                       server=f"f{n}", within=60)
-        buyers[name] = (buyer, order_id)
-
-    async with trio.open_nursery() as buying:
-        for n, name in enumerate(SSH_FAULTS):
-            buying.start_soon(buy, n, name)
+    linux_users.extend(f"qbt_fault{n}" for n in range(len(SSH_FAULTS)))
+    buyers = await buy_on_each(telegram, SSH_FAULTS, chat_base=9300, server_prefix="f",
+                               tag="fault")
 
     good_key = (tmp_path / "server0" / "key").read_bytes()
     # Break each server its own way (dropping the open connection so the next command

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from buyer import Buyer
+from buyer import Buyer, buy_on_each
 from conftest import server_entry
 from daemon import Daemon, write_config
 from hostile_sshd import HostileSshd
@@ -110,17 +110,8 @@ async def test_the_daemon_keeps_selling_beside_servers_that_misbehave(
     await daemon.start()
     try:
         # A buyer on each hostile server gets a QR while the server still answers.
-        orders: dict[str, tuple[Buyer, str]] = {}
-
-        async def to_qr(n: int, mode: str) -> None:
-            buyer = Buyer(telegram, 9500 + n)
-            _, order_id = await buyer.buys(username=f"qbt_h{n}", password=f"hostile-pw{n}",
-                                           server=f"h{n}", within=30)
-            orders[mode] = (buyer, order_id)
-
-        async with trio.open_nursery() as buying:
-            for n, mode in enumerate(BAD_MODES):
-                buying.start_soon(to_qr, n, mode)
+        orders = await buy_on_each(telegram, BAD_MODES, chat_base=9500, server_prefix="h",
+                                   tag="hostile", within=30)
         # Each server turns hostile its own way, then every order is paid.
         for mode, server in bad.items():
             server.mode = mode

@@ -38,7 +38,10 @@ class Unreachable(SshError):
 
 
 class TimedOut(SshError):
-    """The server did not finish a call (connect, session, command, exit status) in time."""
+    """The server did not finish a call (connect, session, command, exit status) in time:
+    it is wedged, which to the shop is as silent as being down."""
+
+    silent = True
 
 
 class CommandFailed(SshError):
