@@ -13,7 +13,7 @@ from conftest import server_entry
 from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
 from qrisbot.shop.checkout import PROVISION_BACKOFF
-from qrisbot.shop.servers import PROBE_INTERVAL
+from qrisbot.shop.servers import PROBE_DEADLINE, PROBE_INTERVAL
 
 ADMIN = 9001
 
@@ -183,6 +183,22 @@ async def test_admins_hear_when_a_server_stops_answering_and_comes_back(
     provisioner.unreachable = False
     await admin.sees("menjawab lagi", within=PROBE_INTERVAL + 10)
     assert sum("tidak menjawab" in m.body for m in admin.telegram.messages(ADMIN)) == 1
+
+
+async def test_a_wedged_server_does_not_stop_the_other_servers_probes(
+    autojump_clock, shop_with_admin, admin, provisioner
+):
+    await shop_with_admin([server_entry("sg1"), server_entry("sg2")])
+    provisioner.wedged.add("sg1")  # its calls never return
+    provisioner.unreachable = True  # and sg2 is down
+    down = await admin.sees("Server SG2 tidak menjawab", within=PROBE_INTERVAL + 10)
+    assert "cannot connect" in down.text
+    wedged = await admin.sees("Server SG1 tidak menjawab", within=PROBE_DEADLINE + 10)
+    assert "no answer within" in wedged.text
+    provisioner.unreachable = False
+    await admin.sees("Server SG2 menjawab lagi", within=PROBE_INTERVAL + PROBE_DEADLINE + 10)
+    provisioner.wedged.clear()
+    await admin.sees("Server SG1 menjawab lagi", within=PROBE_INTERVAL + PROBE_DEADLINE + 10)
 
 
 async def test_daily_summary_reaches_the_admins(

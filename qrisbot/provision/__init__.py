@@ -9,7 +9,7 @@ import trio
 
 from qrisbot.config import Server, Xray
 from qrisbot.provision import links, recipes
-from qrisbot.provision.errors import ServerError, UsernameTaken
+from qrisbot.provision.errors import NoAnswer, ServerError, UsernameTaken
 from qrisbot.provision.recipes import (
     TAKEN,
     Account,
@@ -25,7 +25,7 @@ log = logging.getLogger("qrisbot.provision")
 
 MAX_BATCH = 50  # accounts in one remote script
 
-__all__ = ["Account", "Presence", "Provisioner", "ServerError", "SshProvisioner",
+__all__ = ["Account", "NoAnswer", "Presence", "Provisioner", "ServerError", "SshProvisioner",
            "UsernameTaken", "details"]
 
 

@@ -11,5 +11,11 @@ class ServerError(Exception):
     silent = False
 
 
+class NoAnswer(ServerError):
+    """The server did not answer in time: wedged, which to the shop is as silent as down."""
+
+    silent = True
+
+
 class UsernameTaken(Exception):
     """The username exists on the server and is not this order's account."""

@@ -16,7 +16,7 @@ import paramiko
 import trio
 
 from qrisbot.config import SshAccess
-from qrisbot.provision.errors import ServerError
+from qrisbot.provision.errors import NoAnswer, ServerError
 
 log = logging.getLogger("qrisbot.ssh")
 
@@ -37,11 +37,8 @@ class Unreachable(SshError):
     silent = True
 
 
-class TimedOut(SshError):
-    """The server did not finish a call (connect, session, command, exit status) in time:
-    it is wedged, which to the shop is as silent as being down."""
-
-    silent = True
+class TimedOut(SshError, NoAnswer):
+    """The server did not finish a call (connect, session, command, exit status) in time."""
 
 
 class CommandFailed(SshError):

@@ -17,12 +17,13 @@ import trio
 
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger
-from qrisbot.provision import Provisioner, ServerError
+from qrisbot.provision import NoAnswer, Provisioner, ServerError
 from qrisbot.shop.notify import Notifier
 
 log = logging.getLogger("qrisbot.servers")
 
 PROBE_INTERVAL = 300  # seconds between checks that every server still answers
+PROBE_DEADLINE = 120  # seconds a probe may take; a server silent for longer is down
 PROBE_USERNAME = "qrisbotprobe"  # looked up, never created
 
 
@@ -97,9 +98,12 @@ class Servers:
                     probes.start_soon(self._probe_one, provisioner, server)
 
     async def _probe_one(self, provisioner: Provisioner, server: Server) -> None:
-        try:
-            await provisioner.presence(server, PROBE_USERNAME)
-        except ServerError as exc:
-            self.answered(server, exc)
-        else:
-            self.answered(server, None)
+        with trio.move_on_after(PROBE_DEADLINE):
+            try:
+                await provisioner.presence(server, PROBE_USERNAME)
+            except ServerError as exc:
+                self.answered(server, exc)
+            else:
+                self.answered(server, None)
+            return
+        self.answered(server, NoAnswer(f"no answer within {PROBE_DEADLINE} s"))

@@ -24,8 +24,11 @@ class LocalProvisioner:
     failures_left: int = 0
     delay: float = 0.0
     unreachable: bool = False  # as if the server stopped answering SSH
+    wedged: set[str] = attrs.Factory(set)  # ids of servers whose calls never return
 
-    def _answer(self, server: Server) -> None:
+    async def _answer(self, server: Server) -> None:
+        if server.id in self.wedged:
+            await trio.sleep_forever()
         if self.unreachable:
             raise Unreachable(f"root@{server.ssh.host}:{server.ssh.port}: cannot connect "
                               "(TimeoutError)")
@@ -38,14 +41,14 @@ class LocalProvisioner:
 
     async def presence(self, server: Server, username: str) -> Presence:
         await trio.lowlevel.checkpoint()
-        self._answer(server)
+        await self._answer(server)
         return Presence.TAKEN if (server.id, username) in self.accounts else Presence.ABSENT
 
     async def create(self, server: Server, account: Account) -> None:
         self.creates += 1
         if self.delay:
             await trio.sleep(self.delay)
-        self._answer(server)
+        await self._answer(server)
         if self.failures_left > 0:
             self.failures_left -= 1
             raise CommandFailed("creating the account failed (exit 1): disk full", 1,
