@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import pytest
 
@@ -75,7 +76,14 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path):
     import sqlite3
 
     path = tmp_path / "old.sqlite3"
+    from qrisbot.ledger.schema import ACCOUNTS
+
     old_schema = L.SCHEMA.replace("    draft TEXT,\n    handled INTEGER\n", "    draft TEXT\n")
+    old_schema = old_schema.replace(ACCOUNTS, "").replace(
+        "CREATE INDEX IF NOT EXISTS orders_by_account ON orders(account_id);", "").replace(
+        "    retryable INTEGER NOT NULL DEFAULT 1,\n    kind TEXT NOT NULL DEFAULT 'purchase',\n"
+        "    account_id INTEGER\n", "    retryable INTEGER NOT NULL DEFAULT 1\n")
+    assert "account" not in old_schema.replace("account TEXT", "")
     old_schema = old_schema[:old_schema.index("CREATE TABLE IF NOT EXISTS inbox")]
     with sqlite3.connect(path) as db:
         db.executescript(old_schema)
@@ -127,3 +135,113 @@ def test_a_new_ledger_is_owner_only_from_the_first_byte(tmp_path, monkeypatch):
     for file in (path, tmp_path / "fresh.sqlite3-wal", tmp_path / "fresh.sqlite3-shm"):
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
     ledger.close()
+
+
+# A ledger written by the previous release (schema 2, qrisbot at d00dcf0) through its own
+# Ledger: orders in every state, two accounts of one buyer, an expired one, one made but
+# not delivered, a dialogue in progress, an update in the inbox, a switched-off server.
+SCHEMA_2_FILE = Path(__file__).parent / "data" / "ledger-schema2.sqlite3"
+
+
+def rows(path: Path, query: str) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return db.execute(query).fetchall()
+
+
+def test_a_schema_2_ledger_keeps_everything_and_gains_the_accounts_it_made(tmp_path):
+    import json
+    import shutil
+
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copy(SCHEMA_2_FILE, path)
+    orders_before = rows(path, "SELECT * FROM orders ORDER BY id")
+    kept = ["SELECT * FROM events ORDER BY id", "SELECT * FROM chats ORDER BY chat_id",
+            "SELECT * FROM inbox", "SELECT * FROM meta ORDER BY key"]
+    before = [rows(path, q) for q in kept]
+    assert rows(path, "PRAGMA user_version") == [(2,)] and len(orders_before) == 11
+
+    ledger = Ledger.open(path)
+    assert rows(path, "PRAGMA user_version") == [(L.SCHEMA_VERSION,)]
+    # Every order, with every field it had; the rest of the file as it was.
+    after = rows(path, "SELECT * FROM orders ORDER BY id")
+    assert [row[:len(orders_before[0])] for row in after] == orders_before
+    assert [rows(path, q) for q in kept] == before
+    # A copy of the file as it was, beside it.
+    backup = tmp_path / "ledger.sqlite3.schema2.bak"
+    assert rows(backup, "SELECT * FROM orders ORDER BY id") == orders_before
+    assert rows(backup, "PRAGMA user_version") == [(2,)]
+
+    # Every account the shop made is now a record its buyer owns.
+    made = {o.id: o for o in ledger.orders() if o.state in (L.PROVISIONED, L.DELIVERED)}
+    accounts = {a.made_by: a for a in ledger.accounts()}
+    assert set(accounts) == set(made) == {"VPN1001", "VPN1002", "VPN1003", "VPN1004",
+                                          "VPN1011"}
+    today = dt.date.today()
+    for order_id, order in made.items():
+        account = accounts[order_id]
+        assert ledger.get(order_id).account_id == account.id
+        assert (account.server_id, account.username, account.secret, account.protocol) == (
+            order.server_id, order.username, order.secret, order.protocol)
+        assert (account.owner_user_id, account.owner_chat_id) == (order.user_id, order.chat_id)
+        assert account.expires_on.isoformat() == order.expires_on
+        assert account.state == (L.ACTIVE if account.expires_on >= today
+                                 else L.ACCOUNT_EXPIRED)
+        assert account.account_details() == json.loads(order.account)
+    assert [a.username for a in ledger.accounts_of(501)] == ["budi_99", "budi_dua"]
+    assert ledger.accounts_of(599) == []
+
+    # Names and places: held by open and unfinished orders and by accounts still valid.
+    day = dt.date(2026, 11, 27)
+    for name, held in [("budi_99", True), ("belum_kirim", True), ("menunggu", True),
+                       ("gagal", True), ("lama", False), ("batal", False), ("habis", False),
+                       ("refund", False), ("baru", False)]:
+        assert ledger.username_held("sg1", name, day) is held, name
+    assert ledger.username_held("sg2", "siti", day)
+    # sg1: budi_99, budi_dua, belum_kirim (accounts) + menunggu, gagal, dicoba (orders).
+    assert ledger.active_count("sg1", day) == 6
+    assert ledger.sold("sg1") == 4 and ledger.sold("sg2") == 1
+    assert ledger.draft(511) == {"step": "username", "server": "sg1", "message_id": 40}
+    assert ledger.telegram_offset() == 79 and len(ledger.inbox()) == 1
+    ledger.close()
+
+    # Opening it again changes nothing.
+    Ledger.open(path).close()
+    assert len(rows(path, "SELECT * FROM accounts")) == 5
+
+
+def test_a_migration_that_fails_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    import shutil
+
+    from qrisbot.ledger import schema
+
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copy(SCHEMA_2_FILE, path)
+    broken = {**schema.MIGRATIONS, 3: (*schema.MIGRATIONS[3], "SELECT * FROM no_such_table")}
+    monkeypatch.setattr(L, "MIGRATIONS", broken)
+    with pytest.raises(Exception, match="no_such_table"):
+        Ledger.open(path)
+    assert rows(path, "PRAGMA user_version") == [(2,)]
+    assert not rows(path, "SELECT name FROM sqlite_master WHERE name='accounts'")
+    monkeypatch.undo()
+    assert len(Ledger.open(path).accounts()) == 5
+
+
+def test_an_account_is_recorded_with_its_order_in_one_write(tmp_path):
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    order = new_order(ledger, "VPN1", chat_id=7, username="budi")
+    for state in (L.AWAITING, L.PAID, L.PROVISIONING):
+        order = ledger.transition(order.id, {order.state}, state)
+    made = ledger.record_provisioned("VPN1", '{"kind": "ssh"}', dt.date(2026, 12, 26))
+    assert made.state == L.PROVISIONED and made.account_id is not None
+    assert ledger.record_provisioned("VPN1", '{"kind": "ssh"}', TODAY) is None  # only once
+    (account,) = ledger.accounts_of(7)
+    assert (account.id, account.username, account.state) == (made.account_id, "budi", L.ACTIVE)
+    assert account.days_left(dt.date(2026, 12, 26)) == 1
+    assert account.days_left(dt.date(2026, 12, 27)) == 0
+    # The account holds the name and the place now, not the order.
+    assert ledger.username_held("sg1", "budi", TODAY)
+    assert not ledger.username_held("sg1", "budi", TODAY, other_than="VPN1")
+    assert ledger.active_count("sg1", TODAY) == 1
+    assert not ledger.username_held("sg1", "budi", dt.date(2026, 12, 27))

@@ -461,8 +461,8 @@ class Checkout:
                     return
                 continue
             self.servers.provisioned(server, None)
-            self.ledger.transition(order.id, {L.PROVISIONING}, L.PROVISIONED,
-                                   account=json.dumps(details(server, account)), last_error=None)
+            self.ledger.record_provisioned(order.id, json.dumps(details(server, account)),
+                                           account.expires)
             log.info("account created")
             return
 

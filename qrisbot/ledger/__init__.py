@@ -19,6 +19,8 @@ from typing import Any, Final
 
 import attrs
 
+from qrisbot.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+
 NEW: Final = "new"
 AWAITING: Final = "awaiting_payment"
 PAID: Final = "paid"
@@ -45,70 +47,20 @@ TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     REFUNDED: frozenset(),
 }
 OPEN: Final = frozenset({NEW, AWAITING})
-# States in which the order's username is spoken for on its server.
-HOLDING: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, PROVISIONED, FAILED})
+# States in which an order holds its username and a place on its server; once its account
+# is made (provisioned), the account holds them.
+HOLDING: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, FAILED})
+
+# What an order buys.
+PURCHASE: Final = "purchase"  # a new account
+
+# An account's life on its server.
+ACTIVE: Final = "active"
+ACCOUNT_EXPIRED: Final = "expired"  # past its last day, still on the server
+REMOVED: Final = "removed"
 UNFINISHED: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, PROVISIONED, FAILED})
 
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS orders (
-    id TEXT PRIMARY KEY,
-    chat_id INTEGER NOT NULL,
-    user_id INTEGER NOT NULL,
-    server_id TEXT NOT NULL,
-    protocol TEXT NOT NULL,
-    username TEXT NOT NULL,
-    secret TEXT NOT NULL,
-    months INTEGER NOT NULL,
-    amount INTEGER NOT NULL,
-    language TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    deadline REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    fee INTEGER,
-    total INTEGER,
-    txn_id TEXT,
-    qr TEXT,
-    qr_message_id INTEGER,
-    paid_at REAL,
-    expires_on TEXT,
-    account TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    needs_attention INTEGER NOT NULL DEFAULT 0,
-    retryable INTEGER NOT NULL DEFAULT 1
-);
-CREATE UNIQUE INDEX IF NOT EXISTS one_open_order_per_chat ON orders(chat_id)
-    WHERE state IN ('new', 'awaiting_payment');
-CREATE INDEX IF NOT EXISTS orders_by_server ON orders(server_id, username);
-CREATE INDEX IF NOT EXISTS orders_by_state ON orders(state);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    order_id TEXT,
-    kind TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chats (
-    chat_id INTEGER PRIMARY KEY,
-    first_seen REAL NOT NULL,
-    draft TEXT,
-    handled INTEGER
-);
-CREATE TABLE IF NOT EXISTS inbox (
-    update_id INTEGER PRIMARY KEY,
-    raw TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
 OFFSET_KEY: Final = "telegram_offset"  # meta: the getUpdates offset to continue from
-SCHEMA_VERSION: Final = 2
-# Changes from one schema version to the next, applied in order by Ledger.open.
-MIGRATIONS: Final = {2: "ALTER TABLE chats ADD COLUMN handled INTEGER"}
-
 
 class LedgerError(Exception):
     """Base of the ledger's refusals."""
@@ -167,12 +119,44 @@ class Order:
     last_error: str | None = None
     needs_attention: int = 0  # the operator should look at this order
     retryable: int = 1  # a failed order the shop may try again by itself (e.g. on start)
+    kind: str = PURCHASE
+    account_id: int | None = None  # the account it made
 
     def account_details(self) -> dict[str, Any]:
         return dict(json.loads(self.account)) if self.account else {}
 
 
 _COLUMNS: Final = tuple(f.name for f in attrs.fields(Order))
+
+
+@attrs.frozen
+class Account:
+    """An account on a server, as the shop knows it (schema 3 onward)."""
+
+    id: int
+    server_id: str
+    protocol: str
+    username: str
+    secret: str = attrs.field(repr=False)
+    owner_user_id: int | None
+    owner_chat_id: int | None
+    language: str
+    expires_on: dt.date  # the last day it works
+    state: str  # ACTIVE, ACCOUNT_EXPIRED or REMOVED
+    details: str = attrs.field(repr=False)  # JSON of what the buyer is shown
+    made_by: str | None  # the order that created it
+    created_at: float
+    updated_at: float
+
+    def account_details(self) -> dict[str, Any]:
+        return {**json.loads(self.details), "expires": self.expires_on.isoformat()}
+
+    def days_left(self, today: dt.date) -> int:
+        """Days it still works, today included (0 once its last day has passed)."""
+        return max((self.expires_on - today).days + 1, 0)
+
+
+_ACCOUNT_COLUMNS: Final = tuple(f.name for f in attrs.fields(Account))
 
 
 class Ledger:
@@ -194,8 +178,7 @@ class Ledger:
         if version > SCHEMA_VERSION:
             raise LedgerError(f"ledger schema {version} is newer than this qrisbot understands")
         if 0 < version < SCHEMA_VERSION:
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                db.execute(MIGRATIONS[step])
+            _migrate(db, path, version)
         db.executescript(SCHEMA)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         return cls(db)
@@ -366,8 +349,8 @@ class Ledger:
     def sold(self, server_id: str) -> int:
         """Accounts made on the server, ever."""
         row = self._db.execute(
-            "SELECT COUNT(*) FROM orders WHERE server_id=? AND state IN (?, ?)",
-            (server_id, PROVISIONED, DELIVERED),
+            "SELECT COUNT(*) FROM accounts WHERE server_id=? AND made_by IS NOT NULL",
+            (server_id,),
         ).fetchone()
         return int(row[0])
 
@@ -379,22 +362,69 @@ class Ledger:
     def username_held(
         self, server_id: str, username: str, today: dt.date, *, other_than: str = ""
     ) -> bool:
-        """Is the username spoken for on that server (by an order other than `other_than`)?"""
-        holds, params = _holds(today)
+        """Is the username spoken for on that server, by an open or unfinished order (other
+        than `other_than`) or by an account (other than the one `other_than` made)?"""
         row = self._db.execute(
-            f"SELECT 1 FROM orders WHERE server_id=? AND username=? AND id != ? AND {holds}"
-            " LIMIT 1",
-            (server_id, username, other_than, *params),
+            f"SELECT 1 FROM orders WHERE server_id=? AND username=? AND id != ?"
+            f" AND {_ORDER_HOLDS}"
+            f" UNION ALL SELECT 1 FROM accounts WHERE server_id=? AND username=?"
+            f" AND COALESCE(made_by, '') != ? AND {_ACCOUNT_HOLDS} LIMIT 1",
+            (server_id, username, other_than, server_id, username, other_than,
+             today.isoformat()),
         ).fetchone()
         return row is not None
 
     def active_count(self, server_id: str, today: dt.date) -> int:
-        """Orders taking a place on the server: pending, being made, or delivered and valid."""
-        holds, params = _holds(today)
+        """Places taken on the server: orders pending or being made, and live accounts."""
         row = self._db.execute(
-            f"SELECT COUNT(*) FROM orders WHERE server_id=? AND {holds}", (server_id, *params)
+            f"SELECT (SELECT COUNT(*) FROM orders WHERE server_id=? AND {_ORDER_HOLDS})"
+            f" + (SELECT COUNT(*) FROM accounts WHERE server_id=? AND {_ACCOUNT_HOLDS})",
+            (server_id, server_id, today.isoformat()),
         ).fetchone()
         return int(row[0])
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def record_provisioned(self, order_id: str, details: str, expires_on: dt.date
+                           ) -> Order | None:
+        """The order's account exists on its server: move the order to `provisioned` and
+        record the account its buyer owns, in one write. None when the order was not
+        being provisioned (another path got there first)."""
+        now = time.time()
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE orders SET state=?, updated_at=?, account=?, last_error=NULL"
+                " WHERE id=? AND state=?", (PROVISIONED, now, details, order_id, PROVISIONING))
+            if cursor.rowcount != 1:
+                return None
+            db.execute(
+                "INSERT INTO accounts (server_id, protocol, username, secret, owner_user_id,"
+                " owner_chat_id, language, expires_on, state, details, made_by, created_at,"
+                " updated_at) SELECT server_id, protocol, username, secret, user_id, chat_id,"
+                " language, ?, ?, ?, id, ?, ? FROM orders WHERE id=?",
+                (expires_on.isoformat(), ACTIVE, details, now, now, order_id))
+            db.execute("UPDATE orders SET account_id=last_insert_rowid() WHERE id=?",
+                       (order_id,))
+        return self.get(order_id)
+
+    def account(self, account_id: int) -> Account | None:
+        row = self._db.execute("SELECT * FROM accounts WHERE id=?", (account_id,)).fetchone()
+        return _account(row) if row is not None else None
+
+    def accounts_of(self, user_id: int) -> list[Account]:
+        """The accounts a Telegram user owns, soonest expiry first (removed ones last)."""
+        rows = self._db.execute(
+            f"SELECT * FROM accounts WHERE owner_user_id=?"
+            f" ORDER BY state = '{REMOVED}', expires_on, id", (user_id,)).fetchall()
+        return [_account(row) for row in rows]
+
+    def accounts(self, server_id: str | None = None) -> list[Account]:
+        if server_id is None:
+            rows = self._db.execute("SELECT * FROM accounts ORDER BY id").fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM accounts WHERE server_id=? ORDER BY id",
+                                    (server_id,)).fetchall()
+        return [_account(row) for row in rows]
 
     # --- events for the operator ------------------------------------------------------------
 
@@ -484,11 +514,37 @@ class Ledger:
         )
 
 
-def _holds(today: dt.date) -> tuple[str, tuple[str, ...]]:
-    """SQL condition (and its parameters) for an order that holds its username and place."""
-    marks = ",".join("?" * len(HOLDING))
-    return (f"(state IN ({marks}) OR (state='delivered' AND expires_on >= ?))",
-            (*sorted(HOLDING), today.isoformat()))
+def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring a ledger of an older schema up to date: a copy first, then every step and the
+    version bump in one transaction."""
+    copy = path.with_name(f"{path.name}.schema{version}.bak")
+    os.close(os.open(copy, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600))
+    with sqlite3.connect(copy) as target:
+        db.backup(target)
+    target.close()
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+# Orders that hold their username and a place (and are not yet an account).
+_ORDER_HOLDS: Final = (f"kind='{PURCHASE}' AND state IN "
+                       f"({','.join(repr(s) for s in sorted(HOLDING))})")
+# Accounts that hold them: on the server and not past their last day.
+_ACCOUNT_HOLDS: Final = f"state != '{REMOVED}' AND expires_on >= ?"
+
+
+def _account(row: sqlite3.Row) -> Account:
+    values = {name: row[name] for name in _ACCOUNT_COLUMNS}
+    values["expires_on"] = dt.date.fromisoformat(values["expires_on"])
+    return Account(**values)
 
 
 def _order(row: sqlite3.Row) -> Order:

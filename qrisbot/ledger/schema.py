@@ -1,0 +1,119 @@
+"""The ledger's tables, and the steps that bring an older ledger file up to date.
+
+A migration runs in one transaction with the version bump, so a crash in the middle leaves
+the file as it was; the file is copied beside itself first (`<file>.schema<N>.bak`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# An account lives on a server for months; orders make or extend it (design.md, "Accounts
+# outlive orders"). `made_by` is the order that created it (NULL: not made by the shop).
+ACCOUNTS: Final = """
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY,
+    server_id TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    username TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    owner_user_id INTEGER,
+    owner_chat_id INTEGER,
+    language TEXT NOT NULL,
+    expires_on TEXT NOT NULL,
+    state TEXT NOT NULL,
+    details TEXT NOT NULL,
+    made_by TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS accounts_by_name ON accounts(server_id, username);
+CREATE INDEX IF NOT EXISTS accounts_by_owner ON accounts(owner_user_id);
+CREATE UNIQUE INDEX IF NOT EXISTS one_account_per_order ON accounts(made_by)
+    WHERE made_by IS NOT NULL;
+"""
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    server_id TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    username TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    months INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    language TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    deadline REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    fee INTEGER,
+    total INTEGER,
+    txn_id TEXT,
+    qr TEXT,
+    qr_message_id INTEGER,
+    paid_at REAL,
+    expires_on TEXT,
+    account TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    needs_attention INTEGER NOT NULL DEFAULT 0,
+    retryable INTEGER NOT NULL DEFAULT 1,
+    kind TEXT NOT NULL DEFAULT 'purchase',
+    account_id INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_order_per_chat ON orders(chat_id)
+    WHERE state IN ('new', 'awaiting_payment');
+CREATE INDEX IF NOT EXISTS orders_by_server ON orders(server_id, username);
+CREATE INDEX IF NOT EXISTS orders_by_state ON orders(state);
+CREATE INDEX IF NOT EXISTS orders_by_account ON orders(account_id);
+{accounts}
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    order_id TEXT,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chats (
+    chat_id INTEGER PRIMARY KEY,
+    first_seen REAL NOT NULL,
+    draft TEXT,
+    handled INTEGER
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    update_id INTEGER PRIMARY KEY,
+    raw TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+SCHEMA: Final = _TABLES.format(accounts=ACCOUNTS)
+SCHEMA_VERSION: Final = 3
+
+# Statements taking a ledger from the previous version to each version, in order.
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    2: ("ALTER TABLE chats ADD COLUMN handled INTEGER",),
+    3: (
+        *[s.strip() for s in ACCOUNTS.split(";") if s.strip()],
+        "ALTER TABLE orders ADD COLUMN kind TEXT NOT NULL DEFAULT 'purchase'",
+        "ALTER TABLE orders ADD COLUMN account_id INTEGER",
+        # Every account the shop made becomes a record its buyer owns; one whose last day
+        # has passed is recorded as expired (it is still on the server).
+        "INSERT INTO accounts (server_id, protocol, username, secret, owner_user_id,"
+        " owner_chat_id, language, expires_on, state, details, made_by, created_at,"
+        " updated_at)"
+        " SELECT server_id, protocol, username, secret, user_id, chat_id, language,"
+        " expires_on, CASE WHEN expires_on >= date('now', 'localtime') THEN 'active'"
+        " ELSE 'expired' END, account, id, COALESCE(paid_at, created_at), updated_at"
+        " FROM orders WHERE state IN ('provisioned', 'delivered')"
+        " AND account IS NOT NULL AND expires_on IS NOT NULL ORDER BY created_at",
+        "UPDATE orders SET account_id ="
+        " (SELECT accounts.id FROM accounts WHERE accounts.made_by = orders.id)"
+        " WHERE state IN ('provisioned', 'delivered')",
+    ),
+}
