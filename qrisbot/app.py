@@ -144,10 +144,10 @@ async def _prepare_bot(bot: BotApi, config: Config) -> None:
 
     calls: list[tuple[str, dict[str, object]]] = [
         ("deleteWebhook", {"drop_pending_updates": False}),
-        ("setMyCommands", {"commands": menu("start", "help", "cancel")}),
+        ("setMyCommands", {"commands": menu("start", "akun", "help", "cancel")}),
     ]
     # Sellers see their own commands in the menu; buyers never do.
-    calls += [("setMyCommands", {"commands": menu("start", "help", "cancel", "admin",
+    calls += [("setMyCommands", {"commands": menu("start", "akun", "help", "cancel", "admin",
                                                   "broadcast"),
                                  "scope": {"type": "chat", "chat_id": admin}})
               for admin in config.shop.admins]

@@ -20,7 +20,7 @@ from qrisbot.config import Config
 from qrisbot.ledger import Ledger, Order
 from qrisbot.shop import actions
 from qrisbot.shop.checkout import Checkout
-from qrisbot.shop.messages import PROTOCOL_NAMES, Outgoing
+from qrisbot.shop.messages import PROTOCOL_NAMES, Entry, Outgoing, listing
 from qrisbot.shop.notify import sales_line
 from qrisbot.shop.texts import Html, label, rupiah, text
 from qrisbot.telegram import limits
@@ -37,7 +37,6 @@ MAX_LISTED = 20  # orders per view at most; fewer when their lines would not fit
 MAX_REASON = 300  # UTF-16 units of an error shown in a list
 MAX_BROADCAST = 3500  # UTF-16 units, as Telegram counts them
 
-Entry = tuple[Html, list[tuple[str, str]]]  # one listed thing: its line, its buttons
 
 
 class Admin:
@@ -174,24 +173,10 @@ class Admin:
 
     def _listing(self, title: Html, entries: list[Entry], total: int,
                  gap: str = "\n") -> Outgoing:
-        """The title and as many entries as fit in one message (as Telegram measures
-        it), then "and N more" for the rest of `total`."""
-        lines = [title]
-        buttons: list[list[tuple[str, str]]] = []
-        room = limits.MESSAGE - 64  # kept for the "and N more" line
-        for line, row in entries:
-            if limits.length(gap.join([*lines, line])) > room:
-                break
-            lines.append(line)
-            if row:
-                buttons.append(row)
-        if len(lines) == 1 and not entries:
-            lines.append(text("admin_none", self.lang))
-        shown = len(lines) - 1 if entries else 0
-        if total > shown:
-            lines.append(text("admin_more", self.lang, n=total - shown))
         back = [(self._t("admin_button_back"), "adm:menu")]
-        return Outgoing(Html(gap.join(lines)), [*buttons, back])
+        if not entries:
+            return Outgoing(Html(title + gap + text("admin_none", self.lang)), [back])
+        return listing(title, entries, total, self.lang, footer=back, gap=gap)
 
     def _last_event(self, order: Order) -> str:
         events = self.ledger.events(order.id)

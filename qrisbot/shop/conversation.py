@@ -29,7 +29,7 @@ from qrisbot.telegram.types import CallbackQuery, Message, Update, current_updat
 log = logging.getLogger("qrisbot.conversation")
 
 COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s.*)?", re.DOTALL)
-CALLBACK = re.compile(r"(srv|full|dur|retry|qcancel):([A-Za-z0-9-]{1,40})|pay|cancel")
+CALLBACK = re.compile(r"(srv|full|dur|retry|qcancel|acd):([A-Za-z0-9-]{1,40})|pay|cancel|acc")
 MAX_TEXT = 4096
 USERNAME_CHECK_DEADLINE = 20  # seconds a buyer waits for the server to answer about a name
 # Updates one chat may have waiting; a person never gets near it, a flood is cut off here
@@ -117,6 +117,8 @@ class Conversation:
             await self.admin.command(message, command, raw)
         elif command == "start":
             await self._menu(message.chat_id)
+        elif command in ("akun", "accounts"):
+            await self._my_accounts(message.chat_id)
         elif command == "help":
             await self._send(message.chat_id, Outgoing(text("help", self.lang)))
         elif command == "cancel":
@@ -145,6 +147,9 @@ class Conversation:
                                     self.ledger.active_count(s.id, today) >= s.capacity)]
             for s in servers
         ]
+        # In a private chat the chat is its user: the buyer's own accounts.
+        if self.ledger.accounts_of(chat_id):
+            rows = [*rows, [(text("button_my_accounts", self.lang), "acc")]]
         greeting = text("greeting", self.lang, shop=self.config.shop.name)
         message_id = await self._send(chat_id, Outgoing(greeting, [*rows, cancel_row(self.lang)]))
         self.ledger.save_draft(chat_id, {"step": "server", "message_id": message_id},
@@ -277,6 +282,12 @@ class Conversation:
         if kind in ("retry", "qcancel"):
             await self._order_button(chat_id, kind, value)
             return
+        if kind == "acc":
+            await self._my_accounts(chat_id)
+            return
+        if kind == "acd":
+            await self._account_detail(chat_id, callback.sender.id, value)
+            return
         draft = self.ledger.draft(chat_id)
         if draft is None or draft.get("message_id") != callback.message_id:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
@@ -383,6 +394,23 @@ class Conversation:
                                     order.secret, order.months)
         else:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+
+    # --- the buyer's accounts ---------------------------------------------------------------
+
+    async def _my_accounts(self, chat_id: int) -> None:
+        names = {s.id: s.name for s in self.config.servers}
+        await self._send(chat_id, messages.my_accounts(
+            self.ledger.accounts_of(chat_id), names, self.checkout.today(), self.lang))
+
+    async def _account_detail(self, chat_id: int, user_id: int, value: str) -> None:
+        account = self.ledger.account(int(value)) if value.isdigit() else None
+        # Someone else's account (forged data) looks exactly like a stale button.
+        if account is None or account.owner_user_id != user_id or account.state == L.REMOVED:
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+            return
+        server = self.config.server(account.server_id)
+        name = server.name if server is not None else account.server_id
+        await self._send(chat_id, Outgoing(messages.account_detail(account, name, self.lang)))
 
     # --- helpers ----------------------------------------------------------------------------
 

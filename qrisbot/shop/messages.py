@@ -9,8 +9,9 @@ from typing import Any
 import attrs
 
 from qrisbot.config import Server
-from qrisbot.ledger import Order
+from qrisbot.ledger import REMOVED, Account, Order
 from qrisbot.shop.texts import Html, label, rupiah, text
+from qrisbot.telegram import limits
 from qrisbot.telegram.api import Keyboard
 
 PROTOCOL_NAMES = {"ssh": "SSH", "vmess": "VMess", "vless": "VLESS", "trojan": "Trojan"}
@@ -83,15 +84,76 @@ def server_button(server: Server, lang: str, full: bool) -> tuple[str, str]:
 def account(order: Order) -> Html:
     """The delivery message, from the details stored when the account was made."""
     info: dict[str, Any] = order.account_details()
-    lang = order.language
+    protocol = PROTOCOL_NAMES.get(info["protocol"], info["protocol"])
+    title = text("account_ready", order.language, protocol=protocol, order_id=order.id)
+    return _account_body(info, order.language, title)
+
+
+def account_detail(account: Account, server_name: str, lang: str) -> Html:
+    """The account message again (Detail in "my accounts"), with its current expiry."""
+    info = account.account_details()
+    protocol = PROTOCOL_NAMES.get(info["protocol"], info["protocol"])
+    return _account_body(info, lang, text("account_detail", lang, protocol=protocol,
+                                          server=server_name))
+
+
+def my_accounts(accounts: list[Account], server_names: dict[str, str], today: dt.date,
+                lang: str) -> Outgoing:
+    """The buyer's accounts: server, protocol, name, expiry and days left; Detail each."""
+    if not accounts:
+        return plain("my_accounts_none", lang)
+    entries: list[Entry] = []
+    for n, acc in enumerate(accounts, start=1):
+        date = acc.expires_on.strftime("%d-%m-%Y")
+        days = acc.days_left(today)
+        if acc.state == REMOVED:
+            status = text("my_account_removed", lang, date=date)
+        elif days == 0:
+            status = text("my_account_expired", lang, date=date)
+        elif days == 1:
+            status = text("my_account_last_day", lang, date=date)
+        else:
+            status = text("my_account_active", lang, date=date, days=days)
+        line = text("my_account_line", lang, n=n,
+                    server=server_names.get(acc.server_id, acc.server_id),
+                    protocol=PROTOCOL_NAMES.get(acc.protocol, acc.protocol),
+                    username=acc.username, status=status)
+        buttons = [] if acc.state == REMOVED else [
+            (label("button_detail", lang, n=n), f"acd:{acc.id}")]
+        entries.append((line, buttons))
+    return listing(text("my_accounts_title", lang), entries, len(accounts), lang)
+
+
+Entry = tuple[Html, list[tuple[str, str]]]  # one listed thing: its line, its buttons
+
+
+def listing(title: Html, entries: list[Entry], total: int, lang: str, *,
+            footer: list[tuple[str, str]] | None = None, gap: str = "\n") -> Outgoing:
+    """The title and as many entries as fit in one message (as Telegram measures it), then
+    "and N more" for the rest of `total`; each shown entry's buttons, then `footer`."""
+    lines = [title]
+    buttons: list[list[tuple[str, str]]] = []
+    room = limits.MESSAGE - 64  # kept for the "and N more" line
+    for line, row in entries:
+        if limits.length(gap.join([*lines, line])) > room:
+            break
+        lines.append(line)
+        if row:
+            buttons.append(row)
+    shown = len(lines) - 1
+    if total > shown:
+        lines.append(text("list_more", lang, n=total - shown))
+    return Outgoing(Html(gap.join(lines)), [*buttons, *([footer] if footer else [])])
+
+
+def _account_body(info: dict[str, Any], lang: str, title: Html) -> Html:
     expires = dt.date.fromisoformat(info["expires"]).strftime("%d-%m-%Y")
     ports = Html("".join(
         text("port_line", lang, label=label, port=port) + "\n" for label, port in info["ports"]
     )) if info.get("ports") else Html("")
-    protocol = PROTOCOL_NAMES.get(info["protocol"], info["protocol"])
     secret_label = "UUID" if info["protocol"] in ("vmess", "vless") else "Password"
     if info["kind"] == "ssh":
-        return text("account_ssh", lang, order_id=order.id, host=info["host"],
+        return text("account_ssh", lang, title=title, host=info["host"],
                     username=info["username"], password=info["secret"], expires=expires,
                     ports=ports, payload=info["payload"])
     if info["kind"] == "xray":
@@ -99,10 +161,10 @@ def account(order: Order) -> Html:
             f"<b>{html.escape(label)}</b>\n<code>{html.escape(link)}</code>"
             for label, link in info["links"]
         ))
-        return text("account_xray", lang, order_id=order.id, protocol=protocol,
+        return text("account_xray", lang, title=title,
                     host=info["host"], username=info["username"], secret_label=secret_label,
                     secret=info["secret"], network=info["network"], path=info["path"],
                     expires=expires, ports=ports, links=links)
-    return text("account_custom", lang, order_id=order.id, protocol=protocol, host=info["host"],
+    return text("account_custom", lang, title=title, host=info["host"],
                 username=info["username"], secret_label=secret_label, secret=info["secret"],
                 expires=expires)

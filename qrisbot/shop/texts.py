@@ -180,36 +180,58 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Ketik /start untuk membeli akun VPN, atau /help untuk bantuan.",
         "Type /start to buy a VPN account, or /help for help.",
     ),
+    "account_ready": ("🎉 <b>Akun {protocol} Anda siap</b> (order <code>{order_id}</code>)",
+                      "🎉 <b>Your {protocol} account is ready</b> (order <code>{order_id}</code>)"),
+    "account_detail": ("📄 <b>Akun {protocol} Anda</b> · {server}",
+                       "📄 <b>Your {protocol} account</b> · {server}"),
     "account_ssh": (
-        "🎉 <b>Akun SSH Anda siap</b> (order <code>{order_id}</code>)\n"
+        "{title}\n"
         "Host: <code>{host}</code>\nUsername: <code>{username}</code>\n"
         "Password: <code>{password}</code>\nAktif sampai: <b>{expires}</b>\n{ports}"
         "\nPayload WS:\n<code>{payload}</code>",
-        "🎉 <b>Your SSH account is ready</b> (order <code>{order_id}</code>)\n"
+        "{title}\n"
         "Host: <code>{host}</code>\nUsername: <code>{username}</code>\n"
         "Password: <code>{password}</code>\nValid until: <b>{expires}</b>\n{ports}"
         "\nWS payload:\n<code>{payload}</code>",
     ),
     "account_xray": (
-        "🎉 <b>Akun {protocol} Anda siap</b> (order <code>{order_id}</code>)\n"
+        "{title}\n"
         "Remarks: <code>{username}</code>\nDomain: <code>{host}</code>\n{ports}"
         "{secret_label}: <code>{secret}</code>\nNetwork: {network}\nPath: <code>{path}"
         "</code>\nAktif sampai: <b>{expires}</b>\n\n{links}",
-        "🎉 <b>Your {protocol} account is ready</b> (order <code>{order_id}</code>)\n"
+        "{title}\n"
         "Remarks: <code>{username}</code>\nDomain: <code>{host}</code>\n{ports}"
         "{secret_label}: <code>{secret}</code>\nNetwork: {network}\nPath: <code>{path}"
         "</code>\nValid until: <b>{expires}</b>\n\n{links}",
     ),
     "account_custom": (
-        "🎉 <b>Akun {protocol} Anda siap</b> (order <code>{order_id}</code>)\n"
+        "{title}\n"
         "Host: <code>{host}</code>\nUsername: <code>{username}</code>\n"
         "{secret_label}: <code>{secret}</code>\nAktif sampai: <b>{expires}</b>",
-        "🎉 <b>Your {protocol} account is ready</b> (order <code>{order_id}</code>)\n"
+        "{title}\n"
         "Host: <code>{host}</code>\nUsername: <code>{username}</code>\n"
         "{secret_label}: <code>{secret}</code>\nValid until: <b>{expires}</b>",
     ),
     "port_line": ("{label}: {port}", "{label}: {port}"),
+    # --- the buyer's accounts ----------------------------------------------------------------
+    "button_my_accounts": ("👤 Akun saya", "👤 My accounts"),
+    "button_detail": ("Detail {n}", "Details {n}"),
+    "my_accounts_title": ("<b>Akun saya</b>", "<b>My accounts</b>"),
+    "my_accounts_none": (
+        "Anda belum punya akun. Ketik /start untuk membeli.",
+        "You have no accounts yet. Type /start to buy one.",
+    ),
+    "my_account_line": (
+        "{n}. {server} · {protocol} · <code>{username}</code>\n   {status}",
+        "{n}. {server} · {protocol} · <code>{username}</code>\n   {status}",
+    ),
+    "my_account_active": ("aktif sampai {date} ({days} hari lagi)",
+                          "valid until {date} ({days} days left)"),
+    "my_account_last_day": ("aktif sampai hari ini, {date}", "valid until today, {date}"),
+    "my_account_expired": ("habis sejak {date}", "expired on {date}"),
+    "my_account_removed": ("sudah dihapus (habis {date})", "removed (expired {date})"),
     "command_start": ("Beli akun VPN", "Buy a VPN account"),
+    "command_akun": ("Akun saya", "My accounts"),
     "command_help": ("Cara membeli", "How to buy"),
     "command_cancel": ("Batalkan pembelian", "Cancel the purchase"),
     "command_admin": ("Menu admin", "Admin menu"),
@@ -231,7 +253,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "admin_button_refresh": ("Segarkan", "Refresh"),
     "admin_button_back": ("« Menu", "« Menu"),
     "admin_none": ("Tidak ada.", "None."),
-    "admin_more": ("… dan {n} lainnya", "… and {n} more"),
+    "list_more": ("… dan {n} lainnya", "… and {n} more"),
     "admin_open_title": ("<b>Menunggu pembayaran</b>", "<b>Awaiting payment</b>"),
     "admin_open_line": (
         "<code>{order_id}</code> · {server} · {username} · {total} · sisa {minutes} mnt",
