@@ -104,6 +104,7 @@ class Commands:
     create: str
     exists: str
     delete: str = ""
+    extend: str = ""  # sets the account's last day to {expires}; "" = no renewals here
 
 
 @attrs.frozen

@@ -7,6 +7,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import attrs
 import paramiko
 import pytest
 import trio
@@ -309,5 +310,95 @@ async def test_the_remote_lock_lives_where_only_root_can_write(sshd, linux_users
         assert result.stdout.strip().splitlines()[-1] != "0", result.stdout
         linux_users.append("qbt_lock2")
         await provisioner.create(server, account("qbt_lock2", "lock-pass2", "VPN2"))
+    finally:
+        provisioner.close()
+
+
+# --- renewals: set the last day, exactly once, on exactly that account ----------------------
+
+def shadow_expiry(username: str) -> dt.date | None:
+    """The day after the last good day, as /etc/shadow keeps it (days since 1970)."""
+    for line in Path("/etc/shadow").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == username:
+            return dt.date(1970, 1, 1) + dt.timedelta(days=int(fields[7])) if fields[7] else None
+    return None
+
+
+def can_log_in(sshd, username: str, password: str) -> bool:
+    try:
+        login(sshd, username, password).close()
+    except paramiko.AuthenticationException:
+        return False
+    return True
+
+
+async def test_an_ssh_renewal_sets_the_new_last_day_and_revives_an_expired_account(
+    sshd, linux_users
+):
+    from qrisbot.provision import AccountMissing, Extension
+
+    linux_users.append("qbt_renew")
+    provisioner = SshProvisioner()
+    server = ssh_server(sshd)
+    try:
+        # An account whose last day has passed: the server refuses it.
+        made = Account(order_id="VPN7", username="qbt_renew", secret="renew-pass1",
+                       expires=dt.date(2026, 1, 31), months=1, days=30)
+        await provisioner.create(server, made)
+        assert not await trio.to_thread.run_sync(can_log_in, sshd, "qbt_renew", "renew-pass1")
+        renewal = Extension(order_id="VPN8", made_by="VPN7", username="qbt_renew",
+                            secret="renew-pass1", expires=dt.date(2027, 3, 2))
+        await provisioner.extend(server, renewal)
+        assert shadow_expiry("qbt_renew") == dt.date(2027, 3, 3)
+        # Back, with the same password; a repeat (after a crash) changes nothing.
+        assert await trio.to_thread.run_sync(can_log_in, sshd, "qbt_renew", "renew-pass1")
+        await provisioner.extend(server, renewal)
+        assert shadow_expiry("qbt_renew") == dt.date(2027, 3, 3)
+        # Another order's tag, or a name that is not there: refused, nothing changed.
+        with pytest.raises(UsernameTaken):
+            await provisioner.extend(server, attrs.evolve(renewal, made_by="VPN99",
+                                                          expires=dt.date(2030, 1, 1)))
+        with pytest.raises(AccountMissing):
+            await provisioner.extend(server, attrs.evolve(renewal, username="qbt_nobody"))
+        assert shadow_expiry("qbt_renew") == dt.date(2027, 3, 3)
+    finally:
+        provisioner.close()
+
+
+async def test_an_xray_renewal_touches_only_that_client(sshd, tmp_path):
+    import json
+
+    from qrisbot.provision import AccountMissing, Extension
+
+    config = tmp_path / "config.json"
+    config.write_text(XRAY_LAYOUT)
+    server = ssh_server(sshd, id="sg2", protocol="vless", xray=Xray(
+        config=str(config), markers=("#vless", "#vlessgrpc"), prefix="#&",
+        restart="true", path="/vless"))
+    provisioner = SshProvisioner()
+    bob, bobby = str(uuid.uuid4()), str(uuid.uuid4())
+    try:
+        await provisioner.create(server, account("bob", bob, "VPN1"))
+        await provisioner.create(server, account("bobby", bobby, "VPN2"))
+        before = config.read_text()
+        renewal = Extension(order_id="VPN3", made_by="VPN1", username="bob", secret=bob,
+                            expires=dt.date(2027, 4, 1))
+        await provisioner.extend(server, renewal)
+        after = config.read_text()
+        # Both of bob's comment lines carry the new date; bobby's and every client line stay.
+        assert after.count("#& bob 2027-04-01\n") == 2 and "#& bob 2027-01-31" not in after
+        assert after.count("#& bobby 2027-01-31\n") == 2
+        assert after == before.replace("#& bob 2027-01-31\n", "#& bob 2027-04-01\n")
+        json.loads("\n".join(line for line in after.splitlines()
+                             if not line.lstrip().startswith("#")))
+        await provisioner.extend(server, renewal)  # a repeat changes nothing
+        assert config.read_text() == after
+        # Someone else's secret under that name, or no such client: refused, untouched.
+        with pytest.raises(UsernameTaken):
+            await provisioner.extend(server, attrs.evolve(renewal, secret=bobby))
+        with pytest.raises(AccountMissing):
+            await provisioner.extend(server, attrs.evolve(renewal, username="bobb"))
+        assert config.read_text() == after
     finally:
         provisioner.close()

@@ -9,11 +9,13 @@ import trio
 
 from qrisbot.config import Server, Xray
 from qrisbot.provision import links, recipes
-from qrisbot.provision.errors import NoAnswer, ServerError, UsernameTaken
+from qrisbot.provision.errors import AccountMissing, NoAnswer, ServerError, UsernameTaken
 from qrisbot.provision.recipes import (
+    MISSING,
     TAKEN,
     Account,
     CustomCommands,
+    Extension,
     LinuxUsers,
     Presence,
     Recipe,
@@ -25,8 +27,8 @@ log = logging.getLogger("qrisbot.provision")
 
 MAX_BATCH = 50  # accounts in one remote script
 
-__all__ = ["Account", "NoAnswer", "Presence", "Provisioner", "ServerError", "SshProvisioner",
-           "UsernameTaken", "details"]
+__all__ = ["Account", "AccountMissing", "Extension", "NoAnswer", "Presence", "Provisioner",
+           "ServerError", "SshProvisioner", "UsernameTaken", "can_extend", "details"]
 
 
 class Provisioner(Protocol):
@@ -36,7 +38,14 @@ class Provisioner(Protocol):
 
     async def create(self, server: Server, account: Account) -> None: ...
 
+    async def extend(self, server: Server, extension: Extension) -> None: ...
+
     def close(self) -> None: ...
+
+
+def can_extend(server: Server) -> bool:
+    """Can accounts on this server be renewed (custom commands need `extend`)?"""
+    return recipe_for(server).can_extend()
 
 
 def recipe_for(server: Server) -> Recipe:
@@ -113,6 +122,22 @@ class SshProvisioner:
         if mine.error is not None:
             raise mine.error
         log.info("account %s created on %s", account.username, server.id)
+
+    async def extend(self, server: Server, extension: Extension) -> None:
+        """Set the account's last day (idempotent: a date, not a number of days); raises
+        AccountMissing, UsernameTaken (the name is someone else's) or ServerError."""
+        script = recipes.extend(recipe_for(server), extension)
+        result = await self._connections.get(server.ssh).run(script.command, script.stdin)
+        if result.status == MISSING:
+            raise AccountMissing(extension.username)
+        if result.status == TAKEN:
+            raise UsernameTaken(extension.username)
+        if result.status != 0:
+            stderr = _clean(result.stderr.replace(extension.secret, "***"))
+            raise CommandFailed(f"extending the account failed (exit {result.status}): "
+                                f"{stderr}", result.status, stderr)
+        log.info("account %s on %s extended to %s", extension.username, server.id,
+                 extension.expires)
 
     async def _run_batch(self, server: Server, batch: list[_Waiting]) -> None:
         accounts = [waiting.account for waiting in batch]

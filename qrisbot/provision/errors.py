@@ -19,3 +19,7 @@ class NoAnswer(ServerError):
 
 class UsernameTaken(Exception):
     """The username exists on the server and is not this order's account."""
+
+
+class AccountMissing(Exception):
+    """The account to extend is not (or no longer) on its server."""

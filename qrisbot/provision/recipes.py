@@ -45,6 +45,7 @@ ORDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 LOCK_DIR = "/run/qrisbot"
 LOCK = f"{LOCK_DIR}/provision.lock"
 TAKEN = 3
+MISSING = 6  # extend: the account is not (or no longer) on the server
 
 
 def is_sellable_username(name: str) -> bool:
@@ -78,6 +79,26 @@ class Account:
 
 
 @attrs.frozen
+class Extension:
+    """Set an existing account's last day to `expires` (a date, not "plus N days": running
+    it twice changes nothing)."""
+
+    order_id: str  # the renewal
+    made_by: str  # the order that created the account (its tag on the server)
+    username: str
+    secret: str = attrs.field(repr=False)
+    expires: dt.date
+
+    def __attrs_post_init__(self) -> None:
+        if not USERNAME.fullmatch(self.username):
+            raise ValueError("invalid username")
+        if not (ORDER_ID.fullmatch(self.order_id) and ORDER_ID.fullmatch(self.made_by)):
+            raise ValueError("invalid order id")
+        if not (PASSWORD.fullmatch(self.secret) or UUID.fullmatch(self.secret)):
+            raise ValueError("invalid secret")
+
+
+@attrs.frozen
 class Script:
     command: str
     stdin: bytes = attrs.field(default=b"", repr=False)
@@ -103,6 +124,19 @@ class Recipe(Protocol):
     def needs(self) -> str:
         """A read-only script printing `ok <what>` or `missing <what>` per requirement."""
         ...
+
+    def can_extend(self) -> bool: ...
+
+    def extend(self, extension: Extension) -> Script:
+        """A script setting the account's last day; exit MISSING when it is not there,
+        TAKEN when the name belongs to someone else."""
+        ...
+
+
+def extend(recipe: Recipe, extension: Extension) -> Script:
+    """One locked script extending one account (nothing to restart: only dates change)."""
+    script = recipe.extend(extension)
+    return Script(_locked(script.command), script.stdin)
 
 
 def batch(recipe: Recipe, accounts: list[Account]) -> Script:
@@ -207,6 +241,20 @@ chage -E {expire} {user}"""
     def after(self) -> str:
         return ""
 
+    def can_extend(self) -> bool:
+        return True
+
+    def extend(self, extension: Extension) -> Script:
+        user = shlex.quote(extension.username)
+        expire = shlex.quote((extension.expires + dt.timedelta(days=1)).isoformat())
+        tag = shlex.quote(f"qrisbot-{extension.made_by}")
+        # Only the user this shop made for that order: the comment field carries its tag.
+        # chage -E also lifts an expiry that already passed; the password stays.
+        return Script(f"""tag={tag}
+line=$(getent passwd {user}) || {{ echo "user not found" >&2; exit {MISSING}; }}
+case "$line" in *":$tag:"*) ;; *) echo "user belongs to someone else" >&2; exit {TAKEN} ;; esac
+chage -E {expire} {user}""")
+
     def needs(self) -> str:
         return "\n".join([
             _have("getent", "useradd", "userdel", "chpasswd", "chage"),
@@ -286,6 +334,29 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
     def after(self) -> str:
         return self.xray.restart
 
+    def can_extend(self) -> bool:
+        return True
+
+    def extend(self, extension: Extension) -> Script:
+        """Rewrite the date on exactly this client's comment lines (fields compared whole:
+        renewing `bob` never touches `bobby`); the client line with its secret stays, so
+        links keep working. The client must be there with this account's secret."""
+        config = shlex.quote(self.xray.config)
+        rewrite = (
+            f"awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(extension.username)}"
+            f" -v d={shlex.quote(extension.expires.isoformat())} "
+            + shlex.quote('$1 == p && $2 == u && NF == 3 { $3 = d } { print }')
+            + f" {config} > \"$tmp\""
+        )
+        return Script(f"""IFS= read -r s
+[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
+line=$({self._find(extension.username)}) || {{ echo "client not found" >&2; exit {MISSING}; }}
+case "$line" in *"\\"$s\\""*) ;; *) echo "client belongs to someone else" >&2; exit {TAKEN} ;; esac
+tmp={config}.qrisbot.$$
+{rewrite} || {{ rm -f "$tmp"; exit 1; }}
+chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
+  || {{ rm -f "$tmp"; exit 1; }}""", f"{extension.secret}\n".encode())
+
     def needs(self) -> str:
         config = shlex.quote(self.xray.config)
         lines = [
@@ -326,6 +397,18 @@ class CustomCommands:
 
     def after(self) -> str:
         return ""
+
+    def can_extend(self) -> bool:
+        return bool(self.commands.extend)
+
+    def extend(self, extension: Extension) -> Script:
+        command = _fill(
+            self.commands.extend, username=extension.username,
+            expires=extension.expires.isoformat(), order_id=extension.order_id,
+            uuid=extension.secret if UUID.fullmatch(extension.secret) else "",
+        )
+        return Script(f"IFS= read -r s\nprintf '%s\\n' \"$s\" | {{\n{command}\n}}",
+                      f"{extension.secret}\n".encode())
 
     def needs(self) -> str:
         # The exists command, asked about a name nobody has, must answer 0 or 1.

@@ -13,7 +13,7 @@ import trio
 import trio.lowlevel
 
 from qrisbot.config import Server
-from qrisbot.provision import Account, Presence, UsernameTaken
+from qrisbot.provision import Account, AccountMissing, Extension, Presence, UsernameTaken
 from qrisbot.provision.ssh import CommandFailed, Unreachable
 
 
@@ -21,6 +21,7 @@ from qrisbot.provision.ssh import CommandFailed, Unreachable
 class LocalProvisioner:
     accounts: dict[tuple[str, str], Account] = attrs.Factory(dict)
     creates: int = 0
+    extends: int = 0
     failures_left: int = 0
     delay: float = 0.0
     unreachable: bool = False  # as if the server stopped answering SSH
@@ -57,6 +58,17 @@ class LocalProvisioner:
         if existing is not None and existing.order_id != account.order_id:
             raise UsernameTaken(account.username)
         self.accounts[(server.id, account.username)] = account
+
+    async def extend(self, server: Server, extension: Extension) -> None:
+        self.extends += 1
+        await self._answer(server)
+        existing = self.accounts.get((server.id, extension.username))
+        if existing is None:
+            raise AccountMissing(extension.username)
+        if existing.order_id != extension.made_by:
+            raise UsernameTaken(extension.username)
+        self.accounts[(server.id, extension.username)] = attrs.evolve(
+            existing, expires=extension.expires)
 
     def close(self) -> None:
         pass
