@@ -105,7 +105,7 @@ async def _run(
                     log.info("stopping: no new updates; running provisioning gets %d s", GRACE)
                     systemd.notify("STOPPING=1")
                     intake.cancel_scope.cancel()
-                    checkout.stopping.set()
+                    checkout.fulfilment.stopping.set()
                     work.cancel_scope.deadline = trio.current_time() + GRACE
     finally:
         provisioner.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 # Libraries that would log request URLs (with the bot token) or key exchanges below WARNING.
 QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "paramiko")
@@ -40,3 +41,26 @@ def setup(secrets: Iterable[str], level: int = logging.INFO) -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
+
+
+class order_context:
+    """`with order_context(id):` tags this task's log lines with the order id."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+
+    def __enter__(self) -> None:
+        self._token = order_id.set(self.order_id)
+
+    def __exit__(self, *exc: object) -> None:
+        order_id.reset(self._token)
+
+
+async def guarded(order: str, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Run an order's task; a bug in it is logged, never allowed to stop the shop."""
+    with order_context(order):
+        try:
+            await fn(*args)
+        except Exception:
+            logging.getLogger("qrisbot").exception(
+                "unexpected error; the order stays as the ledger has it")

@@ -12,7 +12,7 @@ from conftest import server_entry
 
 from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
-from qrisbot.shop.checkout import PROVISION_BACKOFF
+from qrisbot.shop.fulfilment import PROVISION_BACKOFF
 from qrisbot.shop.servers import PROBE_DEADLINE, PROBE_INTERVAL
 
 ADMIN = 9001

@@ -89,3 +89,79 @@ async def test_accounts_from_the_previous_release_are_listed_and_an_undelivered_
     old = Buyer(telegram, 503)
     old.says("/akun")
     assert "habis sejak 01-10-2026" in (await old.sees("Akun saya")).text
+
+
+async def test_a_renewal_adds_exactly_the_paid_months_to_the_current_last_day(
+    autojump_clock, start_shop, buyer, pakasir, telegram, provisioner
+):
+    cfg = await start_shop()
+    _, order_id = await buyer.buys(username="budi_99", password="rahasia123", months=1)
+    pakasir.pay(order_id)
+    await buyer.sees("Akun SSH Anda siap")
+    ledger = Ledger.open(cfg.shop.database)
+    (account,) = ledger.accounts_of(buyer.chat_id)
+    old_end = account.expires_on
+    assert old_end == dt.date.today() + dt.timedelta(days=30)
+
+    buyer.says("/akun")
+    listing = await buyer.sees("Akun saya")
+    assert f"ren:{account.id}" in listing.button_data()
+    buyer.taps(f"ren:{account.id}")
+    await buyer.sees("Pilih berapa bulan")
+    buyer.taps("dur:2")
+    confirm = await buyer.sees("Periksa perpanjangan")
+    new_end = old_end + dt.timedelta(days=60)  # counted from the last day, not from today
+    assert f"Aktif sampai: {old_end:%d-%m-%Y}" in confirm.text
+    assert f"Setelah diperpanjang: <b>{new_end:%d-%m-%Y}</b>" in confirm.text
+    assert "Rp20.000" in confirm.text
+    buyer.taps("pay")
+    qr = await buyer.sees(lambda m: m.photo is not None)
+    renewal = re.search(r"VPN\d+", qr.caption).group(0)
+    # A stranger's forged Perpanjang does nothing.
+    telegram.user_taps(5098, 1, f"ren:{account.id}")
+    await Buyer(telegram, 5098).sees("tidak berlaku")
+    pakasir.pay(renewal)
+    done = await buyer.sees("diperpanjang sampai")
+    assert f"diperpanjang sampai {new_end:%d-%m-%Y}" in done.text
+    assert "<code>rahasia123</code>" in done.text  # same account, same password
+    assert ledger.account(account.id).expires_on == new_end
+    assert ledger.get(renewal).account_id == account.id
+    assert provisioner.extends == 1 and provisioner.creates == 1
+    assert provisioner.accounts[("sg1", "budi_99")].expires == new_end
+    # Still one account, one place on the server; the listing shows the new date.
+    assert len(ledger.accounts_of(buyer.chat_id)) == 1
+    assert ledger.active_count("sg1", dt.date.today()) == 1
+    buyer.says("/akun")
+    assert f"aktif sampai {new_end:%d-%m-%Y}" in (await buyer.sees("Akun saya")).text
+
+
+async def test_an_expired_account_is_renewed_from_today_and_made_again_if_gone(
+    autojump_clock, start_shop, make_config, telegram, pakasir, provisioner
+):
+    import itertools
+
+    cfg = make_config([server_entry("sg1"), server_entry("sg2", "vless")])
+    shutil.copy(SCHEMA_2_FILE, cfg.shop.database)
+    telegram._update_ids = itertools.count(100)
+    await start_shop(cfg)
+    owner = Buyer(telegram, 503)  # "lama": its last day was 01-10-2026
+    ledger = Ledger.open(cfg.shop.database)
+    (account,) = ledger.accounts_of(503)
+    owner.says("/akun")
+    await owner.sees("habis sejak 01-10-2026")
+    owner.taps(f"ren:{account.id}")
+    await owner.sees("Pilih berapa bulan")
+    owner.taps("dur:1")
+    confirm = await owner.sees("Periksa perpanjangan")
+    new_end = dt.date.today() + dt.timedelta(days=30)
+    assert f"Setelah diperpanjang: <b>{new_end:%d-%m-%Y}</b>" in confirm.text
+    owner.taps("pay")
+    qr = await owner.sees(lambda m: m.photo is not None)
+    pakasir.pay(re.search(r"VPN\d+", qr.caption).group(0))
+    # The server no longer had it: made again with the same name and password.
+    done = await owner.sees("diperpanjang sampai")
+    assert "<code>kadaluarsa1</code>" in done.text
+    made = provisioner.accounts[("sg1", "lama")]
+    assert (made.order_id, made.secret, made.expires) == ("VPN1003", "kadaluarsa1", new_end)
+    renewed = ledger.account(account.id)
+    assert (renewed.expires_on, renewed.state) == (new_end, "active")

@@ -53,6 +53,7 @@ HOLDING: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, FAILED})
 
 # What an order buys.
 PURCHASE: Final = "purchase"  # a new account
+RENEWAL: Final = "renewal"  # more time on an account the buyer owns
 
 # An account's life on its server.
 ACTIVE: Final = "active"
@@ -82,6 +83,11 @@ class ServerFull(LedgerError):
 
 class BadTransition(LedgerError):
     pass
+
+
+class RenewalPending(LedgerError):
+    """The account has a renewal that is not finished yet (one at a time: each one's new
+    date is counted from the date the previous one set)."""
 
 
 @attrs.frozen
@@ -234,6 +240,36 @@ class Ledger:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (order_id, chat_id, user_id, server_id, protocol, username, secret, months,
                  amount, language, NEW, now, deadline, now),
+            )
+        order = self.get(order_id)
+        assert order is not None
+        return order
+
+    def create_renewal(
+        self, *, order_id: str, chat_id: int, user_id: int, account: Account, months: int,
+        amount: int, language: str, deadline: float,
+    ) -> Order:
+        """Write a `new` renewal order for the account (no name or place to reserve)."""
+        now = time.time()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT id FROM orders WHERE chat_id=? AND state IN ('new','awaiting_payment')",
+                (chat_id,),
+            ).fetchone()
+            if row is not None:
+                raise OpenOrderExists(row["id"])
+            marks = ",".join("?" * len(HOLDING))
+            if db.execute(f"SELECT 1 FROM orders WHERE account_id=? AND kind=?"
+                          f" AND state IN ({marks})",
+                          (account.id, RENEWAL, *sorted(HOLDING))).fetchone():
+                raise RenewalPending(account.username)
+            db.execute(
+                "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
+                " months, amount, language, state, created_at, deadline, updated_at, kind,"
+                " account_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (order_id, chat_id, user_id, account.server_id, account.protocol,
+                 account.username, account.secret, months, amount, language, NEW, now,
+                 deadline, now, RENEWAL, account.id),
             )
         order = self.get(order_id)
         assert order is not None
@@ -405,6 +441,25 @@ class Ledger:
                 (expires_on.isoformat(), ACTIVE, details, now, now, order_id))
             db.execute("UPDATE orders SET account_id=last_insert_rowid() WHERE id=?",
                        (order_id,))
+        return self.get(order_id)
+
+    def record_extended(self, order_id: str, details: str, expires_on: dt.date
+                        ) -> Order | None:
+        """The renewal's new last day is set on the server: move the order to `provisioned`
+        and give the account that day, in one write. None when the order was not being
+        provisioned (another path got there first)."""
+        now = time.time()
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE orders SET state=?, updated_at=?, account=?, last_error=NULL"
+                " WHERE id=? AND state=? AND kind=?",
+                (PROVISIONED, now, details, order_id, PROVISIONING, RENEWAL))
+            if cursor.rowcount != 1:
+                return None
+            db.execute(
+                "UPDATE accounts SET expires_on=?, state=?, details=?, updated_at=?"
+                " WHERE id=(SELECT account_id FROM orders WHERE id=?)",
+                (expires_on.isoformat(), ACTIVE, details, now, order_id))
         return self.get(order_id)
 
     def account(self, account_id: int) -> Account | None:

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 import logging
 import random
 import time
 import uuid
 import zoneinfo
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import trio
 
@@ -26,20 +23,16 @@ from qrisbot import qr
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger, Order
 from qrisbot.pakasir import CANCELED, COMPLETED, EXPIRED, Pakasir, PakasirError, Status
-from qrisbot.provision import Account, Provisioner, ServerError, UsernameTaken, details
+from qrisbot.provision import Provisioner
 from qrisbot.shop import messages
-from qrisbot.shop.notify import Notifier, Outage
+from qrisbot.shop.fulfilment import Fulfilment
+from qrisbot.shop.notify import Notifier, Outage, tell_buyer
 from qrisbot.shop.servers import Servers
 from qrisbot.shop.texts import Html
-from qrisbot.telegram.api import BotApi, TelegramError, Unavailable
+from qrisbot.telegram.api import BotApi, TelegramError
 
 log = logging.getLogger("qrisbot.checkout")
 
-# Seconds to wait before provisioning attempt n+1; after the last, an admin must step in.
-PROVISION_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 600, 600)
-# Seconds between attempts to send an account while Telegram is unavailable (then the last,
-# for as long as it takes).
-DELIVERY_BACKOFF = (2, 5, 15, 30, 60)
 # Seconds between attempts to settle an expiring order when Pakasir is unreachable.
 SETTLE_BACKOFF = (5, 10, 20, 40, 60, 120, 300)
 # Seconds between looks for failed orders an operator asked to retry (from the CLI).
@@ -82,10 +75,10 @@ class Checkout:
         self.servers = Servers(config, ledger, self.notifier)
         self.pakasir_outage = Outage(self.notifier, "notify_pakasir_down", "notify_pakasir_up")
         self._watchers: dict[str, trio.CancelScope] = {}
-        self._fulfilling: set[str] = set()
-        # Set when the daemon stops: no new provisioning attempt starts (a failed order
-        # waiting for its next one is tried again at the next start).
-        self.stopping = trio.Event()
+        self.fulfilment = Fulfilment(config, ledger, bot, provisioner, self.servers,
+                                     self.notifier, self._work, self.today)
+        self.fulfil = self.fulfilment.fulfil
+        self.redeliver = self.fulfilment.redeliver
         self.zone = zoneinfo.ZoneInfo(config.shop.timezone)
 
     # --- starting an order --------------------------------------------------------------
@@ -101,18 +94,33 @@ class Checkout:
         months: int, language: str,
     ) -> Order:
         """Write the order (raises the ledger's refusals); stale unshown orders are dropped."""
-        stale = self.ledger.open_order(chat_id)
-        if stale is not None and stale.state == L.NEW:
-            # A `new` order never had its QR shown, so nothing can be paid on it.
-            self.ledger.transition(stale.id, {L.NEW}, L.CANCELLED)
-        order_id = f"VPN{int(time.time() * 1000)}{chat_id}"
         return self.ledger.create_order(
-            order_id=order_id, chat_id=chat_id, user_id=user_id, server_id=server.id,
+            order_id=self._new_order_id(chat_id), chat_id=chat_id, user_id=user_id,
+            server_id=server.id,
             protocol=server.protocol, username=username, secret=secret, months=months,
             amount=months * server.price_per_month, language=language,
             deadline=time.time() + self.config.pakasir.payment_timeout,
             capacity=server.capacity, today=self.today(),
         )
+
+    def create_renewal(
+        self, *, chat_id: int, user_id: int, account: L.Account, server: Server, months: int,
+        language: str,
+    ) -> Order:
+        """Write a renewal of the account at the server's current price (raises the ledger's
+        refusals)."""
+        return self.ledger.create_renewal(
+            order_id=self._new_order_id(chat_id), chat_id=chat_id, user_id=user_id,
+            account=account, months=months, amount=months * server.price_per_month,
+            language=language, deadline=time.time() + self.config.pakasir.payment_timeout,
+        )
+
+    def _new_order_id(self, chat_id: int) -> str:
+        stale = self.ledger.open_order(chat_id)
+        if stale is not None and stale.state == L.NEW:
+            # A `new` order never had its QR shown, so nothing can be paid on it.
+            self.ledger.transition(stale.id, {L.NEW}, L.CANCELLED)
+        return f"VPN{int(time.time() * 1000)}{chat_id}"
 
     async def request_payment(self, order: Order) -> None:
         """Create the QRIS transaction and show it; on failure offer to try again.
@@ -122,7 +130,7 @@ class Checkout:
         it). Trying again places a new order under the usual rules; if someone took the
         name or the last place meanwhile, the buyer hears so as when ordering.
         """
-        with _order_context(order.id):
+        with qlog.order_context(order.id):
             try:
                 txn = await self.pakasir.create(order.id, order.amount)
                 png = qr.png(txn.qr_string)
@@ -178,7 +186,7 @@ class Checkout:
             scope = trio.CancelScope()
             self._watchers[order.id] = scope
             remaining = max(order.deadline - time.time(), 0)
-            self._nursery.start_soon(self._guarded, order.id, self._watch, order.id, scope,
+            self._nursery.start_soon(qlog.guarded, order.id, self._watch, order.id, scope,
                                      remaining, first_check)
 
     async def _watch(self, order_id: str, scope: trio.CancelScope, remaining: float,
@@ -276,7 +284,7 @@ class Checkout:
 
     async def buyer_cancels(self, order: Order) -> None:
         """The buyer pressed Batal on the QR (or sent /cancel) while it was payable."""
-        with _order_context(order.id):
+        with qlog.order_context(order.id):
             if order.state == L.NEW:
                 if self.ledger.transition(order.id, {L.NEW}, L.CANCELLED):
                     await self._say(order, messages.plain("cancelled", order.language))
@@ -323,7 +331,7 @@ class Checkout:
         if order is None:
             log.warning("payment notice for unknown order %s", order_id)
             return Hint.UNKNOWN_ORDER
-        with _order_context(order.id):
+        with qlog.order_context(order.id):
             if amount != order.amount:
                 log.warning("payment notice with amount %d ignored (order is %d)",
                             amount, order.amount)
@@ -346,6 +354,21 @@ class Checkout:
 
     # --- paid ---------------------------------------------------------------------------
 
+    def paid_until(self, order: Order) -> dt.date:
+        """The last day the payment buys, fixed in the ledger when it is paid (before any
+        remote call). A renewal adds to the current last day, or to today once that has
+        passed: days left are never lost."""
+        if order.kind == L.RENEWAL:
+            account = self.ledger.account(order.account_id or 0)
+            if account is not None:
+                return self.renewed_until(account, order.months)
+        return self.today() + dt.timedelta(days=self.config.shop.days_per_month * order.months)
+
+    def renewed_until(self, account: L.Account, months: int) -> dt.date:
+        """The account's last day after a renewal of `months` paid today."""
+        days = dt.timedelta(days=self.config.shop.days_per_month * months)
+        return max(account.expires_on, self.today()) + days
+
     async def paid(self, order: Order, status: Status) -> bool:
         """A completed status was seen. True when the order needs no more watching; False
         when the status does not match the order (never honoured; watching goes on, in case
@@ -360,10 +383,9 @@ class Checkout:
                                                f"{status.amount} for {status.order_id!r}"))
                 self.notifier.needs_admin(order, "completed payment does not match the order")
             return False
-        days = self.config.shop.days_per_month * order.months
         updated = self.ledger.transition(
             order.id, {L.AWAITING, L.EXPIRED, L.CANCELLED}, L.PAID, paid_at=time.time(),
-            expires_on=(self.today() + dt.timedelta(days=days)).isoformat(),
+            expires_on=self.paid_until(order).isoformat(),
         )
         if updated is None:
             return True  # someone else (checker, cancel, resume) already took it
@@ -385,147 +407,12 @@ class Checkout:
 
     # --- provisioning and delivery ------------------------------------------------------
 
-    def fulfil(self, order: Order) -> None:
-        if order.id not in self._fulfilling:
-            self._fulfilling.add(order.id)
-            self._work.start_soon(self._guarded, order.id, self._fulfil, order.id)
-
-    async def _fulfil(self, order_id: str) -> None:
-        try:
-            try:
-                await self._provision(order_id)
-            except Exception:
-                # A paid order must never be left in `provisioning` with nobody told.
-                log.exception("unexpected error while provisioning")
-                order = self.ledger.get(order_id)
-                if order is not None and order.state == L.PROVISIONING:
-                    await self._give_up(order, "unexpected error while provisioning (see the "
-                                        "log)", retryable=True)
-                return
-            order = self.ledger.get(order_id)
-            if order is not None and order.state == L.PROVISIONED:
-                await self._deliver(order)
-        finally:
-            self._fulfilling.discard(order_id)
-
-    async def _provision(self, order_id: str) -> None:
-        tries = 0  # this run's attempts; the ledger counts all of them
-        while True:
-            order = self.ledger.get(order_id)
-            if order is None:
-                return
-            if order.state in (L.PAID, L.FAILED):
-                claimed = self.ledger.transition(order.id, {order.state}, L.PROVISIONING)
-                if claimed is None:
-                    continue
-                order = claimed
-            elif order.state != L.PROVISIONING:
-                return
-            server = self.config.server(order.server_id)
-            if server is None:
-                await self._give_up(order, "server no longer in the configuration",
-                                    retryable=False)
-                return
-            if self.ledger.username_held(order.server_id, order.username, self.today(),
-                                         other_than=order.id):
-                # A late payment whose username another buyer has reserved meanwhile.
-                await self._give_up(order, "username reserved by another order after payment",
-                                    retryable=False)
-                return
-            account = self.account(order)
-            try:
-                await self.provisioner.create(server, account)
-            except UsernameTaken:
-                self.servers.answered(server, None)
-                await self._give_up(order, "username taken on the server after payment",
-                                    retryable=False)
-                return
-            except (ServerError, ValueError) as exc:
-                self.servers.provisioned(server, exc)
-                tries += 1
-                error = str(exc)[:500]
-                log.warning("provisioning attempt %d failed: %s", tries, error)
-                self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED,
-                                       attempts=order.attempts + 1, last_error=error,
-                                       event=("provision_failed", error))
-                if tries > len(PROVISION_BACKOFF):
-                    await self._give_up(order, error, retryable=True)
-                    return
-                if tries == 1:
-                    self.notifier.provision_failed(order, error)
-                if order.attempts == 0:
-                    await self._say(order, messages.provision_delayed(order))
-                with trio.move_on_after(PROVISION_BACKOFF[tries - 1]):
-                    await self.stopping.wait()
-                if self.stopping.is_set():
-                    return
-                continue
-            self.servers.provisioned(server, None)
-            self.ledger.record_provisioned(order.id, json.dumps(details(server, account)),
-                                           account.expires)
-            log.info("account created")
-            return
-
-    async def _give_up(self, order: Order, reason: str, *, retryable: bool) -> None:
-        """Stop retrying for now: the order waits in `failed` for the operator.
-
-        A retryable one is tried again when the daemon next starts.
-        """
-        log.error("provisioning needs an admin: %s", reason)
-        # One write: a crash cannot leave a failed order nobody is told about.
-        if not self.ledger.transition(order.id, {L.PROVISIONING}, L.FAILED, last_error=reason,
-                                      needs_attention=1, retryable=int(retryable),
-                                      event=("needs_attention", reason)):
-            self.ledger.update(order.id, needs_attention=1, retryable=int(retryable),
-                               only_in=L.FAILED, event=("needs_attention", reason))
-        self.notifier.needs_admin(order, reason)
-        await self._say(order, messages.provision_needs_admin(order))
-
-    def account(self, order: Order) -> Account:
-        assert order.expires_on is not None
-        days = self.config.shop.days_per_month * order.months
-        return Account(order_id=order.id, username=order.username, secret=order.secret,
-                       expires=dt.date.fromisoformat(order.expires_on), months=order.months,
-                       days=days)
-
-    async def _deliver(self, order: Order) -> None:
-        """Send the account; while Telegram is unavailable, keep trying (the account is in
-        the ledger). A buyer who blocked the bot gets it when they write again."""
-        body = messages.account(order)
-        tries = 0
-        while True:
-            try:
-                await self.bot.send_message(order.chat_id, body)
-            except Unavailable as exc:
-                delay = DELIVERY_BACKOFF[min(tries, len(DELIVERY_BACKOFF) - 1)]
-                tries += 1
-                log.warning("sending the account failed (%s); again in %d s",
-                            exc.description, delay)
-                if tries == len(DELIVERY_BACKOFF):
-                    self.ledger.record("delivery_delayed", exc.description, order.id)
-                await trio.sleep(delay)
-                continue
-            except TelegramError as exc:
-                log.warning("account not sent (%s); kept for a later resend", exc.description)
-                self.ledger.record("delivery_failed", exc.description, order.id)
-                self.notifier.tell("notify_undelivered", order_id=order.id,
-                                   username=order.username, reason=exc.description)
-                return
-            self.ledger.transition(order.id, {L.PROVISIONED}, L.DELIVERED)
-            log.info("account delivered")
-            return
-
-    def redeliver(self, chat_id: int) -> None:
-        """The buyer is talking to the bot again: send any account that did not reach them."""
-        for order in self.ledger.undelivered(chat_id):
-            self.fulfil(order)
-
     # --- start-up ---------------------------------------------------------------------------
 
     async def resume(self) -> None:
         """Pick up every unfinished order, as the ledger left it."""
         for order in self.ledger.unfinished():
-            with _order_context(order.id):
+            with qlog.order_context(order.id):
                 log.info("resuming %s order", order.state)
                 if order.state == L.NEW and order.deadline <= time.time():
                     # Its QR was never shown: nothing can have been paid on it.
@@ -550,44 +437,17 @@ class Checkout:
         while True:
             await trio.sleep(SWEEP_INTERVAL)
             for order in self.ledger.retry_requested():
-                if order.id not in self._fulfilling:
-                    with _order_context(order.id):
+                if not self.fulfilment.is_busy(order.id):
+                    with qlog.order_context(order.id):
                         log.info("retry requested by an operator")
                     self.fulfil(order)
 
     # --- helpers ----------------------------------------------------------------------------
 
     async def _say(self, order: Order, message: messages.Outgoing) -> None:
-        try:
-            await self.bot.send_message(order.chat_id, message.text, message.buttons)
-        except TelegramError as exc:
-            log.warning("could not message the buyer: %s", exc.description)
-
-    async def _guarded(
-        self, order_id: str, fn: Callable[..., Awaitable[None]], *args: Any
-    ) -> None:
-        """Run an order's task; a bug in it is logged, never allowed to stop the shop."""
-        with _order_context(order_id):
-            try:
-                await fn(*args)
-            except Exception:
-                log.exception("unexpected error; the order stays as the ledger has it")
+        await tell_buyer(self.bot, order.chat_id, message)
 
 
 def _closed(status: Status | None) -> bool:
     """Pakasir has said how the transaction ended: paid, or never payable again."""
     return status is not None and status.state in (COMPLETED, CANCELED, EXPIRED)
-
-
-class _order_context:
-    """`with _order_context(id):` tags this task's log lines with the order id."""
-
-    def __init__(self, order_id: str) -> None:
-        self.order_id = order_id
-
-    def __enter__(self) -> None:
-        self._token = qlog.order_id.set(self.order_id)
-
-    def __exit__(self, *exc: object) -> None:
-        qlog.order_id.reset(self._token)
-

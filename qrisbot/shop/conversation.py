@@ -16,7 +16,7 @@ import trio
 from qrisbot import ledger as L
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger
-from qrisbot.provision import Presence, ServerError
+from qrisbot.provision import Presence, ServerError, can_extend
 from qrisbot.provision.recipes import PASSWORD, is_sellable_username
 from qrisbot.shop import messages
 from qrisbot.shop.admin import Admin
@@ -29,7 +29,8 @@ from qrisbot.telegram.types import CallbackQuery, Message, Update, current_updat
 log = logging.getLogger("qrisbot.conversation")
 
 COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s.*)?", re.DOTALL)
-CALLBACK = re.compile(r"(srv|full|dur|retry|qcancel|acd):([A-Za-z0-9-]{1,40})|pay|cancel|acc")
+CALLBACK = re.compile(
+    r"(srv|full|dur|retry|qcancel|acd|ren):([A-Za-z0-9-]{1,40})|pay|cancel|acc")
 MAX_TEXT = 4096
 USERNAME_CHECK_DEADLINE = 20  # seconds a buyer waits for the server to answer about a name
 # Updates one chat may have waiting; a person never gets near it, a flood is cut off here
@@ -209,14 +210,15 @@ class Conversation:
         await self._ask_duration(chat_id, {**draft, "password": raw}, server)
 
     async def _ask_duration(self, chat_id: int, draft: dict[str, Any], server: Server) -> None:
-        buttons = []
-        for months in range(1, self.config.shop.max_months + 1):
-            buttons.append((label("duration_button", self.lang, months=months,
-                                  price=rupiah(months * server.price_per_month)),
-                            f"dur:{months}"))
-        rows: Keyboard = [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
-        await self._ask(chat_id, draft, "duration",
-                        Outgoing(text("ask_duration", self.lang), [*rows, cancel_row(self.lang)]))
+        await self._ask(chat_id, draft, "duration", Outgoing(
+            text("ask_duration", self.lang), [*self._months(server), cancel_row(self.lang)]))
+
+    def _months(self, server: Server) -> Keyboard:
+        """1..max_months, each with its price at the server's current price."""
+        buttons = [(label("duration_button", self.lang, months=months,
+                          price=rupiah(months * server.price_per_month)), f"dur:{months}")
+                   for months in range(1, self.config.shop.max_months + 1)]
+        return [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
 
     async def _ask(
         self, chat_id: int, draft: dict[str, Any], step: str, message: Outgoing
@@ -288,6 +290,9 @@ class Conversation:
         if kind == "acd":
             await self._account_detail(chat_id, callback.sender.id, value)
             return
+        if kind == "ren":
+            await self._renew(chat_id, callback.sender.id, value)
+            return
         draft = self.ledger.draft(chat_id)
         if draft is None or draft.get("message_id") != callback.message_id:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
@@ -302,6 +307,10 @@ class Conversation:
             await self._choose_duration(chat_id, draft, value)
         elif kind == "pay" and step == "confirm":
             await self._pay(chat_id, callback.sender.id, draft)
+        elif kind == "dur" and step == "renew_duration":
+            await self._renew_months(chat_id, callback.sender.id, draft, value)
+        elif kind == "pay" and step == "renew_confirm":
+            await self._pay_renewal(chat_id, callback.sender.id, draft)
         else:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
 
@@ -388,8 +397,12 @@ class Conversation:
             await self.checkout.buyer_cancels(order)
             return
         server = self.config.server(order.server_id)
-        if self.checkout.can_retry_qr(order) and server is not None and (
-                self.checkout.servers.selling(server)):
+        renewed = self._owned(order.user_id, order.account_id)
+        if not self.checkout.can_retry_qr(order) or server is None:
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+        elif order.kind == L.RENEWAL and renewed is not None:
+            await self._place_renewal(chat_id, order.user_id, renewed, server, order.months)
+        elif order.kind == L.PURCHASE and self.checkout.servers.selling(server):
             await self._place_order(chat_id, order.user_id, server, order.username,
                                     order.secret, order.months)
         else:
@@ -399,18 +412,90 @@ class Conversation:
 
     async def _my_accounts(self, chat_id: int) -> None:
         names = {s.id: s.name for s in self.config.servers}
+        renewable = {s.id for s in self.config.servers if can_extend(s)}
         await self._send(chat_id, messages.my_accounts(
-            self.ledger.accounts_of(chat_id), names, self.checkout.today(), self.lang))
+            self.ledger.accounts_of(chat_id), names, renewable, self.checkout.today(),
+            self.lang))
+
+    def _owned(self, user_id: int, value: object) -> L.Account | None:
+        """The account `value` names, if this user owns it and it is still on its server."""
+        account_id = value if isinstance(value, int) else (
+            int(value) if isinstance(value, str) and value.isdigit() else None)
+        account = self.ledger.account(account_id) if account_id is not None else None
+        if account is None or account.owner_user_id != user_id or account.state == L.REMOVED:
+            return None
+        return account
 
     async def _account_detail(self, chat_id: int, user_id: int, value: str) -> None:
-        account = self.ledger.account(int(value)) if value.isdigit() else None
+        account = self._owned(user_id, value)
         # Someone else's account (forged data) looks exactly like a stale button.
-        if account is None or account.owner_user_id != user_id or account.state == L.REMOVED:
+        if account is None:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
         server = self.config.server(account.server_id)
         name = server.name if server is not None else account.server_id
         await self._send(chat_id, Outgoing(messages.account_detail(account, name, self.lang)))
+
+    async def _renew(self, chat_id: int, user_id: int, value: str) -> None:
+        """Perpanjang: how many months (at the server's current price)."""
+        account = self._owned(user_id, value)
+        server = self.config.server(account.server_id) if account is not None else None
+        if account is None or server is None or not can_extend(server):
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+            return
+        prompt = text("ask_renew_months", self.lang, username=account.username,
+                      protocol=messages.PROTOCOL_NAMES[server.protocol], server=server.name,
+                      date=account.expires_on.strftime("%d-%m-%Y"))
+        await self._ask(chat_id, {"account": account.id}, "renew_duration",
+                        Outgoing(prompt, [*self._months(server), cancel_row(self.lang)]))
+
+    async def _renew_months(self, chat_id: int, user_id: int, draft: dict[str, Any],
+                            value: str) -> None:
+        account = self._owned(user_id, draft.get("account"))
+        server = self.config.server(account.server_id) if account is not None else None
+        if account is None or server is None:
+            await self._restart(chat_id)
+            return
+        if not value.isdigit() or not 1 <= int(value) <= self.config.shop.max_months:
+            await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
+            return
+        months = int(value)
+        summary = text(
+            "renew_confirm", self.lang, server=server.name,
+            protocol=messages.PROTOCOL_NAMES[server.protocol], username=account.username,
+            current=account.expires_on.strftime("%d-%m-%Y"), months=months,
+            new=self.checkout.renewed_until(account, months).strftime("%d-%m-%Y"),
+            price=rupiah(months * server.price_per_month))
+        buttons: Keyboard = [[(text("button_pay", self.lang), "pay"),
+                              (text("button_cancel", self.lang), "cancel")]]
+        await self._ask(chat_id, {**draft, "months": months}, "renew_confirm",
+                        Outgoing(summary, buttons))
+
+    async def _pay_renewal(self, chat_id: int, user_id: int, draft: dict[str, Any]) -> None:
+        account = self._owned(user_id, draft.get("account"))
+        server = self.config.server(account.server_id) if account is not None else None
+        months = draft.get("months")
+        if account is None or server is None or not isinstance(months, int):
+            await self._restart(chat_id)
+            return
+        await self._place_renewal(chat_id, user_id, account, server, months)
+
+    async def _place_renewal(self, chat_id: int, user_id: int, account: L.Account,
+                             server: Server, months: int) -> None:
+        try:
+            order = self.checkout.create_renewal(
+                chat_id=chat_id, user_id=user_id, account=account, server=server,
+                months=months, language=self.lang)
+        except L.OpenOrderExists as exc:
+            await self._send(chat_id, Outgoing(text("open_order_exists", self.lang,
+                                                    order_id=exc.order_id)))
+            return
+        except L.RenewalPending:
+            await self._send(chat_id, Outgoing(text("renewal_pending", self.lang,
+                                                    username=account.username)))
+            return
+        self.ledger.save_draft(chat_id, None, current_update.get())
+        await self.checkout.request_payment(order)
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from qrisbot.config import Server
-from qrisbot.ledger import REMOVED, Account, Order
+from qrisbot.ledger import REMOVED, RENEWAL, Account, Order
 from qrisbot.shop.texts import Html, label, rupiah, text
 from qrisbot.telegram import limits
 from qrisbot.telegram.api import Keyboard
@@ -85,7 +85,11 @@ def account(order: Order) -> Html:
     """The delivery message, from the details stored when the account was made."""
     info: dict[str, Any] = order.account_details()
     protocol = PROTOCOL_NAMES.get(info["protocol"], info["protocol"])
-    title = text("account_ready", order.language, protocol=protocol, order_id=order.id)
+    if order.kind == RENEWAL:
+        title = text("account_extended", order.language, protocol=protocol, order_id=order.id,
+                     date=dt.date.fromisoformat(info["expires"]).strftime("%d-%m-%Y"))
+    else:
+        title = text("account_ready", order.language, protocol=protocol, order_id=order.id)
     return _account_body(info, order.language, title)
 
 
@@ -97,9 +101,10 @@ def account_detail(account: Account, server_name: str, lang: str) -> Html:
                                           server=server_name))
 
 
-def my_accounts(accounts: list[Account], server_names: dict[str, str], today: dt.date,
-                lang: str) -> Outgoing:
-    """The buyer's accounts: server, protocol, name, expiry and days left; Detail each."""
+def my_accounts(accounts: list[Account], server_names: dict[str, str], renewable: set[str],
+                today: dt.date, lang: str) -> Outgoing:
+    """The buyer's accounts: server, protocol, name, expiry and days left; Detail each, and
+    Perpanjang where the server (in `renewable`) can extend it."""
     if not accounts:
         return plain("my_accounts_none", lang)
     entries: list[Entry] = []
@@ -120,6 +125,8 @@ def my_accounts(accounts: list[Account], server_names: dict[str, str], today: dt
                     username=acc.username, status=status)
         buttons = [] if acc.state == REMOVED else [
             (label("button_detail", lang, n=n), f"acd:{acc.id}")]
+        if buttons and acc.server_id in renewable:
+            buttons.append((label("button_renew", lang, n=n), f"ren:{acc.id}"))
         entries.append((line, buttons))
     return listing(text("my_accounts_title", lang), entries, len(accounts), lang)
 

@@ -15,12 +15,22 @@ import trio
 
 from qrisbot.config import Config
 from qrisbot.ledger import AWAITING, Ledger, Order
+from qrisbot.shop.messages import Outgoing
 from qrisbot.shop.texts import Html, rupiah, text
 from qrisbot.telegram.api import BotApi, TelegramError
 
 log = logging.getLogger("qrisbot.notify")
 
 SUMMARY_KEY = "daily_summary_sent"  # meta: the local date of the last summary sent
+
+
+async def tell_buyer(bot: BotApi, chat_id: int, message: Outgoing) -> None:
+    """Tell the buyer how their order goes; a refusal is logged, never raised (the order's
+    step is taken already)."""
+    try:
+        await bot.send_message(chat_id, message.text, message.buttons)
+    except TelegramError as exc:
+        log.warning("could not message the buyer: %s", exc.description)
 
 
 class Notifier:

@@ -182,6 +182,12 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "account_ready": ("🎉 <b>Akun {protocol} Anda siap</b> (order <code>{order_id}</code>)",
                       "🎉 <b>Your {protocol} account is ready</b> (order <code>{order_id}</code>)"),
+    "account_extended": (
+        "✅ <b>Akun {protocol} Anda diperpanjang sampai {date}</b> (order <code>{order_id}"
+        "</code>)",
+        "✅ <b>Your {protocol} account is extended until {date}</b> (order <code>{order_id}"
+        "</code>)",
+    ),
     "account_detail": ("📄 <b>Akun {protocol} Anda</b> · {server}",
                        "📄 <b>Your {protocol} account</b> · {server}"),
     "account_ssh": (
@@ -224,6 +230,27 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "my_account_line": (
         "{n}. {server} · {protocol} · <code>{username}</code>\n   {status}",
         "{n}. {server} · {protocol} · <code>{username}</code>\n   {status}",
+    ),
+    "button_renew": ("Perpanjang {n}", "Renew {n}"),
+    "ask_renew_months": (
+        "Perpanjang <b>{username}</b> ({protocol}, {server}), aktif sampai {date}.\n"
+        "Pilih berapa bulan:",
+        "Renew <b>{username}</b> ({protocol}, {server}), valid until {date}.\n"
+        "Pick how many months:",
+    ),
+    "renew_confirm": (
+        "<b>Periksa perpanjangan</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
+        "</code>\nAktif sampai: {current}\nSetelah diperpanjang: <b>{new}</b>\n"
+        "Durasi: {months} bulan\nTotal: <b>{price}</b>\n\nTekan Bayar untuk membuat QRIS.",
+        "<b>Check your renewal</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
+        "</code>\nValid until: {current}\nAfter the renewal: <b>{new}</b>\n"
+        "Duration: {months} months\nTotal: <b>{price}</b>\n\nPress Pay to get the QRIS code.",
+    ),
+    "renewal_pending": (
+        "Perpanjangan sebelumnya untuk <b>{username}</b> masih diproses. Tunggu sebentar, "
+        "lalu coba lagi.",
+        "An earlier renewal of <b>{username}</b> is still being applied. Wait a moment, then "
+        "try again.",
     ),
     "my_account_active": ("aktif sampai {date} ({days} hari lagi)",
                           "valid until {date} ({days} days left)"),
