@@ -270,3 +270,54 @@ async def test_an_update_in_hand_at_the_kill_is_handled_after_the_restart(
     await trio.sleep(3)
     assert sum("Ketik <b>password" in m.body for m in telegram.messages(buyer.chat_id)) == 1
     assert await process.stop() == 0
+
+
+async def test_killed_while_a_renewal_is_applied_extends_once_to_the_right_day(
+    daemon, telegram, pakasir, sshd, linux_users, tmp_path
+):
+    import datetime as dt
+    import re
+
+    linux_users.append("qbt_renew")
+    started = tmp_path / "extend-started"
+    # The operator's own extend: sets the date (idempotent), slowly.
+    server = slow_create_server(sshd, tmp_path / "create-started")
+    server["commands"]["extend"] = (
+        f"touch {started}; sleep 2; getent passwd {{username}} >/dev/null || exit 6; "
+        "usermod -e {expires} {username}")
+    process = daemon([server])
+    await process.start()
+    buyer = Buyer(telegram, 8108)
+    _, order_id = await to_qr(buyer, "qbt_renew", "renew-pass1")
+    pakasir.pay(order_id)
+    await buyer.sees("Akun SSH Anda siap", STEP)
+    db = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(db) as conn:
+        account_id, first_end = conn.execute(
+            "SELECT id, expires_on FROM accounts WHERE username='qbt_renew'").fetchone()
+    buyer.says("/akun")
+    await buyer.sees("Akun saya", STEP)
+    buyer.taps(f"ren:{account_id}")
+    await buyer.sees("Pilih berapa bulan", STEP)
+    buyer.taps("dur:1")
+    await buyer.sees("Periksa perpanjangan", STEP)
+    buyer.taps("pay")
+    qr = await buyer.sees(lambda m: m.photo is not None, STEP)
+    renewal = re.search(r"VPN\d+", qr.caption).group(0)
+    pakasir.pay(renewal)
+    await eventually(started.exists, STEP)
+    await process.kill()  # while the new date is being set on the server
+    assert ledger_state(db, renewal) == "provisioning"
+    await process.start()
+    done = await buyer.sees("diperpanjang sampai", STEP)
+    new_end = dt.date.fromisoformat(first_end) + dt.timedelta(days=30)
+    assert f"{new_end:%d-%m-%Y}" in done.text
+    await eventually(lambda: ledger_state(db, renewal) == "delivered", STEP)
+    assert await process.stop() == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT expires_on FROM accounts WHERE id=?",
+                            (account_id,)).fetchone()[0] == new_end.isoformat()
+        assert conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 1
+    assert sum("diperpanjang sampai" in m.body for m in telegram.messages(buyer.chat_id)) == 1
+    chage = subprocess.run(["chage", "-l", "qbt_renew"], capture_output=True, text=True).stdout
+    assert f"{new_end:%b %d, %Y}" in chage, chage
