@@ -19,9 +19,11 @@ from qrisbot.ledger import Ledger
 from qrisbot.pacing import TelegramPacer
 from qrisbot.pakasir import Pakasir
 from qrisbot.provision import Provisioner, SshProvisioner
+from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.conversation import Conversation
 from qrisbot.shop.notify import Notifier, daily_summaries
+from qrisbot.shop.reminders import send_reminders
 from qrisbot.shop.texts import text
 from qrisbot.telegram import polling
 from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
@@ -43,23 +45,25 @@ async def run(
     provisioner: Provisioner | None = None,
     pacer: TelegramPacer | None = None,
     stop: trio.Event | None = None,
+    calendar: Calendar | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the shop until cancelled, or until `stop` is set: then take no more updates,
     give running provisioning and delivery GRACE seconds, and return. Orders awaiting
     payment are left to resume on the next start. Raises Fatal when the token is refused.
+    `calendar` (tests) gives the shop's date and time.
     """
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(instance.sole_daemon(config.shop.database))
         except instance.InUse as exc:
             raise Fatal(str(exc)) from None
-        await _run(config, provisioner, pacer, stop, task_status)
+        await _run(config, provisioner, pacer, stop, calendar, task_status)
 
 
 async def _run(
     config: Config, provisioner: Provisioner | None, pacer: TelegramPacer | None,
-    stop: trio.Event | None, task_status: trio.TaskStatus[None],
+    stop: trio.Event | None, calendar: Calendar | None, task_status: trio.TaskStatus[None],
 ) -> None:
     ledger = Ledger.open(config.shop.database)
     provisioner = provisioner or SshProvisioner()
@@ -84,12 +88,13 @@ async def _run(
             async with trio.open_nursery() as work, trio.open_nursery() as intake:
                 notifier = Notifier(config, bot, intake)
                 checkout = Checkout(config, ledger, bot, pakasir, provisioner, intake,
-                                    work=work, notifier=notifier)
+                                    work=work, notifier=notifier, calendar=calendar)
                 conversation = Conversation(config, ledger, bot, checkout, intake)
                 await checkout.resume()
                 intake.start_soon(checkout.sweep)
                 intake.start_soon(checkout.servers.probe, provisioner)
                 intake.start_soon(daily_summaries, config, ledger, notifier)
+                intake.start_soon(send_reminders, config, ledger, bot, checkout.calendar)
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)

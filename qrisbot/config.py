@@ -47,6 +47,8 @@ class Shop:
     days_per_month: int = 30
     # When the admins get the day's summary (HH:MM in `timezone`); empty for none.
     daily_summary: str = "08:00"
+    # Days before an account's last day its buyer is reminded; () for never.
+    remind_days: tuple[int, ...] = (3, 1)
 
 
 @attrs.frozen
@@ -233,6 +235,9 @@ def _semantic_problems(config: Config) -> Iterator[str]:
         zoneinfo.ZoneInfo(shop.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         yield f"$.shop.timezone: unknown time zone {shop.timezone!r}"
+    if not all(1 <= d <= 60 for d in shop.remind_days) or len(set(shop.remind_days)) != len(
+            shop.remind_days):
+        yield "$.shop.remind_days: days before expiry, each 1-60 and different, e.g. [3, 1]"
     if shop.daily_summary and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", shop.daily_summary):
         yield '$.shop.daily_summary: must be HH:MM (24-hour clock) or "" for none'
     if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_-]{10,}", tg.token):

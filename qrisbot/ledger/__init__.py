@@ -462,6 +462,58 @@ class Ledger:
                 (expires_on.isoformat(), ACTIVE, details, now, order_id))
         return self.get(order_id)
 
+    def due_reminders(self, today: dt.date, remind_days: Iterable[int]
+                      ) -> list[tuple[Account, int]]:
+        """Owned accounts on their servers whose reminder is due today, each with the
+        reminder it is due for: the nearest of `remind_days` (days before the last day) the
+        last day is within, if that one has not gone out yet. One that fell due while the
+        daemon was down goes out late; only the nearest, never a stale one after it."""
+        days = sorted(set(remind_days))
+        if not days:
+            return []
+        rows = self._db.execute(
+            f"SELECT * FROM accounts WHERE state != '{REMOVED}' AND owner_chat_id IS NOT NULL"
+            " AND expires_on >= ? AND expires_on <= ? ORDER BY expires_on, id",
+            (today.isoformat(), (today + dt.timedelta(days=days[-1])).isoformat()),
+        ).fetchall()
+        sent = {(row[0], row[1], row[2]) for row in self._db.execute(
+            "SELECT account_id, expires_on, days_before FROM reminders WHERE expires_on >= ?",
+            (today.isoformat(),))}
+        due = []
+        for account in map(_account, rows):
+            gap = (account.expires_on - today).days
+            nearest = min(d for d in days if gap <= d)
+            if (account.id, account.expires_on.isoformat(), nearest) not in sent:
+                due.append((account, nearest))
+        return due
+
+    def pass_reminders(self, account_id: int, expires_on: dt.date, days_before: Iterable[int]
+                       ) -> None:
+        """Reminders nobody needs (the buyer set this last day inside their window)."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO reminders (account_id, expires_on, days_before, sent_at)"
+            " VALUES (?, ?, ?, ?)",
+            [(account_id, expires_on.isoformat(), d, time.time()) for d in days_before])
+
+    def record_reminder(self, account: Account, days_before: int, remind_days: Iterable[int]
+                        ) -> bool:
+        """Mark the reminder (and the farther ones, now passed over) as sent; False when it
+        was already, so that it goes out once."""
+        farther = [d for d in remind_days if d >= days_before]
+        now = time.time()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO reminders (account_id, expires_on, days_before,"
+                " sent_at) VALUES (?, ?, ?, ?)",
+                (account.id, account.expires_on.isoformat(), days_before, now))
+            if cursor.rowcount != 1:
+                return False
+            db.executemany(
+                "INSERT OR IGNORE INTO reminders (account_id, expires_on, days_before,"
+                " sent_at) VALUES (?, ?, ?, ?)",
+                [(account.id, account.expires_on.isoformat(), d, now) for d in farther])
+        return True
+
     def account(self, account_id: int) -> Account | None:
         row = self._db.execute("SELECT * FROM accounts WHERE id=?", (account_id,)).fetchone()
         return _account(row) if row is not None else None

@@ -31,6 +31,15 @@ CREATE INDEX IF NOT EXISTS accounts_by_name ON accounts(server_id, username);
 CREATE INDEX IF NOT EXISTS accounts_by_owner ON accounts(owner_user_id);
 CREATE UNIQUE INDEX IF NOT EXISTS one_account_per_order ON accounts(made_by)
     WHERE made_by IS NOT NULL;
+CREATE INDEX IF NOT EXISTS accounts_by_expiry ON accounts(expires_on);
+-- Reminders sent (or passed over): once per account, last day and "days before".
+CREATE TABLE IF NOT EXISTS reminders (
+    account_id INTEGER NOT NULL,
+    expires_on TEXT NOT NULL,
+    days_before INTEGER NOT NULL,
+    sent_at REAL NOT NULL,
+    PRIMARY KEY (account_id, expires_on, days_before)
+);
 """
 
 _TABLES = """

@@ -13,7 +13,6 @@ import logging
 import random
 import time
 import uuid
-import zoneinfo
 
 import trio
 
@@ -25,6 +24,7 @@ from qrisbot.ledger import Ledger, Order
 from qrisbot.pakasir import CANCELED, COMPLETED, EXPIRED, Pakasir, PakasirError, Status
 from qrisbot.provision import Provisioner
 from qrisbot.shop import messages
+from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.fulfilment import Fulfilment
 from qrisbot.shop.notify import Notifier, Outage, tell_buyer
 from qrisbot.shop.servers import Servers
@@ -62,6 +62,7 @@ class Checkout:
         *,
         work: trio.Nursery | None = None,
         notifier: Notifier | None = None,
+        calendar: Calendar | None = None,
     ) -> None:
         """`nursery` runs the checkers; `work` (default: the same) provisions and delivers."""
         self.config = config
@@ -79,12 +80,13 @@ class Checkout:
                                      self.notifier, self._work, self.today)
         self.fulfil = self.fulfilment.fulfil
         self.redeliver = self.fulfilment.redeliver
-        self.zone = zoneinfo.ZoneInfo(config.shop.timezone)
+        self.calendar = calendar or Calendar(config.shop.timezone)
+        self.zone = self.calendar.zone
 
     # --- starting an order --------------------------------------------------------------
 
     def today(self) -> dt.date:
-        return dt.datetime.now(self.zone).date()
+        return self.calendar.today()
 
     def new_secret(self, server: Server, password: str | None) -> str:
         return password if server.protocol == "ssh" and password else str(uuid.uuid4())

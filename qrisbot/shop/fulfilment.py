@@ -159,8 +159,10 @@ class Fulfilment:
             await self.provisioner.create(server, account)
         except UsernameTaken:
             raise _GiveUp("username taken on the server after payment") from None
-        self.ledger.record_provisioned(order.id, json.dumps(details(server, account)),
-                                       account.expires)
+        made = self.ledger.record_provisioned(order.id, json.dumps(details(server, account)),
+                                              account.expires)
+        if made is not None:
+            self._reminded_already(made, account.expires)
         log.info("account created")
 
     async def _extend(self, order: Order, server: Server) -> None:
@@ -190,8 +192,18 @@ class Fulfilment:
             order_id=account.made_by, username=account.username, secret=account.secret,
             expires=expires, months=order.months,
             days=self.config.shop.days_per_month * order.months))
-        self.ledger.record_extended(order.id, json.dumps(made), expires)
+        extended = self.ledger.record_extended(order.id, json.dumps(made), expires)
+        if extended is not None:
+            self._reminded_already(extended, expires)
         log.info("account extended to %s", expires)
+
+    def _reminded_already(self, order: Order, expires: dt.date) -> None:
+        """The buyer just paid for this last day: no reminder whose time has come already
+        (the nearer ones still go out)."""
+        gap = (expires - self.today()).days
+        passed = [d for d in self.config.shop.remind_days if gap <= d]
+        if order.account_id is not None and passed:
+            self.ledger.pass_reminders(order.account_id, expires, passed)
 
     async def _give_up(self, order: Order, reason: str, *, retryable: bool) -> None:
         """Stop retrying for now: the order waits in `failed` for the operator.

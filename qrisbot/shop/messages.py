@@ -101,6 +101,28 @@ def account_detail(account: Account, server_name: str, lang: str) -> Html:
                                           server=server_name))
 
 
+def reminder(account: Account, server_name: str, *, renewable: bool, today: dt.date
+             ) -> Outgoing:
+    lang = account.language
+    body = text("reminder", lang, protocol=PROTOCOL_NAMES.get(account.protocol, account.protocol),
+                username=account.username, server=server_name,
+                status=_status(account, today, lang))
+    buttons = [[(label("button_renew_now", lang), f"ren:{account.id}")]] if renewable else None
+    return Outgoing(body, buttons)
+
+
+def _status(acc: Account, today: dt.date, lang: str) -> Html:
+    date = acc.expires_on.strftime("%d-%m-%Y")
+    days = acc.days_left(today)
+    if acc.state == REMOVED:
+        return text("my_account_removed", lang, date=date)
+    if days == 0:
+        return text("my_account_expired", lang, date=date)
+    if days == 1:
+        return text("my_account_last_day", lang, date=date)
+    return text("my_account_active", lang, date=date, days=days)
+
+
 def my_accounts(accounts: list[Account], server_names: dict[str, str], renewable: set[str],
                 today: dt.date, lang: str) -> Outgoing:
     """The buyer's accounts: server, protocol, name, expiry and days left; Detail each, and
@@ -109,16 +131,7 @@ def my_accounts(accounts: list[Account], server_names: dict[str, str], renewable
         return plain("my_accounts_none", lang)
     entries: list[Entry] = []
     for n, acc in enumerate(accounts, start=1):
-        date = acc.expires_on.strftime("%d-%m-%Y")
-        days = acc.days_left(today)
-        if acc.state == REMOVED:
-            status = text("my_account_removed", lang, date=date)
-        elif days == 0:
-            status = text("my_account_expired", lang, date=date)
-        elif days == 1:
-            status = text("my_account_last_day", lang, date=date)
-        else:
-            status = text("my_account_active", lang, date=date, days=days)
+        status = _status(acc, today, lang)
         line = text("my_account_line", lang, n=n,
                     server=server_names.get(acc.server_id, acc.server_id),
                     protocol=PROTOCOL_NAMES.get(acc.protocol, acc.protocol),

@@ -232,6 +232,13 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "{n}. {server} · {protocol} · <code>{username}</code>\n   {status}",
     ),
     "button_renew": ("Perpanjang {n}", "Renew {n}"),
+    "button_renew_now": ("🔄 Perpanjang", "🔄 Renew"),
+    "reminder": (
+        "⏰ Akun {protocol} <code>{username}</code> di {server} {status}.\n"
+        "Perpanjang sekarang supaya tidak terputus; sisa hari Anda tidak hilang.",
+        "⏰ Your {protocol} account <code>{username}</code> on {server} is {status}.\n"
+        "Renew now to stay connected; the days you have left are kept.",
+    ),
     "ask_renew_months": (
         "Perpanjang <b>{username}</b> ({protocol}, {server}), aktif sampai {date}.\n"
         "Pilih berapa bulan:",
