@@ -30,11 +30,13 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "<b>Cara membeli</b>\n1. /start lalu pilih server\n2. Ketik username\n"
         "3. Ketik password (khusus SSH)\n4. Pilih durasi\n5. Periksa lalu tekan Bayar\n"
         "6. Scan QRIS dan bayar sebelum batas waktu\n7. Akun dikirim otomatis setelah "
-        "pembayaran masuk\n\n/cancel membatalkan pembelian kapan saja.",
+        "pembayaran masuk\n\n/akun menampilkan akun Anda dan memperpanjangnya.\n"
+        "/cancel membatalkan pembelian kapan saja.",
         "<b>How to buy</b>\n1. /start and pick a server\n2. Type a username\n"
         "3. Type a password (SSH only)\n4. Pick a duration\n5. Check and press Pay\n"
         "6. Scan the QRIS and pay before the deadline\n7. The account arrives automatically "
-        "once the payment lands\n\n/cancel ends the purchase at any time.",
+        "once the payment lands\n\n/akun shows your accounts and renews them.\n"
+        "/cancel ends the purchase at any time.",
     ),
     "group_only_private": (
         "Silakan chat saya secara pribadi untuk membeli.",
