@@ -22,6 +22,7 @@ from qrisbot.provision import Provisioner, SshProvisioner
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.conversation import Conversation
+from qrisbot.shop.expiry import Expiry
 from qrisbot.shop.notify import Notifier, daily_summaries
 from qrisbot.shop.reminders import send_reminders
 from qrisbot.shop.texts import text
@@ -95,6 +96,8 @@ async def _run(
                 intake.start_soon(checkout.servers.probe, provisioner)
                 intake.start_soon(daily_summaries, config, ledger, notifier)
                 intake.start_soon(send_reminders, config, ledger, bot, checkout.calendar)
+                intake.start_soon(Expiry(config, ledger, bot, provisioner, checkout.servers,
+                                         checkout.calendar).run)
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)

@@ -49,6 +49,9 @@ class Shop:
     daily_summary: str = "08:00"
     # Days before an account's last day its buyer is reminded; () for never.
     remind_days: tuple[int, ...] = (3, 1)
+    # Days after its last day an account is removed from its server (it may be renewed
+    # until then).
+    grace_days: int = 1
 
 
 @attrs.frozen
@@ -238,6 +241,8 @@ def _semantic_problems(config: Config) -> Iterator[str]:
     if not all(1 <= d <= 60 for d in shop.remind_days) or len(set(shop.remind_days)) != len(
             shop.remind_days):
         yield "$.shop.remind_days: days before expiry, each 1-60 and different, e.g. [3, 1]"
+    if not 0 <= shop.grace_days <= 30:
+        yield "$.shop.grace_days: must be between 0 and 30"
     if shop.daily_summary and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", shop.daily_summary):
         yield '$.shop.daily_summary: must be HH:MM (24-hour clock) or "" for none'
     if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_-]{10,}", tg.token):

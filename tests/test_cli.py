@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ def config_with_ledger(tmp_path: Path) -> tuple[Path, Path]:
     ledger.create_order(
         order_id="VPN1", chat_id=1, user_id=1, server_id="sg1", protocol="ssh",
         username="budi", secret="very-secret-pw", months=2, amount=20000, language="id",
-        deadline=time.time() + 300, capacity=5, today=dt.date.today())
+        deadline=time.time() + 300, capacity=5)
     ledger.transition("VPN1", {L.NEW}, L.AWAITING, txn_id="T1")
     ledger.record("note", "something happened", "VPN1")
     ledger.close()

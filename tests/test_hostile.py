@@ -168,11 +168,14 @@ def test_any_webhook_body_is_read_as_fields(body):
 
 TEXTS = st.text(max_size=300) | st.sampled_from(
     ["/start", "/help", "/cancel", "/admin", "/broadcast hi", "/start@other_bot x", "budi_99",
+     "/akun", "/accounts",
      "rahasia123", "<b>", "&amp;", "a" * 5000, "\x00\x1b[31m", "ا" * 40, "🙂" * 100, *PAYLOADS])
 CALLBACKS = st.text(max_size=80) | st.sampled_from(
     ["srv:sg1", "full:sg1", "dur:1", "dur:0", "dur:13", "dur:-1", "dur:1e3", "pay", "cancel",
      "qcancel:{victim}", "retry:{victim}", "adm:srv", "adm:off:sg1", "adm:retry:{victim}",
-     "adm:refunded:{victim}", "adm:bcgo", "srv:../../etc", "x" * 65, "srv:" + "a" * 60])
+     "adm:refunded:{victim}", "adm:bcgo", "srv:../../etc", "x" * 65, "srv:" + "a" * 60,
+     "acc", "acd:{account}", "ren:{account}", "acd:0", "ren:-1", "acd:" + "9" * 40,
+     "ren:x", "dur:1", "pay"])
 INPUTS = st.lists(st.tuples(st.booleans(), TEXTS, CALLBACKS, st.booleans()), min_size=1,
                   max_size=12)
 
@@ -205,6 +208,11 @@ def test_a_stranger_cannot_crash_the_shop_or_touch_another_buyers_order(inputs):
     assert not any(o.state not in L.TRANSITIONS for o in ledger.orders())
     stranger_saw = " ".join(m.body for m in telegram.messages(6001))
     assert victim_order not in stranger_saw and "Admin ·" not in stranger_saw
+    # The victim's account: never shown to the stranger, never renewed by them.
+    (account,) = ledger.accounts_of(5001)
+    assert "victim-pass9" not in stranger_saw
+    assert account.state == L.ACTIVE and not any(
+        o.kind == L.RENEWAL for o in ledger.orders())
     ledger.close()
 
 
@@ -219,6 +227,9 @@ async def _stranger(inputs) -> tuple[str, FakeTelegram, Path]:
         await nursery.start(partial(app.run, config.parse(raw, {}),
                                     provisioner=LocalProvisioner()))
         victim = Buyer(telegram, 5001)
+        _, first = await victim.buys(username="vic_one", password="victim-pass9")
+        pakasir.pay(first)
+        await victim.sees("Akun SSH Anda siap")
         _, victim_order = await victim.buys()
         for is_text, text, data, latest in inputs:
             if is_text:
@@ -226,7 +237,8 @@ async def _stranger(inputs) -> tuple[str, FakeTelegram, Path]:
             else:
                 messages = telegram.messages(6001)
                 target = messages[-1].message_id if latest and messages else 1
-                telegram.user_taps(6001, target, data.replace("{victim}", victim_order))
+                telegram.user_taps(6001, target, data.replace("{victim}", victim_order)
+                                   .replace("{account}", "1"))
             await trio.sleep(0.5)
         await trio.sleep(30)
         nursery.cancel_scope.cancel()

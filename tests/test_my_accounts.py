@@ -8,7 +8,7 @@ import datetime as dt
 import re
 import shutil
 
-from buyer import Buyer
+from buyer import Buyer, eventually
 from conftest import server_entry
 from test_ledger import SCHEMA_2_FILE
 
@@ -86,9 +86,18 @@ async def test_accounts_from_the_previous_release_are_listed_and_an_undelivered_
     vless = Buyer(telegram, 502)
     vless.says("/akun")
     await vless.sees("VLESS · <code>siti</code>")
+    # Long past its last day and its grace: removed from the server at the first look,
+    # quietly (it is not news), and listed as removed.
+    ledger = Ledger.open(cfg.shop.database)
+    (lama,) = ledger.accounts_of(503)
+    await eventually(lambda: ledger.account(lama.id).state == "removed")
     old = Buyer(telegram, 503)
     old.says("/akun")
-    assert "habis sejak 01-10-2026" in (await old.sees("Akun saya")).text
+    listing = await old.sees("Akun saya")
+    assert "sudah dihapus (habis 01-10-2026)" in listing.text
+    assert "ren:" not in " ".join(listing.button_data())
+    assert not any("dihapus" in m.body and "Akun saya" not in m.body
+                   for m in telegram.messages(503))
 
 
 async def test_a_renewal_adds_exactly_the_paid_months_to_the_current_last_day(
@@ -130,38 +139,44 @@ async def test_a_renewal_adds_exactly_the_paid_months_to_the_current_last_day(
     assert provisioner.accounts[("sg1", "budi_99")].expires == new_end
     # Still one account, one place on the server; the listing shows the new date.
     assert len(ledger.accounts_of(buyer.chat_id)) == 1
-    assert ledger.active_count("sg1", dt.date.today()) == 1
+    assert ledger.active_count("sg1") == 1
     buyer.says("/akun")
     assert f"aktif sampai {new_end:%d-%m-%Y}" in (await buyer.sees("Akun saya")).text
 
 
-async def test_an_expired_account_is_renewed_from_today_and_made_again_if_gone(
+async def test_an_account_in_its_grace_period_is_renewed_from_today_and_made_again_if_gone(
     autojump_clock, start_shop, make_config, telegram, pakasir, provisioner
 ):
     import itertools
+    import zoneinfo
+
+    from qrisbot.shop.calendar import Calendar
 
     cfg = make_config([server_entry("sg1"), server_entry("sg2", "vless")])
     shutil.copy(SCHEMA_2_FILE, cfg.shop.database)
     telegram._update_ids = itertools.count(100)
-    await start_shop(cfg)
-    owner = Buyer(telegram, 503)  # "lama": its last day was 01-10-2026
+    # "siti" (VLESS on sg2, a server no longer on sale) ran out on 05-12-2026; on the 6th it
+    # is in its grace day.
+    today = dt.datetime(2026, 12, 6, 10, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Jakarta"))
+    await start_shop(cfg, calendar=Calendar("Asia/Jakarta", today))
+    owner = Buyer(telegram, 502)
     ledger = Ledger.open(cfg.shop.database)
-    (account,) = ledger.accounts_of(503)
+    (account,) = ledger.accounts_of(502)
     owner.says("/akun")
-    await owner.sees("habis sejak 01-10-2026")
+    await owner.sees("habis sejak 05-12-2026")
     owner.taps(f"ren:{account.id}")
     await owner.sees("Pilih berapa bulan")
     owner.taps("dur:1")
     confirm = await owner.sees("Periksa perpanjangan")
-    new_end = dt.date.today() + dt.timedelta(days=30)
-    assert f"Setelah diperpanjang: <b>{new_end:%d-%m-%Y}</b>" in confirm.text
+    assert "Setelah diperpanjang: <b>05-01-2027</b>" in confirm.text  # from today
     owner.taps("pay")
     qr = await owner.sees(lambda m: m.photo is not None)
     pakasir.pay(re.search(r"VPN\d+", qr.caption).group(0))
-    # The server no longer had it: made again with the same name and password.
-    done = await owner.sees("diperpanjang sampai")
-    assert "<code>kadaluarsa1</code>" in done.text
-    made = provisioner.accounts[("sg1", "lama")]
-    assert (made.order_id, made.secret, made.expires) == ("VPN1003", "kadaluarsa1", new_end)
+    # The server no longer had it: made again with the same name and UUID.
+    done = await owner.sees("diperpanjang sampai 05-01-2027")
+    assert account.secret in done.text
+    made = provisioner.accounts[("sg2", "siti")]
+    assert (made.order_id, made.secret, made.expires) == (
+        "VPN1002", account.secret, dt.date(2027, 1, 5))
     renewed = ledger.account(account.id)
-    assert (renewed.expires_on, renewed.state) == (new_end, "active")
+    assert (renewed.expires_on, renewed.state) == (dt.date(2027, 1, 5), "active")

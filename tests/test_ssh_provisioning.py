@@ -402,3 +402,90 @@ async def test_an_xray_renewal_touches_only_that_client(sshd, tmp_path):
         assert config.read_text() == after
     finally:
         provisioner.close()
+
+
+# --- removal after the grace period: exactly that account, unless it was renewed -----------
+
+async def test_removing_an_ssh_account_ends_its_session_and_keeps_a_renewed_one(
+    sshd, linux_users
+):
+    from qrisbot.provision import Extension, Removal, Removed
+
+    linux_users.extend(["qbt_gone", "qbt_kept"])
+    provisioner = SshProvisioner()
+    server = ssh_server(sshd)
+    try:
+        last_day = dt.date(2027, 1, 31)
+        for n, name in enumerate(("qbt_gone", "qbt_kept")):
+            await provisioner.create(server, Account(
+                order_id=f"VPN{n}", username=name, secret=f"{name}-pw1", expires=last_day,
+                months=1, days=30))
+        # A live session of the account being removed.
+        session = await trio.to_thread.run_sync(login, sshd, "qbt_gone", "qbt_gone-pw1")
+        # qbt_kept was renewed meanwhile (its date on the server moved on).
+        await provisioner.extend(server, Extension(
+            order_id="VPN9", made_by="VPN1", username="qbt_kept", secret="qbt_kept-pw1",
+            expires=dt.date(2027, 3, 1)))
+        outcomes = await provisioner.remove(server, [
+            Removal(made_by="VPN0", username="qbt_gone", secret="qbt_gone-pw1",
+                    expires=last_day),
+            Removal(made_by="VPN1", username="qbt_kept", secret="qbt_kept-pw1",
+                    expires=last_day),
+            Removal(made_by="VPN5", username="qbt_never", secret="qbt_never-pw1",
+                    expires=last_day),
+        ])
+        assert outcomes == {"qbt_gone": Removed.GONE, "qbt_kept": Removed.KEPT,
+                            "qbt_never": Removed.GONE}
+        assert user_exists("qbt_kept") and not user_exists("qbt_gone")
+        await trio.sleep(0.5)
+        assert not session.is_active()  # its session was ended
+        # A repeat (after a crash) changes nothing.
+        again = await provisioner.remove(server, [Removal(
+            made_by="VPN0", username="qbt_gone", secret="qbt_gone-pw1", expires=last_day)])
+        assert again == {"qbt_gone": Removed.GONE}
+    finally:
+        provisioner.close()
+
+
+def user_exists(name: str) -> bool:
+    return subprocess.run(["getent", "passwd", name], capture_output=True).returncode == 0
+
+
+async def test_removing_an_xray_client_touches_only_that_client(sshd, tmp_path):
+    import json
+
+    from qrisbot.provision import Extension, Removal, Removed
+
+    config = tmp_path / "config.json"
+    config.write_text(XRAY_LAYOUT)
+    restarts = tmp_path / "restarts"
+    server = ssh_server(sshd, id="sg2", protocol="vless", xray=Xray(
+        config=str(config), markers=("#vless", "#vlessgrpc"), prefix="#&",
+        restart=f"echo restarted >> {restarts}", path="/vless"))
+    provisioner = SshProvisioner()
+    ids = {name: str(uuid.uuid4()) for name in ("bob", "bobby", "carol")}
+    try:
+        for n, (name, secret) in enumerate(ids.items()):
+            await provisioner.create(server, account(name, secret, f"VPN{n}"))
+        await provisioner.extend(server, Extension(
+            order_id="VPN9", made_by="VPN2", username="carol", secret=ids["carol"],
+            expires=dt.date(2027, 5, 1)))
+        before = config.read_text()
+        restarts.write_text("")
+        outcomes = await provisioner.remove(server, [
+            Removal(made_by="VPN0", username="bob", secret=ids["bob"],
+                    expires=dt.date(2027, 1, 31)),
+            Removal(made_by="VPN2", username="carol", secret=ids["carol"],
+                    expires=dt.date(2027, 1, 31)),
+        ])
+        assert outcomes == {"bob": Removed.GONE, "carol": Removed.KEPT}
+        after = config.read_text()
+        assert "#& bob " not in after and ids["bob"] not in after
+        assert after.count("#& bobby 2027-01-31\n") == 2 and after.count(ids["bobby"]) == 2
+        assert after.count("#& carol 2027-05-01\n") == 2
+        assert len(before.splitlines()) - len(after.splitlines()) == 4
+        json.loads("\n".join(line for line in after.splitlines()
+                             if not line.lstrip().startswith("#")))
+        assert restarts.read_text().count("restarted") == 1  # one restart for the batch
+    finally:
+        provisioner.close()

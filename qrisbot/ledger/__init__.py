@@ -219,7 +219,6 @@ class Ledger:
         language: str,
         deadline: float,
         capacity: int,
-        today: dt.date,
     ) -> Order:
         """Write a `new` order, reserving the username and a place on the server atomically."""
         now = time.time()
@@ -230,9 +229,9 @@ class Ledger:
             ).fetchone()
             if row is not None:
                 raise OpenOrderExists(row["id"])
-            if self.username_held(server_id, username, today):
+            if self.username_held(server_id, username):
                 raise UsernameHeld(username)
-            if self.active_count(server_id, today) >= capacity:
+            if self.active_count(server_id) >= capacity:
                 raise ServerFull(server_id)
             db.execute(
                 "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
@@ -395,9 +394,7 @@ class Ledger:
         return [int(row[0]) for row in
                 self._db.execute("SELECT chat_id FROM chats ORDER BY chat_id").fetchall()]
 
-    def username_held(
-        self, server_id: str, username: str, today: dt.date, *, other_than: str = ""
-    ) -> bool:
+    def username_held(self, server_id: str, username: str, *, other_than: str = "") -> bool:
         """Is the username spoken for on that server, by an open or unfinished order (other
         than `other_than`) or by an account (other than the one `other_than` made)?"""
         row = self._db.execute(
@@ -405,17 +402,16 @@ class Ledger:
             f" AND {_ORDER_HOLDS}"
             f" UNION ALL SELECT 1 FROM accounts WHERE server_id=? AND username=?"
             f" AND COALESCE(made_by, '') != ? AND {_ACCOUNT_HOLDS} LIMIT 1",
-            (server_id, username, other_than, server_id, username, other_than,
-             today.isoformat()),
+            (server_id, username, other_than, server_id, username, other_than),
         ).fetchone()
         return row is not None
 
-    def active_count(self, server_id: str, today: dt.date) -> int:
+    def active_count(self, server_id: str) -> int:
         """Places taken on the server: orders pending or being made, and live accounts."""
         row = self._db.execute(
             f"SELECT (SELECT COUNT(*) FROM orders WHERE server_id=? AND {_ORDER_HOLDS})"
             f" + (SELECT COUNT(*) FROM accounts WHERE server_id=? AND {_ACCOUNT_HOLDS})",
-            (server_id, server_id, today.isoformat()),
+            (server_id, server_id),
         ).fetchone()
         return int(row[0])
 
@@ -513,6 +509,41 @@ class Ledger:
                 " sent_at) VALUES (?, ?, ?, ?)",
                 [(account.id, account.expires_on.isoformat(), d, now) for d in farther])
         return True
+
+    def past_last_day(self, today: dt.date) -> list[Account]:
+        """Active accounts whose last day was before `today`."""
+        rows = self._db.execute(
+            f"SELECT * FROM accounts WHERE state='{ACTIVE}' AND expires_on < ? ORDER BY id",
+            (today.isoformat(),)).fetchall()
+        return [_account(row) for row in rows]
+
+    def record_expired(self, account: Account) -> bool:
+        """active -> expired, unless it was renewed meanwhile (compare-and-set on the day)."""
+        cursor = self._db.execute(
+            f"UPDATE accounts SET state='{ACCOUNT_EXPIRED}', updated_at=? WHERE id=?"
+            f" AND state='{ACTIVE}' AND expires_on=?",
+            (time.time(), account.id, account.expires_on.isoformat()))
+        return cursor.rowcount == 1
+
+    def due_removal(self, today: dt.date, grace_days: int) -> list[Account]:
+        """Expired accounts whose grace period is over, with no renewal under way."""
+        marks = ",".join("?" * len(HOLDING))
+        rows = self._db.execute(
+            f"SELECT * FROM accounts a WHERE state='{ACCOUNT_EXPIRED}' AND expires_on < ?"
+            f" AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.account_id=a.id"
+            f" AND o.kind='{RENEWAL}' AND o.state IN ({marks})) ORDER BY server_id, id",
+            ((today - dt.timedelta(days=grace_days)).isoformat(), *sorted(HOLDING)),
+        ).fetchall()
+        return [_account(row) for row in rows]
+
+    def record_removed(self, account: Account) -> bool:
+        """expired -> removed, unless it was renewed meanwhile (compare-and-set on the
+        day); its name and place are free from now on."""
+        cursor = self._db.execute(
+            f"UPDATE accounts SET state='{REMOVED}', updated_at=? WHERE id=?"
+            f" AND state='{ACCOUNT_EXPIRED}' AND expires_on=?",
+            (time.time(), account.id, account.expires_on.isoformat()))
+        return cursor.rowcount == 1
 
     def account(self, account_id: int) -> Account | None:
         row = self._db.execute("SELECT * FROM accounts WHERE id=?", (account_id,)).fetchone()
@@ -644,8 +675,9 @@ def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
 # Orders that hold their username and a place (and are not yet an account).
 _ORDER_HOLDS: Final = (f"kind='{PURCHASE}' AND state IN "
                        f"({','.join(repr(s) for s in sorted(HOLDING))})")
-# Accounts that hold them: on the server and not past their last day.
-_ACCOUNT_HOLDS: Final = f"state != '{REMOVED}' AND expires_on >= ?"
+# Accounts that hold them: on their server (active, or expired and in its grace period,
+# when it may still be renewed).
+_ACCOUNT_HOLDS: Final = f"state != '{REMOVED}'"
 
 
 def _account(row: sqlite3.Row) -> Account:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import Any, Protocol
 
@@ -11,6 +12,7 @@ from qrisbot.config import Server, Xray
 from qrisbot.provision import links, recipes
 from qrisbot.provision.errors import AccountMissing, NoAnswer, ServerError, UsernameTaken
 from qrisbot.provision.recipes import (
+    KEPT,
     MISSING,
     TAKEN,
     Account,
@@ -19,6 +21,7 @@ from qrisbot.provision.recipes import (
     LinuxUsers,
     Presence,
     Recipe,
+    Removal,
     XrayMarkers,
 )
 from qrisbot.provision.ssh import CommandFailed, Connections
@@ -28,7 +31,16 @@ log = logging.getLogger("qrisbot.provision")
 MAX_BATCH = 50  # accounts in one remote script
 
 __all__ = ["Account", "AccountMissing", "Extension", "NoAnswer", "Presence", "Provisioner",
-           "ServerError", "SshProvisioner", "UsernameTaken", "can_extend", "details"]
+           "Removal", "Removed", "ServerError", "SshProvisioner", "UsernameTaken",
+           "can_extend", "can_remove", "details"]
+
+
+class Removed(enum.Enum):
+    """What removing an account came to."""
+
+    GONE = "gone"  # removed now, or it was not there any more
+    KEPT = "kept"  # its date on the server moved on (renewed meanwhile): left alone
+    FOREIGN = "foreign"  # the name on the server is someone else's: left alone
 
 
 class Provisioner(Protocol):
@@ -40,12 +52,21 @@ class Provisioner(Protocol):
 
     async def extend(self, server: Server, extension: Extension) -> None: ...
 
+    async def remove(self, server: Server, removals: list[Removal]) -> dict[str, Removed]:
+        """Username -> outcome; a username left out failed and is worth another try."""
+        ...
+
     def close(self) -> None: ...
 
 
 def can_extend(server: Server) -> bool:
     """Can accounts on this server be renewed (custom commands need `extend`)?"""
     return recipe_for(server).can_extend()
+
+
+def can_remove(server: Server) -> bool:
+    """Can expired accounts on this server be removed (custom commands need `delete`)?"""
+    return recipe_for(server).can_remove()
 
 
 def recipe_for(server: Server) -> Recipe:
@@ -138,6 +159,32 @@ class SshProvisioner:
                                 f"{stderr}", result.status, stderr)
         log.info("account %s on %s extended to %s", extension.username, server.id,
                  extension.expires)
+
+    async def remove(self, server: Server, removals: list[Removal]) -> dict[str, Removed]:
+        """Remove expired accounts, MAX_BATCH to a script (one lock, one restart each)."""
+        outcomes: dict[str, Removed] = {}
+        recipe = recipe_for(server)
+        for start in range(0, len(removals), MAX_BATCH):
+            part = removals[start:start + MAX_BATCH]
+            script = recipes.removal(recipe, part)
+            result = await self._connections.get(server.ssh).run(script.command, script.stdin)
+            statuses = recipes.results(result.stdout)
+            for index, removal in enumerate(part):
+                status = statuses.get(index, -1)
+                if result.status == 0 and status == 0:
+                    outcomes[removal.username] = Removed.GONE
+                elif status == KEPT:
+                    outcomes[removal.username] = Removed.KEPT
+                elif status == TAKEN:
+                    outcomes[removal.username] = Removed.FOREIGN
+            if result.status != 0 or len(outcomes) < start + len(part):
+                stderr = result.stderr
+                for removal in part:
+                    stderr = stderr.replace(removal.secret, "***")
+                log.warning("removing accounts on %s: %d of %d not done (exit %d): %s",
+                            server.id, start + len(part) - len(outcomes), len(part),
+                            result.status, _clean(stderr))
+        return outcomes
 
     async def _run_batch(self, server: Server, batch: list[_Waiting]) -> None:
         accounts = [waiting.account for waiting in batch]

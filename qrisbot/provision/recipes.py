@@ -46,6 +46,7 @@ LOCK_DIR = "/run/qrisbot"
 LOCK = f"{LOCK_DIR}/provision.lock"
 TAKEN = 3
 MISSING = 6  # extend: the account is not (or no longer) on the server
+KEPT = 7  # remove: the account's date on the server is later (renewed meanwhile): kept
 
 
 def is_sellable_username(name: str) -> bool:
@@ -99,6 +100,23 @@ class Extension:
 
 
 @attrs.frozen
+class Removal:
+    """Remove an account whose last day was `expires`: only if the server still has it
+    with that day (a later one means it was renewed meanwhile)."""
+
+    made_by: str
+    username: str
+    secret: str = attrs.field(repr=False)
+    expires: dt.date
+
+    def __attrs_post_init__(self) -> None:
+        if not USERNAME.fullmatch(self.username) or not ORDER_ID.fullmatch(self.made_by):
+            raise ValueError("invalid removal")
+        if not (PASSWORD.fullmatch(self.secret) or UUID.fullmatch(self.secret)):
+            raise ValueError("invalid secret")
+
+
+@attrs.frozen
 class Script:
     command: str
     stdin: bytes = attrs.field(default=b"", repr=False)
@@ -127,6 +145,13 @@ class Recipe(Protocol):
 
     def can_extend(self) -> bool: ...
 
+    def can_remove(self) -> bool: ...
+
+    def remove(self, removal: Removal) -> str:
+        """Shell code removing one account (its secret in "$s"): exit 0 removed or already
+        gone, TAKEN the name is someone else's (left alone), KEPT its date moved on."""
+        ...
+
     def extend(self, extension: Extension) -> Script:
         """A script setting the account's last day; exit MISSING when it is not there,
         TAKEN when the name belongs to someone else."""
@@ -141,21 +166,33 @@ def extend(recipe: Recipe, extension: Extension) -> Script:
 
 def batch(recipe: Recipe, accounts: list[Account]) -> Script:
     """One locked script creating every account; secrets travel on stdin, one per line."""
+    return _batch([recipe.block(a) for a in accounts],
+                  [recipe.secret_line(a) for a in accounts], recipe.after())
+
+
+def removal(recipe: Recipe, removals: list[Removal]) -> Script:
+    """One locked script removing every account (one restart after them all)."""
+    return _batch([recipe.remove(r) for r in removals], [r.secret for r in removals],
+                  recipe.after())
+
+
+def _batch(blocks: list[str], secrets: list[str], after: str) -> Script:
+    """Each block in a subshell with its secret in "$s", its exit status reported as a
+    `qrisbot-result` line; `after` once if any block succeeded."""
     lines = ["set -u"]
-    lines += [f"IFS= read -r s{i}" for i in range(len(accounts))]
+    lines += [f"IFS= read -r s{i}" for i in range(len(blocks))]
     lines.append("done_any=0")
-    for i, account in enumerate(accounts):
-        lines.append(f'( s="$s{i}"\n{recipe.block(account)}\n)')
+    for i, block in enumerate(blocks):
+        lines.append(f'( s="$s{i}"\n{block}\n)')
         # The newline first: a command whose output lacks one must not swallow the marker.
         lines.append(f'r=$?; printf \'\\nqrisbot-result {i} %s\\n\' "$r"; '
                      '[ "$r" = 0 ] && done_any=1')
-    after = recipe.after()
     if after:
         lines.append('if [ "$done_any" = 1 ]; then')
         lines.append(f"  {after} || {{ echo 'restart failed' >&2; exit 5; }}")
         lines.append("fi")
     lines.append("exit 0")
-    stdin = "".join(recipe.secret_line(a) + "\n" for a in accounts)
+    stdin = "".join(secret + "\n" for secret in secrets)
     return Script(_locked("\n".join(lines)), stdin.encode())
 
 
@@ -243,6 +280,22 @@ chage -E {expire} {user}"""
 
     def can_extend(self) -> bool:
         return True
+
+    def can_remove(self) -> bool:
+        return True
+
+    def remove(self, removal: Removal) -> str:
+        user = shlex.quote(removal.username)
+        tag = shlex.quote(f"qrisbot-{removal.made_by}")
+        # The shadow expiry is the day after the last good day, in days since 1970.
+        day_after = (removal.expires + dt.timedelta(days=1) - dt.date(1970, 1, 1)).days
+        return f"""tag={tag}
+line=$(getent passwd {user}) || exit 0
+case "$line" in *":$tag:"*) ;; *) echo "user belongs to someone else" >&2; exit {TAKEN} ;; esac
+until=$(getent shadow {user} | cut -d: -f8)
+if [ -n "$until" ] && [ "$until" -gt {day_after} ]; then exit {KEPT}; fi
+pkill -KILL -u {user} 2>/dev/null
+userdel -f {user} || exit 1"""
 
     def extend(self, extension: Extension) -> Script:
         user = shlex.quote(extension.username)
@@ -337,6 +390,31 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
     def can_extend(self) -> bool:
         return True
 
+    def can_remove(self) -> bool:
+        return True
+
+    def remove(self, removal: Removal) -> str:
+        """Delete exactly this client: its comment lines with that last day and the client
+        line after each (fields compared whole: removing `bob` never touches `bobby`)."""
+        config = shlex.quote(self.xray.config)
+        drop = (
+            f"awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(removal.username)}"
+            f" -v d={shlex.quote(removal.expires.isoformat())} "
+            + shlex.quote('skip { skip = 0; next } $1 == p && $2 == u && $3 == d '
+                          '{ skip = 1; next } { print }')
+            + f" {config} > \"$tmp\""
+        )
+        return f"""[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
+line=$({self._find(removal.username)}) || exit 0
+case "$line" in *"\\"$s\\""*) ;; *) echo "client belongs to someone else" >&2; exit {TAKEN} ;; esac
+awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(removal.username)} \\
+  -v d={shlex.quote(removal.expires.isoformat())} \\
+  '$1 == p && $2 == u && $3 != d {{ later = 1 }} END {{ exit later }}' {config} || exit {KEPT}
+tmp={config}.qrisbot.$$
+{drop} || {{ rm -f "$tmp"; exit 1; }}
+chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
+  || {{ rm -f "$tmp"; exit 1; }}"""
+
     def extend(self, extension: Extension) -> Script:
         """Rewrite the date on exactly this client's comment lines (fields compared whole:
         renewing `bob` never touches `bobby`); the client line with its secret stays, so
@@ -400,6 +478,15 @@ class CustomCommands:
 
     def can_extend(self) -> bool:
         return bool(self.commands.extend)
+
+    def can_remove(self) -> bool:
+        return bool(self.commands.delete)
+
+    def remove(self, removal: Removal) -> str:
+        command = _fill(self.commands.delete, username=removal.username,
+                        expires=removal.expires.isoformat(), order_id=removal.made_by,
+                        uuid=removal.secret if UUID.fullmatch(removal.secret) else "")
+        return f"printf '%s\\n' \"$s\" | {{\n{command}\n}}"
 
     def extend(self, extension: Extension) -> Script:
         command = _fill(

@@ -146,7 +146,6 @@ class Admin:
         return self._listing(text("admin_attention_title", self.lang), entries, len(orders))
 
     def _servers(self) -> Outgoing:
-        today = self.checkout.today()
         entries: list[Entry] = []
         for server in self.config.servers:
             on = self.servers.selling(server)
@@ -165,7 +164,7 @@ class Admin:
                 protocol=PROTOCOL_NAMES[server.protocol],
                 status=text("server_on" if on else "server_off", self.lang),
                 sold=self.ledger.sold(server.id),
-                left=max(server.capacity - self.ledger.active_count(server.id, today), 0),
+                left=max(server.capacity - self.ledger.active_count(server.id), 0),
                 last=result),
                 [(self._t(key, name=server.name), f"adm:{data}:{server.id}")]))
         return self._listing(text("admin_servers_title", self.lang), entries,

@@ -102,7 +102,7 @@ class Checkout:
             protocol=server.protocol, username=username, secret=secret, months=months,
             amount=months * server.price_per_month, language=language,
             deadline=time.time() + self.config.pakasir.payment_timeout,
-            capacity=server.capacity, today=self.today(),
+            capacity=server.capacity,
         )
 
     def create_renewal(

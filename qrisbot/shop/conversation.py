@@ -142,10 +142,9 @@ class Conversation:
             self.ledger.save_draft(chat_id, None, current_update.get())
             await self._send(chat_id, Outgoing(text("no_servers", self.lang)))
             return
-        today = self.checkout.today()
         rows: Keyboard = [
             [messages.server_button(s, self.lang,
-                                    self.ledger.active_count(s.id, today) >= s.capacity)]
+                                    self.ledger.active_count(s.id) >= s.capacity)]
             for s in servers
         ]
         # In a private chat the chat is its user: the buyer's own accounts.
@@ -167,7 +166,7 @@ class Conversation:
             await self._try_again(chat_id, "bad_username")
             return
         # Free in the ledger first (cheap), then on the server itself.
-        taken = self.ledger.username_held(server.id, username, self.checkout.today())
+        taken = self.ledger.username_held(server.id, username)
         if not taken:
             presence = None
             # The buyer waits for this answer: a slow server gets a bounded time, then the
@@ -319,7 +318,7 @@ class Conversation:
         if server is None or not self.checkout.servers.selling(server):
             await self._restart(chat_id)
             return
-        if self.ledger.active_count(server.id, self.checkout.today()) >= server.capacity:
+        if self.ledger.active_count(server.id) >= server.capacity:
             await self._send(chat_id, Outgoing(text("server_full", self.lang, name=server.name)))
             await self._menu(chat_id)
             return

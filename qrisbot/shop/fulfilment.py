@@ -150,7 +150,7 @@ class Fulfilment:
 
     async def _make(self, order: Order, server: Server) -> None:
         """A purchase: create the account, then record it as its buyer's."""
-        if self.ledger.username_held(order.server_id, order.username, self.today(),
+        if self.ledger.username_held(order.server_id, order.username,
                                      other_than=order.id):
             # A late payment whose username another buyer has reserved meanwhile.
             raise _GiveUp("username reserved by another order after payment")

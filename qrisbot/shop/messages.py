@@ -111,6 +111,19 @@ def reminder(account: Account, server_name: str, *, renewable: bool, today: dt.d
     return Outgoing(body, buttons)
 
 
+def lifecycle(account: Account, what: str, server_name: str, *, removal_day: dt.date,
+              renewable: bool) -> Outgoing:
+    """The account ran out ("ran_out", with when it will be removed) or was removed."""
+    lang = account.language
+    body = text(f"account_{what}", lang,
+                protocol=PROTOCOL_NAMES.get(account.protocol, account.protocol),
+                username=account.username, server=server_name,
+                date=account.expires_on.strftime("%d-%m-%Y"),
+                removal=removal_day.strftime("%d-%m-%Y"))
+    buttons = [[(label("button_renew_now", lang), f"ren:{account.id}")]] if renewable else None
+    return Outgoing(body, buttons)
+
+
 def _status(acc: Account, today: dt.date, lang: str) -> Html:
     date = acc.expires_on.strftime("%d-%m-%Y")
     days = acc.days_left(today)

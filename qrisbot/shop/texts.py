@@ -235,6 +235,19 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "button_renew": ("Perpanjang {n}", "Renew {n}"),
     "button_renew_now": ("🔄 Perpanjang", "🔄 Renew"),
+    "account_ran_out": (
+        "⌛ Akun {protocol} <code>{username}</code> di {server} sudah habis (aktif sampai "
+        "{date}). Akun akan dihapus pada {removal}; perpanjang sebelum itu untuk tetap "
+        "memakainya.",
+        "⌛ Your {protocol} account <code>{username}</code> on {server} has run out (valid "
+        "until {date}). It will be removed on {removal}; renew it before then to keep it.",
+    ),
+    "account_removed": (
+        "🗑 Akun {protocol} <code>{username}</code> di {server} sudah dihapus karena masa "
+        "aktifnya habis ({date}). Ketik /start untuk membeli akun baru.",
+        "🗑 Your {protocol} account <code>{username}</code> on {server} was removed: it ran "
+        "out on {date}. Type /start to buy a new one.",
+    ),
     "reminder": (
         "⏰ Akun {protocol} <code>{username}</code> di {server} {status}.\n"
         "Perpanjang sekarang supaya tidak terputus; sisa hari Anda tidak hilang.",

@@ -13,7 +13,15 @@ import trio
 import trio.lowlevel
 
 from qrisbot.config import Server
-from qrisbot.provision import Account, AccountMissing, Extension, Presence, UsernameTaken
+from qrisbot.provision import (
+    Account,
+    AccountMissing,
+    Extension,
+    Presence,
+    Removal,
+    Removed,
+    UsernameTaken,
+)
 from qrisbot.provision.ssh import CommandFailed, Unreachable
 
 
@@ -22,6 +30,7 @@ class LocalProvisioner:
     accounts: dict[tuple[str, str], Account] = attrs.Factory(dict)
     creates: int = 0
     extends: int = 0
+    removes: int = 0
     failures_left: int = 0
     delay: float = 0.0
     unreachable: bool = False  # as if the server stopped answering SSH
@@ -69,6 +78,23 @@ class LocalProvisioner:
             raise UsernameTaken(extension.username)
         self.accounts[(server.id, extension.username)] = attrs.evolve(
             existing, expires=extension.expires)
+
+    async def remove(self, server: Server, removals: list[Removal]) -> dict[str, Removed]:
+        self.removes += 1
+        await self._answer(server)
+        outcomes = {}
+        for removal in removals:
+            existing = self.accounts.get((server.id, removal.username))
+            if existing is None:
+                outcomes[removal.username] = Removed.GONE
+            elif existing.order_id != removal.made_by:
+                outcomes[removal.username] = Removed.FOREIGN
+            elif existing.expires > removal.expires:
+                outcomes[removal.username] = Removed.KEPT
+            else:
+                del self.accounts[(server.id, removal.username)]
+                outcomes[removal.username] = Removed.GONE
+        return outcomes
 
     def close(self) -> None:
         pass

@@ -1,0 +1,105 @@
+"""After an account's last day: tell its buyer it ran out (and when it will be removed),
+and once `shop.grace_days` have passed, remove it from its server and free its place.
+
+Removals are batched per server (one script, one lock, one restart). A removal only
+takes an account whose date on the server is still the old one: one renewed meanwhile is
+kept, on the server and in the ledger (every state change is a compare-and-set on the
+last day). An account already gone from the server counts as removed. A server that
+fails is tried again at the next look; the admins hear of a server that stops answering.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+
+import trio
+
+from qrisbot.config import Config
+from qrisbot.ledger import Account, Ledger
+from qrisbot.provision import Provisioner, Removal, Removed, ServerError, can_extend, can_remove
+from qrisbot.shop import messages
+from qrisbot.shop.calendar import Calendar
+from qrisbot.shop.notify import tell_buyer
+from qrisbot.shop.servers import Servers
+from qrisbot.telegram.api import BotApi
+
+log = logging.getLogger("qrisbot.expiry")
+
+LOOK_EVERY = 300  # seconds between looks for accounts past their last day or grace
+# Buyers hear of a change only while it is news: not of an account that ran out long ago
+# (a ledger from before this release, or a daemon that was down for weeks).
+NEWS_DAYS = 7
+REMOVAL_DEADLINE = 600  # seconds one server's removals may take before the next look
+
+
+class Expiry:
+    def __init__(self, config: Config, ledger: Ledger, bot: BotApi, provisioner: Provisioner,
+                 servers: Servers, calendar: Calendar) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.bot = bot
+        self.provisioner = provisioner
+        self.servers = servers
+        self.calendar = calendar
+
+    async def run(self) -> None:
+        while True:
+            await self.look()
+            await trio.sleep(LOOK_EVERY)
+
+    async def look(self) -> None:
+        today = self.calendar.today()
+        for account in self.ledger.past_last_day(today):
+            if self.ledger.record_expired(account) and self._news(account, 0):
+                await self._tell(account, "ran_out")
+        due = self.ledger.due_removal(today, self.config.shop.grace_days)
+        async with trio.open_nursery() as removing:
+            for server_id, accounts in itertools.groupby(due, key=lambda a: a.server_id):
+                removing.start_soon(self._remove, server_id, list(accounts))
+
+    async def _remove(self, server_id: str, accounts: list[Account]) -> None:
+        server = self.config.server(server_id)
+        if server is None or not can_remove(server):
+            return  # nothing the shop can remove there: the accounts stay expired
+        removals = [Removal(made_by=a.made_by or "", username=a.username, secret=a.secret,
+                            expires=a.expires_on) for a in accounts if a.made_by]
+        outcomes: dict[str, Removed] = {}
+        with trio.move_on_after(REMOVAL_DEADLINE):
+            try:
+                outcomes = await self.provisioner.remove(server, removals)
+            except ServerError as exc:
+                log.warning("removing %d expired account(s) on %s failed: %s",
+                            len(removals), server.id, exc)
+                self.servers.answered(server, exc)
+                return
+        self.servers.answered(server, None)
+        for account in accounts:
+            outcome = outcomes.get(account.username)
+            if outcome is Removed.KEPT:
+                log.info("account %d was renewed on %s meanwhile: kept", account.id, server.id)
+            elif outcome is Removed.FOREIGN:
+                log.warning("account %d: the name %s on %s is someone else's now; not removed "
+                            "there", account.id, account.username, server.id)
+                self.ledger.record_removed(account)
+            elif outcome is Removed.GONE and self.ledger.record_removed(account):
+                log.info("account %d removed from %s", account.id, server.id)
+                if self._news(account, self.config.shop.grace_days):
+                    await self._tell(account, "removed")
+
+    def _news(self, account: Account, after: int) -> bool:
+        """Did this happen to the account lately (`after` days past its last day)?"""
+        late = (self.calendar.today() - account.expires_on).days - 1 - after
+        return late <= NEWS_DAYS
+
+    async def _tell(self, account: Account, what: str) -> None:
+        if account.owner_chat_id is None:
+            return
+        server = self.config.server(account.server_id)
+        removal_day = account.expires_on + dt.timedelta(days=self.config.shop.grace_days + 1)
+        message = messages.lifecycle(
+            account, what, server.name if server is not None else account.server_id,
+            removal_day=removal_day,
+            renewable=what == "ran_out" and server is not None and can_extend(server))
+        await tell_buyer(self.bot, account.owner_chat_id, message)
