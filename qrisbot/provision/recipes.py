@@ -310,7 +310,7 @@ chage -E {expire} {user}""")
 
     def needs(self) -> str:
         return "\n".join([
-            _have("getent", "useradd", "userdel", "chpasswd", "chage"),
+            _have("getent", "useradd", "userdel", "chpasswd", "chage", "pkill"),
             _test('[ "$(id -u)" = 0 ]', "root (useradd and chpasswd need it)"),
         ])
 
