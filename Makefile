@@ -18,13 +18,15 @@ demo: $(BIN)/.installed
 	$(BIN)/qrisbot demo
 
 # The provisioning tests run a real sshd on a free loopback port; the transport tests make
-# a throwaway TLS certificate with openssl; the unit file is checked by systemd-analyze.
+# a throwaway TLS certificate with openssl; the unit file is checked by systemd-analyze;
+# the future-date tests run the daemon under libfaketime with a small shim built by cc.
 tools:
 	@if [ ! -x /usr/sbin/sshd ] || ! command -v openssl >/dev/null \
-			|| ! command -v systemd-analyze >/dev/null; then \
-		echo "installing openssh-server, openssl and systemd (tools the tests use)"; \
+			|| ! command -v systemd-analyze >/dev/null || ! command -v faketime >/dev/null \
+			|| ! command -v cc >/dev/null; then \
+		echo "installing openssh-server, openssl, systemd, faketime and gcc (tools the tests use)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			openssh-server openssl systemd; \
+			openssh-server openssl systemd faketime gcc libc6-dev; \
 	fi
 
 lint: $(BIN)/.installed
