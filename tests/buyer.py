@@ -63,6 +63,19 @@ class Buyer:
         return qr, order_id_of(qr.caption or "")
 
 
+    async def renews(self, button: str, months: int = 1, within: float = 60
+                     ) -> tuple[Sent, str]:
+        """Tap a Perpanjang button, pick the months, press Bayar; returns the confirmation
+        and the renewal's order id (its QR is shown)."""
+        self.taps(button)
+        await self.sees("Pilih berapa bulan", within)
+        self.taps(f"dur:{months}")
+        confirm = await self.sees("Periksa perpanjangan", within)
+        self.taps("pay")
+        qr = await self.sees(lambda m: m.photo is not None, within)
+        return confirm, order_id_of(qr.caption or "")
+
+
 def order_id_of(caption: str) -> str:
     match = re.search(r"VPN\d+", caption)
     assert match, caption

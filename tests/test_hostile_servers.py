@@ -66,8 +66,10 @@ async def test_every_misbehaviour_ends_by_the_deadline_with_the_backends_error(
         bad.mode = mode
         account = Account(order_id="VPN1", username="budi_99", secret="rahasia123",
                           expires=trio_date(), months=1, days=30)
-        for call in (provisioner.presence(server, "budi_99"),
-                     provisioner.create(server, account)):
+        calls = [provisioner.presence(server, "budi_99")]
+        if mode not in ("silent", "mute"):  # these wait out the whole deadline: once is enough
+            calls.append(provisioner.create(server, account))
+        for call in calls:
             started = time.monotonic()
             with pytest.raises(ServerError):
                 await call

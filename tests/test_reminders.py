@@ -54,13 +54,9 @@ async def test_reminders_go_once_in_daytime_and_a_renewal_has_its_own(
     assert len(reminders(telegram, buyer.chat_id)) == 1  # once, not at every look
 
     # Renewed from the reminder's button: two more days after the current last day.
-    buyer.taps(f"ren:{account_id}")
-    await buyer.sees("Pilih berapa bulan")
-    buyer.taps("dur:1")
-    await buyer.sees("Setelah diperpanjang: <b>05-12-2026</b>")
-    buyer.taps("pay")
-    qr = await buyer.sees(lambda m: m.photo is not None)
-    pakasir.pay(qr.caption.split("<code>")[1].split("</code>")[0])
+    confirm, renewal = await buyer.renews(f"ren:{account_id}")
+    assert "Setelah diperpanjang: <b>05-12-2026</b>" in confirm.text
+    pakasir.pay(renewal)
     await buyer.sees("diperpanjang sampai 05-12-2026")
     # None for the old day any more; the new day has its own (its 3-day one passed at
     # the renewal), on the 4th from 08:00.

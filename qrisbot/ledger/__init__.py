@@ -223,12 +223,7 @@ class Ledger:
         """Write a `new` order, reserving the username and a place on the server atomically."""
         now = time.time()
         with self._write() as db:
-            row = db.execute(
-                "SELECT id FROM orders WHERE chat_id=? AND state IN ('new','awaiting_payment')",
-                (chat_id,),
-            ).fetchone()
-            if row is not None:
-                raise OpenOrderExists(row["id"])
+            _refuse_a_second_open_order(db, chat_id)
             if self.username_held(server_id, username):
                 raise UsernameHeld(username)
             if self.active_count(server_id) >= capacity:
@@ -240,9 +235,7 @@ class Ledger:
                 (order_id, chat_id, user_id, server_id, protocol, username, secret, months,
                  amount, language, NEW, now, deadline, now),
             )
-        order = self.get(order_id)
-        assert order is not None
-        return order
+        return self._written(order_id)
 
     def create_renewal(
         self, *, order_id: str, chat_id: int, user_id: int, account: Account, months: int,
@@ -251,12 +244,7 @@ class Ledger:
         """Write a `new` renewal order for the account (no name or place to reserve)."""
         now = time.time()
         with self._write() as db:
-            row = db.execute(
-                "SELECT id FROM orders WHERE chat_id=? AND state IN ('new','awaiting_payment')",
-                (chat_id,),
-            ).fetchone()
-            if row is not None:
-                raise OpenOrderExists(row["id"])
+            _refuse_a_second_open_order(db, chat_id)
             marks = ",".join("?" * len(HOLDING))
             if db.execute(f"SELECT 1 FROM orders WHERE account_id=? AND kind=?"
                           f" AND state IN ({marks})",
@@ -270,6 +258,9 @@ class Ledger:
                  account.username, account.secret, months, amount, language, NEW, now,
                  deadline, now, RENEWAL, account.id),
             )
+        return self._written(order_id)
+
+    def _written(self, order_id: str) -> Order:
         order = self.get(order_id)
         assert order is not None
         return order
@@ -650,6 +641,15 @@ class Ledger:
             " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, value),
         )
+
+
+def _refuse_a_second_open_order(db: sqlite3.Connection, chat_id: int) -> None:
+    row = db.execute(
+        "SELECT id FROM orders WHERE chat_id=? AND state IN ('new','awaiting_payment')",
+        (chat_id,),
+    ).fetchone()
+    if row is not None:
+        raise OpenOrderExists(row["id"])
 
 
 def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:

@@ -212,6 +212,16 @@ class Conversation:
         await self._ask(chat_id, draft, "duration", Outgoing(
             text("ask_duration", self.lang), [*self._months(server), cancel_row(self.lang)]))
 
+    def _months_chosen(self, value: str) -> int | None:
+        """The months a `dur:` button carries, if it is one this shop offers."""
+        if value.isdigit() and 1 <= int(value) <= self.config.shop.max_months:
+            return int(value)
+        return None
+
+    def _pay_or_cancel(self) -> Keyboard:
+        return [[(text("button_pay", self.lang), "pay"),
+                 (text("button_cancel", self.lang), "cancel")]]
+
     def _months(self, server: Server) -> Keyboard:
         """1..max_months, each with its price at the server's current price."""
         buttons = [(label("duration_button", self.lang, months=months,
@@ -335,17 +345,16 @@ class Conversation:
         if server is None:
             await self._restart(chat_id)
             return
-        if not value.isdigit() or not 1 <= int(value) <= self.config.shop.max_months:
+        months = self._months_chosen(value)
+        if months is None:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
-        months = int(value)
         summary = text(
             "confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=draft["username"],
             months=months, price=rupiah(months * server.price_per_month),
         )
-        buttons: Keyboard = [[(text("button_pay", self.lang), "pay"),
-                              (text("button_cancel", self.lang), "cancel")]]
+        buttons = self._pay_or_cancel()
         await self._ask(chat_id, {**draft, "months": months}, "confirm",
                         Outgoing(summary, buttons))
 
@@ -455,18 +464,17 @@ class Conversation:
         if account is None or server is None:
             await self._restart(chat_id)
             return
-        if not value.isdigit() or not 1 <= int(value) <= self.config.shop.max_months:
+        months = self._months_chosen(value)
+        if months is None:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
-        months = int(value)
         summary = text(
             "renew_confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=account.username,
             current=account.expires_on.strftime("%d-%m-%Y"), months=months,
             new=self.checkout.renewed_until(account, months).strftime("%d-%m-%Y"),
             price=rupiah(months * server.price_per_month))
-        buttons: Keyboard = [[(text("button_pay", self.lang), "pay"),
-                              (text("button_cancel", self.lang), "cancel")]]
+        buttons = self._pay_or_cancel()
         await self._ask(chat_id, {**draft, "months": months}, "renew_confirm",
                         Outgoing(summary, buttons))
 
