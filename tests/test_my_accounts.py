@@ -15,6 +15,13 @@ from test_ledger import SCHEMA_2_FILE
 from qrisbot.ledger import Ledger
 
 
+def shop_today() -> dt.date:
+    """Today where the shop is (Asia/Jakarta), which need not be this machine's today."""
+    import zoneinfo
+
+    return dt.datetime.now(zoneinfo.ZoneInfo("Asia/Jakarta")).date()
+
+
 async def test_a_buyer_sees_their_accounts_and_their_details(
     autojump_clock, start_shop, make_config, buyer, pakasir, telegram
 ):
@@ -39,7 +46,7 @@ async def test_a_buyer_sees_their_accounts_and_their_details(
     buyer.taps("acc")
     listing = await buyer.sees("Akun saya")
     # Soonest expiry first, each with its server, protocol, name, date and days left.
-    today = dt.date.today()
+    today = shop_today()
     first_end, second_end = today + dt.timedelta(days=30), today + dt.timedelta(days=60)
     assert listing.text.index("budi_dua") < listing.text.index("budi_99")
     assert (f"1. Server SG2 · SSH · <code>budi_dua</code>\n   aktif sampai "
@@ -110,7 +117,7 @@ async def test_a_renewal_adds_exactly_the_paid_months_to_the_current_last_day(
     ledger = Ledger.open(cfg.shop.database)
     (account,) = ledger.accounts_of(buyer.chat_id)
     old_end = account.expires_on
-    assert old_end == dt.date.today() + dt.timedelta(days=30)
+    assert old_end == shop_today() + dt.timedelta(days=30)
 
     buyer.says("/akun")
     listing = await buyer.sees("Akun saya")
