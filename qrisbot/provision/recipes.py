@@ -293,7 +293,8 @@ chage -E {expire} {user}"""
 line=$(getent passwd {user}) || exit 0
 case "$line" in *":$tag:"*) ;; *) echo "user belongs to someone else" >&2; exit {TAKEN} ;; esac
 until=$(getent shadow {user} | cut -d: -f8)
-if [ -n "$until" ] && [ "$until" -gt {day_after} ]; then exit {KEPT}; fi
+# A later date, or none (someone lifted it by hand): not ours to remove now.
+if [ -z "$until" ] || [ "$until" -gt {day_after} ]; then exit {KEPT}; fi
 pkill -KILL -u {user} 2>/dev/null
 userdel -f {user} || exit 1"""
 

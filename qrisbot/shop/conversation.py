@@ -427,8 +427,10 @@ class Conversation:
 
     def _owned(self, user_id: int, value: object) -> L.Account | None:
         """The account `value` names, if this user owns it and it is still on its server."""
+        # Button data is untrusted: at most 18 digits (SQLite integers stop at 2**63).
         account_id = value if isinstance(value, int) else (
-            int(value) if isinstance(value, str) and value.isdigit() else None)
+            int(value) if isinstance(value, str) and value.isdigit() and len(value) <= 18
+            else None)
         account = self.ledger.account(account_id) if account_id is not None else None
         if account is None or account.owner_user_id != user_id or account.state == L.REMOVED:
             return None

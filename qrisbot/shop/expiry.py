@@ -43,6 +43,9 @@ class Expiry:
         self.provisioner = provisioner
         self.servers = servers
         self.calendar = calendar
+        # Accounts a server showed with a later day than the ledger's (renewed meanwhile, or
+        # changed by hand): not asked about again until the daemon restarts.
+        self._kept: set[tuple[int, dt.date]] = set()
 
     async def run(self) -> None:
         while True:
@@ -54,7 +57,8 @@ class Expiry:
         for account in self.ledger.past_last_day(today):
             if self.ledger.record_expired(account) and self._news(account, 0):
                 await self._tell(account, "ran_out")
-        due = self.ledger.due_removal(today, self.config.shop.grace_days)
+        due = [a for a in self.ledger.due_removal(today, self.config.shop.grace_days)
+               if (a.id, a.expires_on) not in self._kept]
         async with trio.open_nursery() as removing:
             for server_id, accounts in itertools.groupby(due, key=lambda a: a.server_id):
                 removing.start_soon(self._remove, server_id, list(accounts))
@@ -78,7 +82,9 @@ class Expiry:
         for account in accounts:
             outcome = outcomes.get(account.username)
             if outcome is Removed.KEPT:
-                log.info("account %d was renewed on %s meanwhile: kept", account.id, server.id)
+                log.warning("account %d: %s shows a later last day than the ledger's; kept "
+                            "there", account.id, server.id)
+                self._kept.add((account.id, account.expires_on))
             elif outcome is Removed.FOREIGN:
                 log.warning("account %d: the name %s on %s is someone else's now; not removed "
                             "there", account.id, account.username, server.id)
