@@ -50,6 +50,7 @@ OPEN: Final = frozenset({NEW, AWAITING})
 # States in which an order holds its username and a place on its server; once its account
 # is made (provisioned), the account holds them.
 HOLDING: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, FAILED})
+UNFINISHED: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, PROVISIONED, FAILED})
 
 # What an order buys.
 PURCHASE: Final = "purchase"  # a new account
@@ -59,9 +60,9 @@ RENEWAL: Final = "renewal"  # more time on an account the buyer owns
 ACTIVE: Final = "active"
 ACCOUNT_EXPIRED: Final = "expired"  # past its last day, still on the server
 REMOVED: Final = "removed"
-UNFINISHED: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, PROVISIONED, FAILED})
 
 OFFSET_KEY: Final = "telegram_offset"  # meta: the getUpdates offset to continue from
+
 
 class LedgerError(Exception):
     """Base of the ledger's refusals."""
