@@ -246,10 +246,8 @@ class Ledger:
         now = time.time()
         with self._write() as db:
             _refuse_a_second_open_order(db, chat_id)
-            marks = ",".join("?" * len(HOLDING))
-            if db.execute(f"SELECT 1 FROM orders WHERE account_id=? AND kind=?"
-                          f" AND state IN ({marks})",
-                          (account.id, RENEWAL, *sorted(HOLDING))).fetchone():
+            if db.execute(f"SELECT 1 FROM orders o WHERE o.account_id=? AND {_RENEWING}",
+                          (account.id,)).fetchone():
                 raise RenewalPending(account.username)
             db.execute(
                 "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
@@ -519,12 +517,11 @@ class Ledger:
 
     def due_removal(self, today: dt.date, grace_days: int) -> list[Account]:
         """Expired accounts whose grace period is over, with no renewal under way."""
-        marks = ",".join("?" * len(HOLDING))
         rows = self._db.execute(
             f"SELECT * FROM accounts a WHERE state='{ACCOUNT_EXPIRED}' AND expires_on < ?"
-            f" AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.account_id=a.id"
-            f" AND o.kind='{RENEWAL}' AND o.state IN ({marks})) ORDER BY server_id, id",
-            ((today - dt.timedelta(days=grace_days)).isoformat(), *sorted(HOLDING)),
+            f" AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.account_id=a.id AND {_RENEWING})"
+            " ORDER BY server_id, id",
+            ((today - dt.timedelta(days=grace_days)).isoformat(),),
         ).fetchall()
         return [_account(row) for row in rows]
 
@@ -676,6 +673,9 @@ def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
 # Orders that hold their username and a place (and are not yet an account).
 _ORDER_HOLDS: Final = (f"kind='{PURCHASE}' AND state IN "
                        f"({','.join(repr(s) for s in sorted(HOLDING))})")
+# A renewal of order o's account that is not finished (one at a time per account).
+_RENEWING: Final = (f"o.kind='{RENEWAL}' AND o.state IN "
+                    f"({','.join(repr(s) for s in sorted(HOLDING))})")
 # Accounts that hold them: on their server (active, or expired and in its grace period,
 # when it may still be renewed).
 _ACCOUNT_HOLDS: Final = f"state != '{REMOVED}'"

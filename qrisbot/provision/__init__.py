@@ -154,7 +154,7 @@ class SshProvisioner:
         if result.status == TAKEN:
             raise UsernameTaken(extension.username)
         if result.status != 0:
-            stderr = _clean(result.stderr.replace(extension.secret, "***"))
+            stderr = _redacted(result.stderr, [extension.secret])
             raise CommandFailed(f"extending the account failed (exit {result.status}): "
                                 f"{stderr}", result.status, stderr)
         log.info("account %s on %s extended to %s", extension.username, server.id,
@@ -178,12 +178,9 @@ class SshProvisioner:
                 elif status == TAKEN:
                     outcomes[removal.username] = Removed.FOREIGN
             if result.status != 0 or len(outcomes) < start + len(part):
-                stderr = result.stderr
-                for removal in part:
-                    stderr = stderr.replace(removal.secret, "***")
                 log.warning("removing accounts on %s: %d of %d not done (exit %d): %s",
                             server.id, start + len(part) - len(outcomes), len(part),
-                            result.status, _clean(stderr))
+                            result.status, _redacted(result.stderr, [r.secret for r in part]))
         return outcomes
 
     async def _run_batch(self, server: Server, batch: list[_Waiting]) -> None:
@@ -195,11 +192,7 @@ class SshProvisioner:
             for waiting in batch:
                 waiting.finish(exc)
             return
-        # Secrets out before anything is cut: a cut must not leave part of one behind.
-        stderr = result.stderr
-        for account in accounts:
-            stderr = stderr.replace(account.secret, "***")
-        stderr = _clean(stderr)
+        stderr = _redacted(result.stderr, [account.secret for account in accounts])
         statuses = recipes.results(result.stdout)
         for index, waiting in enumerate(batch):
             status = statuses.get(index, -1)
@@ -215,6 +208,14 @@ class SshProvisioner:
 
     def close(self) -> None:
         self._connections.close()
+
+
+def _redacted(stderr: str, secrets: list[str]) -> str:
+    """A server's stderr fit to show: the secrets out first (a cut must not leave part of
+    one behind), then cleaned and cut."""
+    for secret in secrets:
+        stderr = stderr.replace(secret, "***")
+    return _clean(stderr)
 
 
 def _clean(text: str) -> str:

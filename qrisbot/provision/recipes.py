@@ -60,6 +60,16 @@ class Presence(enum.Enum):
     TAKEN = "taken"
 
 
+def _check_identity(username: str, secret: str, *order_ids: str) -> None:
+    """Every value that names an account in a script: refused unless well-formed."""
+    if not USERNAME.fullmatch(username):
+        raise ValueError("invalid username")
+    if not all(ORDER_ID.fullmatch(order_id) for order_id in order_ids):
+        raise ValueError("invalid order id")
+    if not (PASSWORD.fullmatch(secret) or UUID.fullmatch(secret)):
+        raise ValueError("invalid secret")
+
+
 @attrs.frozen
 class Account:
     order_id: str
@@ -71,12 +81,7 @@ class Account:
 
     def __attrs_post_init__(self) -> None:
         # Defence in depth: the conversation validated these already.
-        if not USERNAME.fullmatch(self.username):
-            raise ValueError("invalid username")
-        if not ORDER_ID.fullmatch(self.order_id):
-            raise ValueError("invalid order id")
-        if not (PASSWORD.fullmatch(self.secret) or UUID.fullmatch(self.secret)):
-            raise ValueError("invalid secret")
+        _check_identity(self.username, self.secret, self.order_id)
 
 
 @attrs.frozen
@@ -91,12 +96,7 @@ class Extension:
     expires: dt.date
 
     def __attrs_post_init__(self) -> None:
-        if not USERNAME.fullmatch(self.username):
-            raise ValueError("invalid username")
-        if not (ORDER_ID.fullmatch(self.order_id) and ORDER_ID.fullmatch(self.made_by)):
-            raise ValueError("invalid order id")
-        if not (PASSWORD.fullmatch(self.secret) or UUID.fullmatch(self.secret)):
-            raise ValueError("invalid secret")
+        _check_identity(self.username, self.secret, self.order_id, self.made_by)
 
 
 @attrs.frozen
@@ -110,10 +110,7 @@ class Removal:
     expires: dt.date
 
     def __attrs_post_init__(self) -> None:
-        if not USERNAME.fullmatch(self.username) or not ORDER_ID.fullmatch(self.made_by):
-            raise ValueError("invalid removal")
-        if not (PASSWORD.fullmatch(self.secret) or UUID.fullmatch(self.secret)):
-            raise ValueError("invalid secret")
+        _check_identity(self.username, self.secret, self.made_by)
 
 
 @attrs.frozen

@@ -436,6 +436,12 @@ class Conversation:
             return None
         return account
 
+    def _renewable(self, user_id: int, value: object) -> tuple[L.Account, Server] | None:
+        """The user's account `value` names and the configured server it is on."""
+        account = self._owned(user_id, value)
+        server = self.config.server(account.server_id) if account is not None else None
+        return (account, server) if account is not None and server is not None else None
+
     async def _account_detail(self, chat_id: int, user_id: int, value: str) -> None:
         account = self._owned(user_id, value)
         # Someone else's account (forged data) looks exactly like a stale button.
@@ -448,11 +454,11 @@ class Conversation:
 
     async def _renew(self, chat_id: int, user_id: int, value: str) -> None:
         """Perpanjang: how many months (at the server's current price)."""
-        account = self._owned(user_id, value)
-        server = self.config.server(account.server_id) if account is not None else None
-        if account is None or server is None or not can_extend(server):
+        owned = self._renewable(user_id, value)
+        if owned is None or not can_extend(owned[1]):
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
+        account, server = owned
         prompt = text("ask_renew_months", self.lang, username=account.username,
                       protocol=messages.PROTOCOL_NAMES[server.protocol], server=server.name,
                       date=account.expires_on.strftime("%d-%m-%Y"))
@@ -461,11 +467,11 @@ class Conversation:
 
     async def _renew_months(self, chat_id: int, user_id: int, draft: dict[str, Any],
                             value: str) -> None:
-        account = self._owned(user_id, draft.get("account"))
-        server = self.config.server(account.server_id) if account is not None else None
-        if account is None or server is None:
+        owned = self._renewable(user_id, draft.get("account"))
+        if owned is None:
             await self._restart(chat_id)
             return
+        account, server = owned
         months = self._months_chosen(value)
         if months is None:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
@@ -481,12 +487,12 @@ class Conversation:
                         Outgoing(summary, buttons))
 
     async def _pay_renewal(self, chat_id: int, user_id: int, draft: dict[str, Any]) -> None:
-        account = self._owned(user_id, draft.get("account"))
-        server = self.config.server(account.server_id) if account is not None else None
+        owned = self._renewable(user_id, draft.get("account"))
         months = draft.get("months")
-        if account is None or server is None or not isinstance(months, int):
+        if owned is None or not isinstance(months, int):
             await self._restart(chat_id)
             return
+        account, server = owned
         await self._place_renewal(chat_id, user_id, account, server, months)
 
     async def _place_renewal(self, chat_id: int, user_id: int, account: L.Account,

@@ -172,6 +172,10 @@ class Fulfilment:
         if account is None or account.made_by is None or order.expires_on is None:
             raise _GiveUp("the account to renew is not in the ledger")
         expires = dt.date.fromisoformat(order.expires_on)
+        # The account as made by its first order (its tag on the server), with the new day.
+        renewed = Account(order_id=account.made_by, username=account.username,
+                          secret=account.secret, expires=expires, months=order.months,
+                          days=self.config.shop.days_per_month * order.months)
         try:
             await self.provisioner.extend(server, Extension(
                 order_id=order.id, made_by=account.made_by, username=account.username,
@@ -180,19 +184,13 @@ class Fulfilment:
             raise _GiveUp("the account's name on the server belongs to someone else") from None
         except AccountMissing:
             log.warning("the account is no longer on the server; making it again")
-            again = Account(order_id=account.made_by, username=account.username,
-                            secret=account.secret, expires=expires, months=order.months,
-                            days=self.config.shop.days_per_month * order.months)
             try:
-                await self.provisioner.create(server, again)
+                await self.provisioner.create(server, renewed)
             except UsernameTaken:
                 raise _GiveUp("the account was gone from the server and its name is taken "
                               "now") from None
-        made = details(server, Account(
-            order_id=account.made_by, username=account.username, secret=account.secret,
-            expires=expires, months=order.months,
-            days=self.config.shop.days_per_month * order.months))
-        extended = self.ledger.record_extended(order.id, json.dumps(made), expires)
+        extended = self.ledger.record_extended(order.id, json.dumps(details(server, renewed)),
+                                               expires)
         if extended is not None:
             self._reminded_already(extended, expires)
         log.info("account extended to %s", expires)
