@@ -129,14 +129,26 @@ class Server:
 
 
 @attrs.frozen
+class Trial:
+    hours: int = 0  # how long a trial account lasts; 0 = no trials
+    servers: tuple[str, ...] = ()  # ids of the servers that offer one; () = every one
+    daily_limit: int = 50  # trials the whole shop gives per day; 0 = no limit
+
+
+@attrs.frozen
 class Config:
     shop: Shop
     telegram: Telegram
     pakasir: Pakasir
     servers: tuple[Server, ...]
+    trial: Trial = Trial()
 
     def server(self, server_id: str) -> Server | None:
         return next((s for s in self.servers if s.id == server_id), None)
+
+    def offers_trial(self, server: Server) -> bool:
+        return self.trial.hours > 0 and (not self.trial.servers or server.id in
+                                         self.trial.servers)
 
 
 # The common autoscript layout, used for whatever a server's xray table leaves out.
@@ -276,12 +288,25 @@ def _semantic_problems(config: Config) -> Iterator[str]:
                    "webhook is on (may come from QRISBOT_PAKASIR_WEBHOOK_SECRET)")
         if not pk.check_interval <= pk.webhook_fallback_interval <= 600:
             yield "$.pakasir.webhook_fallback_interval: must be check_interval..600 seconds"
+    yield from _trial_problems(config)
     seen: set[str] = set()
     for i, server in enumerate(config.servers):
         yield from _server_problems(f"$.servers[{i}]", server, config)
         if server.id in seen:
             yield f"$.servers[{i}].id: duplicate server id {server.id!r}"
         seen.add(server.id)
+
+
+def _trial_problems(config: Config) -> Iterator[str]:
+    trial = config.trial
+    if not 0 <= trial.hours <= 72:
+        yield "$.trial.hours: must be 0 (no trials) or 1-72"
+    if trial.daily_limit < 0:
+        yield "$.trial.daily_limit: must be 0 (no limit) or more"
+    known = {s.id for s in config.servers}
+    for j, server_id in enumerate(trial.servers):
+        if server_id not in known:
+            yield f"$.trial.servers[{j}]: no server {server_id!r} in [[servers]]"
 
 
 def _server_problems(at: str, server: Server, config: Config) -> Iterator[str]:
@@ -317,9 +342,9 @@ def _server_problems(at: str, server: Server, config: Config) -> Iterator[str]:
     if server.commands is not None:
         if server.xray is not None:
             yield f"{at}: set either xray or commands, not both"
-        for name in ("create", "exists", "delete"):
+        for name in ("create", "exists", "delete", "extend"):
             template = getattr(server.commands, name)
-            if name != "delete" or template:
+            if name in ("create", "exists") or template:
                 yield from _template_problems(f"{at}.commands.{name}", template)
     elif server.protocol != "ssh":
         yield from _xray_problems(f"{at}.xray", server)

@@ -244,3 +244,46 @@ def test_an_account_is_recorded_with_its_order_in_one_write(tmp_path):
     assert ledger.username_held("sg1", "budi")
     assert not ledger.username_held("sg1", "budi", other_than="VPN1")
     assert ledger.active_count("sg1") == 1
+
+
+# A ledger written by the previous release (schema 3, qrisbot at b3ebd74) through its own
+# Ledger: the schema-2 file above migrated, plus a delivered renewal, a renewal awaiting
+# payment, a reminder sent and an account removed from its server.
+SCHEMA_3_FILE = Path(__file__).parent / "data" / "ledger-schema3.sqlite3"
+
+
+def test_a_schema_3_ledger_keeps_every_order_account_and_reminder(tmp_path):
+    import shutil
+
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copy(SCHEMA_3_FILE, path)
+    assert rows(path, "PRAGMA user_version") == [(3,)]
+    kept = ["SELECT * FROM orders ORDER BY id", "SELECT * FROM reminders",
+            "SELECT * FROM events ORDER BY id", "SELECT * FROM chats ORDER BY chat_id",
+            "SELECT * FROM inbox", "SELECT * FROM meta ORDER BY key"]
+    before = [rows(path, q) for q in kept]
+    accounts_before = rows(path, "SELECT * FROM accounts ORDER BY id")
+    assert len(before[0]) == 13 and len(accounts_before) == 5
+
+    ledger = Ledger.open(path)
+    assert rows(path, "PRAGMA user_version") == [(L.SCHEMA_VERSION,)]
+    assert [rows(path, q) for q in kept] == before
+    # Every account as it was; none is a trial or asked to be removed.
+    after = rows(path, "SELECT * FROM accounts ORDER BY id")
+    assert [row[:len(accounts_before[0])] for row in after] == accounts_before
+    assert all(not a.is_trial and not a.remove_asked for a in ledger.accounts())
+    assert rows(tmp_path / "ledger.sqlite3.schema3.bak", "PRAGMA user_version") == [(3,)]
+
+    by_name = {a.username: a for a in ledger.accounts()}
+    assert by_name["budi_99"].expires_on == dt.date(2027, 2, 19)
+    assert by_name["lama"].state == L.REMOVED and not ledger.username_held("sg1", "lama")
+    # The renewal awaiting payment still holds its account back from a second one.
+    with pytest.raises(L.RenewalPending):
+        ledger.create_renewal(order_id="VPN3", chat_id=777, user_id=501,
+                              account=by_name["budi_dua"], months=1, amount=1, language="id",
+                              deadline=0)
+    # Nobody has had a trial yet.
+    assert not ledger.had_trial(501) and ledger.trials_on(dt.date(2026, 12, 1)) == 0
+    ledger.close()
+    Ledger.open(path).close()
+    assert rows(path, "SELECT COUNT(*) FROM accounts") == [(5,)]

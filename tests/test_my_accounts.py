@@ -67,9 +67,16 @@ async def test_a_buyer_sees_their_accounts_and_their_details(
     await stranger.sees("tidak berlaku")
     stranger.says("/accounts")
     await stranger.sees("belum punya akun")
-    for forged in ("acd:" + "9" * 40, "ren:" + "9" * 19, "ren:0"):  # no such account
+    for forged in ("acd:999999", "ren:0"):  # no such account
         telegram.user_taps(stranger.chat_id, 1, forged)
         await stranger.sees("tidak berlaku")
+    # Data the shop never sends (more digits than an account id can have) is not answered.
+    stale = len([m for m in telegram.messages(5099) if "tidak berlaku" in m.body])
+    for forged in ("acd:" + "9" * 40, "ren:" + "9" * 19, "ren:-1", "acd:", "acc:1"):
+        telegram.user_taps(stranger.chat_id, 1, forged)
+    telegram.user_taps(stranger.chat_id, 1, "ren:7")
+    await stranger.sees("tidak berlaku")
+    assert len([m for m in telegram.messages(5099) if "tidak berlaku" in m.body]) == stale + 1
     assert not any("rahasia123" in m.body for m in telegram.messages(5099))
     ledger = Ledger.open(cfg.shop.database)
     assert [a.username for a in ledger.accounts_of(buyer.chat_id)] == ["budi_dua", "budi_99"]

@@ -54,7 +54,8 @@ UNFINISHED: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, PROVISIONED, F
 
 # What an order buys.
 PURCHASE: Final = "purchase"  # a new account
-RENEWAL: Final = "renewal"  # more time on an account the buyer owns
+RENEWAL: Final = "renewal"  # more time on an account the buyer owns (or the operator's gift)
+TRIAL: Final = "trial"  # a free account for a few hours, one per Telegram user ever
 
 # An account's life on its server.
 ACTIVE: Final = "active"
@@ -84,6 +85,14 @@ class ServerFull(LedgerError):
 
 class BadTransition(LedgerError):
     pass
+
+
+class TrialUsed(LedgerError):
+    """This Telegram user has had their trial."""
+
+
+class TrialsExhausted(LedgerError):
+    """The shop has given today's trials."""
 
 
 class RenewalPending(LedgerError):
@@ -154,6 +163,12 @@ class Account:
     made_by: str | None  # the order that created it
     created_at: float
     updated_at: float
+    ends_at: float | None = None  # a trial's end (epoch seconds of the shop's clock)
+    remove_asked: int = 0  # the operator asked for its removal
+
+    @property
+    def is_trial(self) -> bool:
+        return self.ends_at is not None
 
     def account_details(self) -> dict[str, Any]:
         return {**json.loads(self.details), "expires": self.expires_on.isoformat()}
@@ -259,6 +274,70 @@ class Ledger:
             )
         return self._written(order_id)
 
+    def create_trial(
+        self, *, order_id: str, chat_id: int, user_id: int, server_id: str, protocol: str,
+        username: str, secret: str, language: str, day: dt.date, ends_at: float,
+        expires_on: dt.date, capacity: int, daily_limit: int,
+    ) -> Order:
+        """Write a trial, ready to be made (`paid`, for nothing): the user's one trial, one
+        of the day's `daily_limit` (0: no limit), with its username and a place reserved."""
+        now = time.time()
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM trials WHERE user_id=?", (user_id,)).fetchone():
+                raise TrialUsed(str(user_id))
+            given = db.execute("SELECT COUNT(*) FROM trials WHERE day=?",
+                               (day.isoformat(),)).fetchone()[0]
+            if daily_limit and given >= daily_limit:
+                raise TrialsExhausted(day.isoformat())
+            if self.username_held(server_id, username):
+                raise UsernameHeld(username)
+            if self.active_count(server_id) >= capacity:
+                raise ServerFull(server_id)
+            db.execute(
+                "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
+                " months, amount, language, state, created_at, deadline, updated_at, kind,"
+                " expires_on) VALUES (?,?,?,?,?,?,?,0,0,?,?,?,?,?,?,?)",
+                (order_id, chat_id, user_id, server_id, protocol, username, secret, language,
+                 PAID, now, now, now, TRIAL, expires_on.isoformat()),
+            )
+            db.execute("INSERT INTO trials (user_id, day, order_id, ends_at) VALUES (?,?,?,?)",
+                       (user_id, day.isoformat(), order_id, ends_at))
+        return self._written(order_id)
+
+    def had_trial(self, user_id: int) -> bool:
+        return self._db.execute("SELECT 1 FROM trials WHERE user_id=?",
+                                (user_id,)).fetchone() is not None
+
+    def trials_on(self, day: dt.date) -> int:
+        """Trials given on that day of the shop's calendar."""
+        return int(self._db.execute("SELECT COUNT(*) FROM trials WHERE day=?",
+                                    (day.isoformat(),)).fetchone()[0])
+
+    def grant_days(self, *, order_id: str, account: Account, expires_on: dt.date,
+                   language: str) -> Order:
+        """The operator gives the account a new last day for nothing: a renewal order,
+        ready to be made (`paid`), that the daemon fulfils once."""
+        if account.owner_chat_id is None or account.owner_user_id is None:
+            chat_id, user_id = 0, 0
+        else:
+            chat_id, user_id = account.owner_chat_id, account.owner_user_id
+        now = time.time()
+        with self._write() as db:
+            if account.state == REMOVED:
+                raise LedgerError("the account was removed from its server")
+            if db.execute(f"SELECT 1 FROM orders o WHERE o.account_id=? AND {_RENEWING}",
+                          (account.id,)).fetchone():
+                raise RenewalPending(account.username)
+            db.execute(
+                "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
+                " months, amount, language, state, created_at, deadline, updated_at, kind,"
+                " account_id, expires_on) VALUES (?,?,?,?,?,?,?,0,0,?,?,?,?,?,?,?,?)",
+                (order_id, chat_id, user_id, account.server_id, account.protocol,
+                 account.username, account.secret, language, PAID, now, now, now, RENEWAL,
+                 account.id, expires_on.isoformat()),
+            )
+        return self._written(order_id)
+
     def _written(self, order_id: str) -> Order:
         order = self.get(order_id)
         assert order is not None
@@ -356,10 +435,11 @@ class Ledger:
         return [_order(row) for row in rows]
 
     def retry_requested(self) -> list[Order]:
-        """Failed orders nobody is waiting on: the operator asked for another attempt."""
+        """Orders the operator put in from outside the daemon: failed ones they asked to try
+        again, and days they gave (`grant_days`, written `paid`)."""
         rows = self._db.execute(
-            "SELECT * FROM orders WHERE state=? AND needs_attention=0 ORDER BY updated_at",
-            (FAILED,),
+            "SELECT * FROM orders WHERE (state=? AND needs_attention=0) OR state=?"
+            " ORDER BY updated_at", (FAILED, PAID),
         ).fetchall()
         return [_order(row) for row in rows]
 
@@ -422,8 +502,10 @@ class Ledger:
             db.execute(
                 "INSERT INTO accounts (server_id, protocol, username, secret, owner_user_id,"
                 " owner_chat_id, language, expires_on, state, details, made_by, created_at,"
-                " updated_at) SELECT server_id, protocol, username, secret, user_id, chat_id,"
-                " language, ?, ?, ?, id, ?, ? FROM orders WHERE id=?",
+                " updated_at, ends_at) SELECT server_id, protocol, username, secret, user_id,"
+                " chat_id, language, ?, ?, ?, id, ?, ?,"
+                " (SELECT ends_at FROM trials t WHERE t.order_id=orders.id)"
+                " FROM orders WHERE id=?",
                 (expires_on.isoformat(), ACTIVE, details, now, now, order_id))
             db.execute("UPDATE orders SET account_id=last_insert_rowid() WHERE id=?",
                        (order_id,))
@@ -442,8 +524,10 @@ class Ledger:
                 (PROVISIONED, now, details, order_id, PROVISIONING, RENEWAL))
             if cursor.rowcount != 1:
                 return None
+            # A renewed trial is a paid account from now on.
             db.execute(
-                "UPDATE accounts SET expires_on=?, state=?, details=?, updated_at=?"
+                "UPDATE accounts SET expires_on=?, state=?, details=?, updated_at=?,"
+                " ends_at=NULL, remove_asked=0"
                 " WHERE id=(SELECT account_id FROM orders WHERE id=?)",
                 (expires_on.isoformat(), ACTIVE, details, now, order_id))
         return self.get(order_id)
@@ -459,7 +543,8 @@ class Ledger:
             return []
         rows = self._db.execute(
             f"SELECT * FROM accounts WHERE state != '{REMOVED}' AND owner_chat_id IS NOT NULL"
-            " AND expires_on >= ? AND expires_on <= ? ORDER BY expires_on, id",
+            " AND ends_at IS NULL AND expires_on >= ? AND expires_on <= ?"
+            " ORDER BY expires_on, id",
             (today.isoformat(), (today + dt.timedelta(days=days[-1])).isoformat()),
         ).fetchall()
         sent = {(row[0], row[1], row[2]) for row in self._db.execute(
@@ -501,9 +586,11 @@ class Ledger:
         return True
 
     def past_last_day(self, today: dt.date) -> list[Account]:
-        """Active accounts whose last day was before `today`."""
+        """Active paid accounts whose last day was before `today` (a trial ends by the
+        hour: `due_removal`)."""
         rows = self._db.execute(
-            f"SELECT * FROM accounts WHERE state='{ACTIVE}' AND expires_on < ? ORDER BY id",
+            f"SELECT * FROM accounts WHERE state='{ACTIVE}' AND expires_on < ?"
+            " AND ends_at IS NULL ORDER BY id",
             (today.isoformat(),)).fetchall()
         return [_account(row) for row in rows]
 
@@ -515,23 +602,43 @@ class Ledger:
             (time.time(), account.id, account.expires_on.isoformat()))
         return cursor.rowcount == 1
 
-    def due_removal(self, today: dt.date, grace_days: int) -> list[Account]:
-        """Expired accounts whose grace period is over, with no renewal under way."""
+    def due_removal(self, today: dt.date, grace_days: int, now: float) -> list[Account]:
+        """Accounts to take off their servers, with no renewal under way: expired ones whose
+        grace period is over, trials whose hours are over (`now`: epoch seconds of the
+        shop's clock), and those the operator asked to remove."""
         rows = self._db.execute(
-            f"SELECT * FROM accounts a WHERE state='{ACCOUNT_EXPIRED}' AND expires_on < ?"
+            f"SELECT * FROM accounts a WHERE state != '{REMOVED}' AND"
+            f" ((state='{ACCOUNT_EXPIRED}' AND expires_on < ? AND ends_at IS NULL)"
+            f" OR ends_at <= ? OR remove_asked=1)"
             f" AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.account_id=a.id AND {_RENEWING})"
             " ORDER BY server_id, id",
-            ((today - dt.timedelta(days=grace_days)).isoformat(),),
+            ((today - dt.timedelta(days=grace_days)).isoformat(), now),
         ).fetchall()
         return [_account(row) for row in rows]
 
+    def next_trial_end(self, now: float) -> float | None:
+        """The soonest end, after `now`, of a trial still on its server."""
+        row = self._db.execute(
+            f"SELECT MIN(ends_at) FROM accounts WHERE ends_at > ? AND state != '{REMOVED}'",
+            (now,)).fetchone()
+        return float(row[0]) if row[0] is not None else None
+
+    def ask_removal(self, account: Account) -> None:
+        """The operator wants the account off its server now (the daemon removes it)."""
+        with self._write() as db:
+            if db.execute(f"SELECT 1 FROM orders o WHERE o.account_id=? AND {_RENEWING}",
+                          (account.id,)).fetchone():
+                raise RenewalPending(account.username)
+            db.execute(f"UPDATE accounts SET remove_asked=1, updated_at=? WHERE id=?"
+                       f" AND state != '{REMOVED}'", (time.time(), account.id))
+
     def record_removed(self, account: Account) -> bool:
-        """expired -> removed, unless it was renewed meanwhile (compare-and-set on the
-        day); its name and place are free from now on."""
+        """-> removed, unless it was renewed meanwhile (compare-and-set on its state and
+        day as read); its name and place are free from now on."""
         cursor = self._db.execute(
             f"UPDATE accounts SET state='{REMOVED}', updated_at=? WHERE id=?"
-            f" AND state='{ACCOUNT_EXPIRED}' AND expires_on=?",
-            (time.time(), account.id, account.expires_on.isoformat()))
+            f" AND state=? AND state != '{REMOVED}' AND expires_on=?",
+            (time.time(), account.id, account.state, account.expires_on.isoformat()))
         return cursor.rowcount == 1
 
     def account(self, account_id: int) -> Account | None:
@@ -671,7 +778,7 @@ def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
 
 
 # Orders that hold their username and a place (and are not yet an account).
-_ORDER_HOLDS: Final = (f"kind='{PURCHASE}' AND state IN "
+_ORDER_HOLDS: Final = (f"kind IN ('{PURCHASE}', '{TRIAL}') AND state IN "
                        f"({','.join(repr(s) for s in sorted(HOLDING))})")
 # A renewal of order o's account that is not finished (one at a time per account).
 _RENEWING: Final = (f"o.kind='{RENEWAL}' AND o.state IN "

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
-# An account lives on a server for months; orders make or extend it (design.md, "Accounts
-# outlive orders"). `made_by` is the order that created it (NULL: not made by the shop).
-ACCOUNTS: Final = """
+# The accounts table as schema 3 made it (kept as it was: migration step 3 runs it).
+_ACCOUNTS_3: Final = """
 CREATE TABLE IF NOT EXISTS accounts (
     id INTEGER PRIMARY KEY,
     server_id TEXT NOT NULL,
@@ -41,6 +40,28 @@ CREATE TABLE IF NOT EXISTS reminders (
     PRIMARY KEY (account_id, expires_on, days_before)
 );
 """
+# What schema 4 adds: a trial's end to the minute (`ends_at`, epoch seconds of the shop's
+# clock; NULL for a paid account), the operator's request to remove an account now, and
+# the one trial each Telegram user may ever have.
+_TRIALS: Final = """
+CREATE TABLE IF NOT EXISTS trials (
+    user_id INTEGER PRIMARY KEY,
+    day TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    ends_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trials_by_day ON trials(day);
+"""
+_ACCOUNTS_4: Final = (
+    "ALTER TABLE accounts ADD COLUMN ends_at REAL",
+    "ALTER TABLE accounts ADD COLUMN remove_asked INTEGER NOT NULL DEFAULT 0",
+)
+# An account lives on a server for months; orders make or extend it (design.md, "Accounts
+# outlive orders"). `made_by` is the order that created it (NULL: not made by the shop).
+ACCOUNTS: Final = (_ACCOUNTS_3.replace(
+    "    updated_at REAL NOT NULL\n);",
+    "    updated_at REAL NOT NULL,\n    ends_at REAL,\n"
+    "    remove_asked INTEGER NOT NULL DEFAULT 0\n);") + _TRIALS)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -101,14 +122,18 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
 SCHEMA: Final = _TABLES.format(accounts=ACCOUNTS)
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 # Statements taking a ledger from the previous version to each version, in order.
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     2: ("ALTER TABLE chats ADD COLUMN handled INTEGER",),
     3: (
-        *[s.strip() for s in ACCOUNTS.split(";") if s.strip()],
+        *_statements(_ACCOUNTS_3),
         "ALTER TABLE orders ADD COLUMN kind TEXT NOT NULL DEFAULT 'purchase'",
         "ALTER TABLE orders ADD COLUMN account_id INTEGER",
         # Every account the shop made becomes a record its buyer owns; one whose last day
@@ -125,4 +150,5 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         " (SELECT accounts.id FROM accounts WHERE accounts.made_by = orders.id)"
         " WHERE state IN ('provisioned', 'delivered')",
     ),
+    4: (*_ACCOUNTS_4, *_statements(_TRIALS)),
 }

@@ -11,6 +11,8 @@ import datetime as dt
 import enum
 import logging
 import random
+import secrets
+import string
 import time
 import uuid
 
@@ -116,6 +118,19 @@ class Checkout:
             account=account, months=months, amount=months * server.price_per_month,
             language=language, deadline=time.time() + self.config.pakasir.payment_timeout,
         )
+
+    def create_trial(self, *, chat_id: int, user_id: int, server: Server, username: str,
+                     language: str) -> Order:
+        """Write the user's free trial on the server, ready to be made (raises the ledger's
+        refusals); it ends `trial.hours` from now, to the minute."""
+        now = self.calendar.now()
+        ends = now + dt.timedelta(hours=self.config.trial.hours)
+        return self.ledger.create_trial(
+            order_id=self._new_order_id(chat_id), chat_id=chat_id, user_id=user_id,
+            server_id=server.id, protocol=server.protocol, username=username,
+            secret=self.new_secret(server, _random(12)), language=language, day=now.date(),
+            ends_at=ends.timestamp(), expires_on=ends.date(), capacity=server.capacity,
+            daily_limit=self.config.trial.daily_limit)
 
     def _new_order_id(self, chat_id: int) -> str:
         stale = self.ledger.open_order(chat_id)
@@ -367,8 +382,11 @@ class Checkout:
         return self.today() + dt.timedelta(days=self.config.shop.days_per_month * order.months)
 
     def renewed_until(self, account: L.Account, months: int) -> dt.date:
-        """The account's last day after a renewal of `months` paid today."""
+        """The account's last day after a renewal of `months` paid today (a trial becomes a
+        paid account from today)."""
         days = dt.timedelta(days=self.config.shop.days_per_month * months)
+        if account.is_trial:
+            return self.today() + days
         return max(account.expires_on, self.today()) + days
 
     async def paid(self, order: Order, status: Status) -> bool:
@@ -441,13 +459,23 @@ class Checkout:
             for order in self.ledger.retry_requested():
                 if not self.fulfilment.is_busy(order.id):
                     with qlog.order_context(order.id):
-                        log.info("retry requested by an operator")
+                        log.info("put in by an operator (a retry or days given)")
                     self.fulfil(order)
 
     # --- helpers ----------------------------------------------------------------------------
 
     async def _say(self, order: Order, message: messages.Outgoing) -> None:
         await tell_buyer(self.bot, order.chat_id, message)
+
+
+def trial_username() -> str:
+    """`trial` and 5 random letters or digits."""
+    return "trial" + _random(5)
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits)
+                   for _ in range(length))
 
 
 def _closed(status: Status | None) -> bool:

@@ -1,14 +1,19 @@
-"""The buyer's dialogue: server -> username -> (password) -> duration -> confirm -> pay.
+"""The buyer's dialogue: server -> username -> (password) -> duration -> confirm -> pay;
+their accounts (details, renewal: months -> confirm -> pay); a free trial (server -> made).
 
 The unfinished dialogue of each chat (its draft) lives in the ledger, so a restart in the
 middle of a purchase continues where the buyer was. Updates of one chat are handled one
-at a time; different chats proceed independently.
+at a time; different chats proceed independently. Admins' commands and buttons go to
+`Admin`. Each step's handler is found in one table (`_typed` for what the buyer types,
+`_steps` for the prompt's buttons); buttons that carry what they act on (an order, an
+account) work at any step (`_acts`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -18,9 +23,10 @@ from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger
 from qrisbot.provision import Presence, ServerError, can_extend
 from qrisbot.provision.recipes import PASSWORD, is_sellable_username
-from qrisbot.shop import messages
+from qrisbot.shop import buttons, messages
 from qrisbot.shop.admin import Admin
-from qrisbot.shop.checkout import Checkout
+from qrisbot.shop.buttons import Press, pack
+from qrisbot.shop.checkout import Checkout, trial_username
 from qrisbot.shop.messages import Outgoing, cancel_row
 from qrisbot.shop.texts import label, rupiah, text
 from qrisbot.telegram.api import BotApi, Keyboard, TelegramError
@@ -29,13 +35,18 @@ from qrisbot.telegram.types import CallbackQuery, Message, Update, current_updat
 log = logging.getLogger("qrisbot.conversation")
 
 COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s.*)?", re.DOTALL)
-CALLBACK = re.compile(
-    r"(srv|full|dur|retry|qcancel|acd|ren):([A-Za-z0-9-]{1,40})|pay|cancel|acc")
 MAX_TEXT = 4096
 USERNAME_CHECK_DEADLINE = 20  # seconds a buyer waits for the server to answer about a name
 # Updates one chat may have waiting; a person never gets near it, a flood is cut off here
 # instead of piling up tasks and paced replies for minutes.
 MAX_QUEUED = 8
+TRIAL_NAME_TRIES = 5  # random trial names tried before giving up (each is 1 in 36**5)
+
+Draft = dict[str, Any]
+# A button of the current prompt: (chat, user, the chat's draft, the press).
+StepHandler = Callable[[int, int, Draft, Press], Awaitable[None]]
+# A button that carries what it acts on: (chat, user, the press).
+Act = Callable[[int, int, Press], Awaitable[None]]
 
 
 class Conversation:
@@ -53,6 +64,27 @@ class Conversation:
         self._queued: dict[int, int] = {}  # chat -> updates taken and not yet handled
         self.dropped = 0
         self.admin = Admin(config, ledger, bot, checkout, nursery)
+        self._typed: dict[str, Callable[[Message, Draft, str], Awaitable[None]]] = {
+            "username": self._on_username,
+            "password": self._on_password,
+        }
+        self._steps: dict[tuple[str, str], StepHandler] = {
+            ("srv", "server"): self._choose_server,
+            ("full", "server"): self._choose_server,
+            ("dur", "duration"): self._choose_duration,
+            ("pay", "confirm"): self._pay,
+            ("dur", "renew_duration"): self._renew_months,
+            ("pay", "renew_confirm"): self._pay_renewal,
+            ("tsrv", "trial_server"): self._take_trial,
+        }
+        self._acts: dict[str, Act] = {
+            "retry": self._order_button,
+            "qcancel": self._order_button,
+            "acc": self._my_accounts_button,
+            "acd": self._account_detail,
+            "ren": self._renew,
+            "trial": self._offer_trial,
+        }
 
     # --- entry from polling ---------------------------------------------------------------
 
@@ -126,11 +158,9 @@ class Conversation:
             await self._cancel(message.chat_id)
         else:
             draft = self.ledger.draft(message.chat_id)
-            step = draft.get("step") if draft else None
-            if draft is not None and step == "username":
-                await self._on_username(message, draft, raw)
-            elif draft is not None and step == "password":
-                await self._on_password(message, draft, raw)
+            typed = self._typed.get(draft.get("step", "")) if draft is not None else None
+            if draft is not None and typed is not None:
+                await typed(message, draft, raw)
             elif draft is not None:
                 await self._send(message.chat_id, Outgoing(text("use_buttons", self.lang)))
             else:
@@ -147,9 +177,11 @@ class Conversation:
                                     self.ledger.active_count(s.id) >= s.capacity)]
             for s in servers
         ]
-        # In a private chat the chat is its user: the buyer's own accounts.
+        # In a private chat the chat is its user: the buyer's own accounts, their trial.
         if self.ledger.accounts_of(chat_id):
-            rows = [*rows, [(text("button_my_accounts", self.lang), "acc")]]
+            rows = [*rows, [(text("button_my_accounts", self.lang), pack("acc"))]]
+        if self._trial_servers() and not self.ledger.had_trial(chat_id):
+            rows = [*rows, [(text("button_trial", self.lang), pack("trial"))]]
         greeting = text("greeting", self.lang, shop=self.config.shop.name)
         message_id = await self._send(chat_id, Outgoing(greeting, [*rows, cancel_row(self.lang)]))
         self.ledger.save_draft(chat_id, {"step": "server", "message_id": message_id},
@@ -168,19 +200,10 @@ class Conversation:
         # Free in the ledger first (cheap), then on the server itself.
         taken = self.ledger.username_held(server.id, username)
         if not taken:
-            presence = None
-            # The buyer waits for this answer: a slow server gets a bounded time, then the
-            # buyer hears so (the chat is not held for as long as a server likes).
-            with trio.move_on_after(USERNAME_CHECK_DEADLINE):
-                try:
-                    presence = await self.checkout.provisioner.presence(server, username)
-                except ServerError as exc:
-                    log.warning("server %s: username check failed: %s", server.id, exc)
-                    self.checkout.servers.answered(server, exc)
+            presence = await self._presence(server, username)
             if presence is None:
                 await self._try_again(chat_id, "server_unreachable")
                 return
-            self.checkout.servers.answered(server, None)
             taken = presence is Presence.TAKEN
         if taken:
             await self._try_again(chat_id, "username_taken", username=username)
@@ -191,6 +214,22 @@ class Conversation:
                             Outgoing(text("ask_password", self.lang), [cancel_row(self.lang)]))
         else:
             await self._ask_duration(chat_id, draft, server)
+
+    async def _presence(self, server: Server, username: str) -> Presence | None:
+        """Is the name free on the server? None when it did not answer in time."""
+        presence = None
+        # The buyer waits for this answer: a slow server gets a bounded time, then the
+        # buyer hears so (the chat is not held for as long as a server likes).
+        with trio.move_on_after(USERNAME_CHECK_DEADLINE):
+            try:
+                presence = await self.checkout.provisioner.presence(server, username)
+            except ServerError as exc:
+                log.warning("server %s: username check failed: %s", server.id, exc)
+                self.checkout.servers.answered(server, exc)
+                return None
+        if presence is not None:
+            self.checkout.servers.answered(server, None)
+        return presence
 
     async def _on_password(self, message: Message, draft: dict[str, Any], raw: str) -> None:
         chat_id = message.chat_id
@@ -212,20 +251,18 @@ class Conversation:
         await self._ask(chat_id, draft, "duration", Outgoing(
             text("ask_duration", self.lang), [*self._months(server), cancel_row(self.lang)]))
 
-    def _months_chosen(self, value: str) -> int | None:
-        """The months a `dur:` button carries, if it is one this shop offers."""
-        if value.isdigit() and 1 <= int(value) <= self.config.shop.max_months:
-            return int(value)
-        return None
+    def _months_chosen(self, press: Press) -> int | None:
+        """The months a `dur` button carries, if it is one this shop offers."""
+        return press.number if 1 <= press.number <= self.config.shop.max_months else None
 
     def _pay_or_cancel(self) -> Keyboard:
-        return [[(text("button_pay", self.lang), "pay"),
-                 (text("button_cancel", self.lang), "cancel")]]
+        return [[(text("button_pay", self.lang), pack("pay")),
+                 (text("button_cancel", self.lang), pack("cancel"))]]
 
     def _months(self, server: Server) -> Keyboard:
         """1..max_months, each with its price at the server's current price."""
         buttons = [(label("duration_button", self.lang, months=months,
-                          price=rupiah(months * server.price_per_month)), f"dur:{months}")
+                          price=rupiah(months * server.price_per_month)), pack("dur", months))
                    for months in range(1, self.config.shop.max_months + 1)]
         return [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
 
@@ -258,7 +295,13 @@ class Conversation:
             return
         server = self._server(draft)
         step, months = draft.get("step"), draft.get("months")
-        if step == "server" or server is None:
+        if step == "trial_server":
+            await self._offer_trial(chat_id, chat_id, Press("trial"))
+        elif step == "renew_duration" and isinstance(draft.get("account"), int):
+            await self._renew(chat_id, chat_id, Press("ren", str(draft["account"])))
+        elif step == "renew_confirm" and isinstance(months, int):
+            await self._renew_months(chat_id, chat_id, draft, Press("dur", str(months)))
+        elif step == "server" or server is None:
             await self._menu(chat_id)
         elif step == "username":
             await self._ask_username(chat_id, server)
@@ -268,7 +311,7 @@ class Conversation:
         elif step == "duration":
             await self._ask_duration(chat_id, draft, server)
         elif step == "confirm" and isinstance(months, int):
-            await self._choose_duration(chat_id, draft, str(months))
+            await self._choose_duration(chat_id, chat_id, draft, Press("dur", str(months)))
 
     async def _restart(self, chat_id: int) -> None:
         self.ledger.save_draft(chat_id, None, current_update.get())
@@ -286,45 +329,30 @@ class Conversation:
             else:  # a forged admin button looks like any stale one
                 await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
-        match = CALLBACK.fullmatch(data) if len(data.encode()) <= 64 else None
-        if chat_id is None or callback.chat_type != "private" or match is None:
+        press = buttons.unpack(data)
+        if chat_id is None or callback.chat_type != "private" or press is None:
             return
-        kind, value = match.group(1) or data, match.group(2) or ""
-        if kind in ("retry", "qcancel"):
-            await self._order_button(chat_id, kind, value)
-            return
-        if kind == "acc":
-            await self._my_accounts(chat_id)
-            return
-        if kind == "acd":
-            await self._account_detail(chat_id, callback.sender.id, value)
-            return
-        if kind == "ren":
-            await self._renew(chat_id, callback.sender.id, value)
+        user_id = callback.sender.id
+        act = self._acts.get(press.kind)
+        if act is not None:
+            await act(chat_id, user_id, press)
             return
         draft = self.ledger.draft(chat_id)
         if draft is None or draft.get("message_id") != callback.message_id:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
         await self._remove_buttons(chat_id, callback.message_id)
-        step = draft.get("step")
-        if kind == "cancel":
+        handler = self._steps.get((press.kind, draft.get("step", "")))
+        if press.kind == "cancel":
             await self._cancel(chat_id)
-        elif kind in ("srv", "full") and step == "server":
-            await self._choose_server(chat_id, value)
-        elif kind == "dur" and step == "duration":
-            await self._choose_duration(chat_id, draft, value)
-        elif kind == "pay" and step == "confirm":
-            await self._pay(chat_id, callback.sender.id, draft)
-        elif kind == "dur" and step == "renew_duration":
-            await self._renew_months(chat_id, callback.sender.id, draft, value)
-        elif kind == "pay" and step == "renew_confirm":
-            await self._pay_renewal(chat_id, callback.sender.id, draft)
+        elif handler is not None:
+            await handler(chat_id, user_id, draft, press)
         else:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
 
-    async def _choose_server(self, chat_id: int, server_id: str) -> None:
-        server = self.config.server(server_id)
+    async def _choose_server(self, chat_id: int, user_id: int, draft: Draft, press: Press
+                             ) -> None:
+        server = self.config.server(press.value)
         if server is None or not self.checkout.servers.selling(server):
             await self._restart(chat_id)
             return
@@ -340,12 +368,13 @@ class Conversation:
         await self._ask(chat_id, {"server": server.id}, "username",
                         Outgoing(prompt, [cancel_row(self.lang)]))
 
-    async def _choose_duration(self, chat_id: int, draft: dict[str, Any], value: str) -> None:
+    async def _choose_duration(self, chat_id: int, user_id: int, draft: Draft, press: Press
+                               ) -> None:
         server = self._server(draft)
         if server is None:
             await self._restart(chat_id)
             return
-        months = self._months_chosen(value)
+        months = self._months_chosen(press)
         if months is None:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
@@ -358,7 +387,7 @@ class Conversation:
         await self._ask(chat_id, {**draft, "months": months}, "confirm",
                         Outgoing(summary, buttons))
 
-    async def _pay(self, chat_id: int, user_id: int, draft: dict[str, Any]) -> None:
+    async def _pay(self, chat_id: int, user_id: int, draft: Draft, press: Press) -> None:
         server = self._server(draft)
         username = draft.get("username")
         months = draft.get("months")
@@ -395,13 +424,13 @@ class Conversation:
         self.ledger.save_draft(chat_id, None, current_update.get())
         await self.checkout.request_payment(order)
 
-    async def _order_button(self, chat_id: int, kind: str, order_id: str) -> None:
-        order = self.ledger.get(order_id)
+    async def _order_button(self, chat_id: int, user_id: int, press: Press) -> None:
+        order = self.ledger.get(press.value)
         # Buttons of another chat's order (forged data) look exactly like stale ones.
         if order is None or order.chat_id != chat_id:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
-        if kind == "qcancel":
+        if press.kind == "qcancel":
             await self.checkout.buyer_cancels(order)
             return
         server = self.config.server(order.server_id)
@@ -418,20 +447,20 @@ class Conversation:
 
     # --- the buyer's accounts ---------------------------------------------------------------
 
+    async def _my_accounts_button(self, chat_id: int, user_id: int, press: Press) -> None:
+        await self._my_accounts(chat_id)
+
     async def _my_accounts(self, chat_id: int) -> None:
         names = {s.id: s.name for s in self.config.servers}
         renewable = {s.id for s in self.config.servers if can_extend(s)}
         await self._send(chat_id, messages.my_accounts(
             self.ledger.accounts_of(chat_id), names, renewable, self.checkout.today(),
-            self.lang))
+            self.checkout.zone, self.lang))
 
     def _owned(self, user_id: int, value: object) -> L.Account | None:
-        """The account `value` names, if this user owns it and it is still on its server."""
-        # Button data is untrusted: at most 18 digits (SQLite integers stop at 2**63).
-        account_id = value if isinstance(value, int) else (
-            int(value) if isinstance(value, str) and value.isdigit() and len(value) <= 18
-            else None)
-        account = self.ledger.account(account_id) if account_id is not None else None
+        """The account `value` (an id) names, if this user owns it and it is still on its
+        server."""
+        account = self.ledger.account(value) if isinstance(value, int) else None
         if account is None or account.owner_user_id != user_id or account.state == L.REMOVED:
             return None
         return account
@@ -442,8 +471,8 @@ class Conversation:
         server = self.config.server(account.server_id) if account is not None else None
         return (account, server) if account is not None and server is not None else None
 
-    async def _account_detail(self, chat_id: int, user_id: int, value: str) -> None:
-        account = self._owned(user_id, value)
+    async def _account_detail(self, chat_id: int, user_id: int, press: Press) -> None:
+        account = self._owned(user_id, press.number)
         # Someone else's account (forged data) looks exactly like a stale button.
         if account is None:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
@@ -452,9 +481,9 @@ class Conversation:
         name = server.name if server is not None else account.server_id
         await self._send(chat_id, Outgoing(messages.account_detail(account, name, self.lang)))
 
-    async def _renew(self, chat_id: int, user_id: int, value: str) -> None:
+    async def _renew(self, chat_id: int, user_id: int, press: Press) -> None:
         """Perpanjang: how many months (at the server's current price)."""
-        owned = self._renewable(user_id, value)
+        owned = self._renewable(user_id, press.number)
         if owned is None or not can_extend(owned[1]):
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
@@ -465,14 +494,14 @@ class Conversation:
         await self._ask(chat_id, {"account": account.id}, "renew_duration",
                         Outgoing(prompt, [*self._months(server), cancel_row(self.lang)]))
 
-    async def _renew_months(self, chat_id: int, user_id: int, draft: dict[str, Any],
-                            value: str) -> None:
+    async def _renew_months(self, chat_id: int, user_id: int, draft: Draft, press: Press
+                            ) -> None:
         owned = self._renewable(user_id, draft.get("account"))
         if owned is None:
             await self._restart(chat_id)
             return
         account, server = owned
-        months = self._months_chosen(value)
+        months = self._months_chosen(press)
         if months is None:
             await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
@@ -486,7 +515,8 @@ class Conversation:
         await self._ask(chat_id, {**draft, "months": months}, "renew_confirm",
                         Outgoing(summary, buttons))
 
-    async def _pay_renewal(self, chat_id: int, user_id: int, draft: dict[str, Any]) -> None:
+    async def _pay_renewal(self, chat_id: int, user_id: int, draft: Draft, press: Press
+                           ) -> None:
         owned = self._renewable(user_id, draft.get("account"))
         months = draft.get("months")
         if owned is None or not isinstance(months, int):
@@ -511,6 +541,80 @@ class Conversation:
             return
         self.ledger.save_draft(chat_id, None, current_update.get())
         await self.checkout.request_payment(order)
+
+    # --- a free trial -----------------------------------------------------------------------
+
+    def _trial_servers(self) -> list[Server]:
+        return [s for s in self.checkout.servers.for_sale() if self.config.offers_trial(s)]
+
+    def _trial_refused(self, user_id: int) -> str | None:
+        """Why this user cannot have a trial now (a text key), if they cannot."""
+        if self.ledger.had_trial(user_id):
+            return "trial_used"
+        limit = self.config.trial.daily_limit
+        if limit and self.ledger.trials_on(self.checkout.today()) >= limit:
+            return "trials_exhausted"
+        return None
+
+    async def _offer_trial(self, chat_id: int, user_id: int, press: Press) -> None:
+        """Coba gratis: which server."""
+        refused = self._trial_refused(user_id)
+        servers = [s for s in self._trial_servers()
+                   if self.ledger.active_count(s.id) < s.capacity]
+        if refused is not None or not servers:
+            await self._send(chat_id, Outgoing(text(refused or "no_servers", self.lang)))
+            return
+        rows: Keyboard = [[(label("trial_server_button", self.lang, name=s.name,
+                                  protocol=messages.PROTOCOL_NAMES[s.protocol]),
+                            pack("tsrv", s.id))] for s in servers]
+        await self._ask(chat_id, {}, "trial_server", Outgoing(
+            text("ask_trial_server", self.lang, hours=self.config.trial.hours),
+            [*rows, cancel_row(self.lang)]))
+
+    async def _take_trial(self, chat_id: int, user_id: int, draft: Draft, press: Press
+                          ) -> None:
+        """Make the trial account at once: a random free name (and password)."""
+        server = self.config.server(press.value)
+        if server is None or not self.checkout.servers.selling(server) or (
+                not self.config.offers_trial(server)):
+            await self._restart(chat_id)
+            return
+        refused = self._trial_refused(user_id)
+        if refused is not None:
+            self.ledger.save_draft(chat_id, None, current_update.get())
+            await self._send(chat_id, Outgoing(text(refused, self.lang)))
+            return
+        username = None
+        for _ in range(TRIAL_NAME_TRIES):
+            candidate = trial_username()
+            if self.ledger.username_held(server.id, candidate):
+                continue
+            presence = await self._presence(server, candidate)
+            if presence is None:
+                await self._try_again(chat_id, "server_unreachable")
+                return
+            if presence is Presence.ABSENT:
+                username = candidate
+                break
+        if username is None:
+            await self._restart(chat_id)
+            return
+        try:
+            order = self.checkout.create_trial(chat_id=chat_id, user_id=user_id,
+                                               server=server, username=username,
+                                               language=self.lang)
+        except L.TrialUsed:
+            await self._send(chat_id, Outgoing(text("trial_used", self.lang)))
+            return
+        except L.TrialsExhausted:
+            await self._send(chat_id, Outgoing(text("trials_exhausted", self.lang)))
+            return
+        except (L.UsernameHeld, L.ServerFull):
+            await self._send(chat_id, Outgoing(text("server_full", self.lang, name=server.name)))
+            return
+        self.ledger.save_draft(chat_id, None, current_update.get())
+        await self._send(chat_id, Outgoing(text("trial_making", self.lang)))
+        self.checkout.fulfil(order)
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 """After an account's last day: tell its buyer it ran out (and when it will be removed),
-and once `shop.grace_days` have passed, remove it from its server and free its place.
+and once `shop.grace_days` have passed, remove it from its server and free its place. A
+trial is removed when its hours are over (to the minute); an account the operator asked
+to remove, at the next look.
 
 Removals are batched per server (one script, one lock, one restart). A removal only
 takes an account whose date on the server is still the old one: one renewed meanwhile is
@@ -27,7 +29,9 @@ from qrisbot.telegram.api import BotApi
 
 log = logging.getLogger("qrisbot.expiry")
 
-LOOK_EVERY = 300  # seconds between looks for accounts past their last day or grace
+LOOK_EVERY = 60  # seconds between looks (a trial ends to the minute)
+# Seconds before a server whose removals failed is asked again (then the last, repeated).
+REMOVAL_BACKOFF = (60, 300, 900, 1800)
 # Buyers hear of a change only while it is news: not of an account that ran out long ago
 # (a ledger from before this release, or a daemon that was down for weeks).
 NEWS_DAYS = 7
@@ -46,19 +50,27 @@ class Expiry:
         # Accounts a server showed with a later day than the ledger's (renewed meanwhile, or
         # changed by hand): not asked about again until the daemon restarts.
         self._kept: set[tuple[int, dt.date]] = set()
+        self._failures: dict[str, tuple[int, float]] = {}  # server -> (failures, retry at)
 
     async def run(self) -> None:
         while True:
             await self.look()
-            await trio.sleep(LOOK_EVERY)
+            # A trial ends to the minute: the next look is no later than the next end.
+            now = self.calendar.now().timestamp()
+            soonest = self.ledger.next_trial_end(now)
+            await trio.sleep(LOOK_EVERY if soonest is None
+                             else min(LOOK_EVERY, soonest - now + 0.5))
 
     async def look(self) -> None:
         today = self.calendar.today()
         for account in self.ledger.past_last_day(today):
             if self.ledger.record_expired(account) and self._news(account, 0):
                 await self._tell(account, "ran_out")
-        due = [a for a in self.ledger.due_removal(today, self.config.shop.grace_days)
-               if (a.id, a.expires_on) not in self._kept]
+        now = trio.current_time()
+        due = [a for a in self.ledger.due_removal(today, self.config.shop.grace_days,
+                                                  self.calendar.now().timestamp())
+               if (a.id, a.expires_on) not in self._kept
+               and self._failures.get(a.server_id, (0, now))[1] <= now]
         async with trio.open_nursery() as removing:
             for server_id, accounts in itertools.groupby(due, key=lambda a: a.server_id):
                 removing.start_soon(self._remove, server_id, list(accounts))
@@ -74,10 +86,14 @@ class Expiry:
             try:
                 outcomes = await self.provisioner.remove(server, removals)
             except ServerError as exc:
-                log.warning("removing %d expired account(s) on %s failed: %s",
-                            len(removals), server.id, exc)
+                failures = self._failures.get(server.id, (0, 0.0))[0]
+                delay = REMOVAL_BACKOFF[min(failures, len(REMOVAL_BACKOFF) - 1)]
+                log.warning("removing %d account(s) on %s failed (again in %d s): %s",
+                            len(removals), server.id, delay, exc)
+                self._failures[server.id] = (failures + 1, trio.current_time() + delay)
                 self.servers.answered(server, exc)
                 return
+        self._failures.pop(server.id, None)
         self.servers.answered(server, None)
         for account in accounts:
             outcome = outcomes.get(account.username)
@@ -91,7 +107,9 @@ class Expiry:
                 self.ledger.record_removed(account)
             elif outcome is Removed.GONE and self.ledger.record_removed(account):
                 log.info("account %d removed from %s", account.id, server.id)
-                if self._news(account, self.config.shop.grace_days):
+                if account.is_trial and not account.remove_asked:
+                    await self._tell(account, "trial_ended")
+                elif self._news(account, self.config.shop.grace_days):
                     await self._tell(account, "removed")
 
     def _news(self, account: Account, after: int) -> bool:

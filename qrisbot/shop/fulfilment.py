@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import zoneinfo
 from collections.abc import Callable
 
 import trio
@@ -61,6 +62,7 @@ class Fulfilment:
         self.servers = servers
         self.notifier = notifier
         self.today = today
+        self.zone = zoneinfo.ZoneInfo(config.shop.timezone)
         self._work = work
         self._fulfilling: set[str] = set()
         # Set when the daemon stops: no new provisioning attempt starts (a failed order
@@ -220,15 +222,20 @@ class Fulfilment:
 
     def account(self, order: Order) -> Account:
         assert order.expires_on is not None
-        days = self.config.shop.days_per_month * order.months
+        expires = dt.date.fromisoformat(order.expires_on)
+        # A trial lasts hours: its days are those its last day is away (at least one).
+        days = (self.config.shop.days_per_month * order.months if order.kind != L.TRIAL
+                else max((expires - self.today()).days, 1))
         return Account(order_id=order.id, username=order.username, secret=order.secret,
-                       expires=dt.date.fromisoformat(order.expires_on), months=order.months,
-                       days=days)
+                       expires=expires, months=order.months, days=days)
 
     async def _deliver(self, order: Order) -> None:
         """Send the account; while Telegram is unavailable, keep trying (the account is in
         the ledger). A buyer who blocked the bot gets it when they write again."""
-        body = messages.account(order)
+        made = self.ledger.account(order.account_id or 0)
+        ends = (dt.datetime.fromtimestamp(made.ends_at, self.zone)
+                if made is not None and made.ends_at is not None else None)
+        body = messages.account(order, ends)
         tries = 0
         while True:
             try:

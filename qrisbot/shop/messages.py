@@ -9,7 +9,8 @@ from typing import Any
 import attrs
 
 from qrisbot.config import Server
-from qrisbot.ledger import REMOVED, RENEWAL, Account, Order
+from qrisbot.ledger import REMOVED, RENEWAL, TRIAL, Account, Order
+from qrisbot.shop.buttons import pack
 from qrisbot.shop.texts import Html, label, rupiah, text
 from qrisbot.telegram import limits
 from qrisbot.telegram.api import Keyboard
@@ -27,7 +28,7 @@ def plain(key: str, lang: str, **values: object) -> Outgoing:
     return Outgoing(text(key, lang, **values))
 
 
-def cancel_row(lang: str, data: str = "cancel") -> list[tuple[str, str]]:
+def cancel_row(lang: str, data: str = pack("cancel")) -> list[tuple[str, str]]:
     return [(text("button_cancel", lang), data)]
 
 
@@ -41,14 +42,14 @@ def qr_caption(order: Order, zone: dt.tzinfo) -> Html:
 
 
 def qr_buttons(order: Order) -> Keyboard:
-    return [cancel_row(order.language, f"qcancel:{order.id}")]
+    return [cancel_row(order.language, pack("qcancel", order.id))]
 
 
 def qr_failed(order: Order) -> Outgoing:
     return Outgoing(
         text("qr_failed", order.language),
-        [[(text("button_retry", order.language), f"retry:{order.id}"),
-          (text("button_cancel", order.language), f"qcancel:{order.id}")]],
+        [[(text("button_retry", order.language), pack("retry", order.id)),
+          (text("button_cancel", order.language), pack("qcancel", order.id))]],
     )
 
 
@@ -76,16 +77,23 @@ def server_button(server: Server, lang: str, full: bool) -> tuple[str, str]:
     protocol = PROTOCOL_NAMES[server.protocol]
     if full:
         return (label("server_button_full", lang, name=server.name, protocol=protocol),
-                f"full:{server.id}")
+                pack("full", server.id))
     return (label("server_button", lang, name=server.name, protocol=protocol,
-                  price=rupiah(server.price_per_month)), f"srv:{server.id}")
+                  price=rupiah(server.price_per_month)), pack("srv", server.id))
 
 
-def account(order: Order) -> Html:
+def when(moment: dt.datetime) -> str:
+    return moment.strftime("%H:%M %d-%m-%Y")
+
+
+def account(order: Order, trial_ends: dt.datetime | None = None) -> Html:
     """The delivery message, from the details stored when the account was made."""
     info: dict[str, Any] = order.account_details()
     protocol = PROTOCOL_NAMES.get(info["protocol"], info["protocol"])
-    if order.kind == RENEWAL:
+    if order.kind == TRIAL and trial_ends is not None:
+        title = text("account_trial", order.language, protocol=protocol,
+                     when=when(trial_ends))
+    elif order.kind == RENEWAL:
         title = text("account_extended", order.language, protocol=protocol, order_id=order.id,
                      date=dt.date.fromisoformat(info["expires"]).strftime("%d-%m-%Y"))
     else:
@@ -106,8 +114,8 @@ def reminder(account: Account, server_name: str, *, renewable: bool, today: dt.d
     lang = account.language
     body = text("reminder", lang, protocol=PROTOCOL_NAMES.get(account.protocol, account.protocol),
                 username=account.username, server=server_name,
-                status=_status(account, today, lang))
-    buttons = [[(label("button_renew_now", lang), f"ren:{account.id}")]] if renewable else None
+                status=_status(account, today, lang, dt.UTC))
+    buttons = [[(label("button_renew_now", lang), pack("ren", account.id))]] if renewable else None
     return Outgoing(body, buttons)
 
 
@@ -120,15 +128,18 @@ def lifecycle(account: Account, what: str, server_name: str, *, removal_day: dt.
                 username=account.username, server=server_name,
                 date=account.expires_on.strftime("%d-%m-%Y"),
                 removal=removal_day.strftime("%d-%m-%Y"))
-    buttons = [[(label("button_renew_now", lang), f"ren:{account.id}")]] if renewable else None
+    buttons = [[(label("button_renew_now", lang), pack("ren", account.id))]] if renewable else None
     return Outgoing(body, buttons)
 
 
-def _status(acc: Account, today: dt.date, lang: str) -> Html:
+def _status(acc: Account, today: dt.date, lang: str, zone: dt.tzinfo) -> Html:
     date = acc.expires_on.strftime("%d-%m-%Y")
     days = acc.days_left(today)
     if acc.state == REMOVED:
         return text("my_account_removed", lang, date=date)
+    if acc.ends_at is not None:
+        return text("my_account_trial", lang,
+                    when=when(dt.datetime.fromtimestamp(acc.ends_at, zone)))
     if days == 0:
         return text("my_account_expired", lang, date=date)
     if days == 1:
@@ -137,22 +148,22 @@ def _status(acc: Account, today: dt.date, lang: str) -> Html:
 
 
 def my_accounts(accounts: list[Account], server_names: dict[str, str], renewable: set[str],
-                today: dt.date, lang: str) -> Outgoing:
+                today: dt.date, zone: dt.tzinfo, lang: str) -> Outgoing:
     """The buyer's accounts: server, protocol, name, expiry and days left; Detail each, and
     Perpanjang where the server (in `renewable`) can extend it."""
     if not accounts:
         return plain("my_accounts_none", lang)
     entries: list[Entry] = []
     for n, acc in enumerate(accounts, start=1):
-        status = _status(acc, today, lang)
+        status = _status(acc, today, lang, zone)
         line = text("my_account_line", lang, n=n,
                     server=server_names.get(acc.server_id, acc.server_id),
                     protocol=PROTOCOL_NAMES.get(acc.protocol, acc.protocol),
                     username=acc.username, status=status)
         buttons = [] if acc.state == REMOVED else [
-            (label("button_detail", lang, n=n), f"acd:{acc.id}")]
+            (label("button_detail", lang, n=n), pack("acd", acc.id))]
         if buttons and acc.server_id in renewable:
-            buttons.append((label("button_renew", lang, n=n), f"ren:{acc.id}"))
+            buttons.append((label("button_renew", lang, n=n), pack("ren", acc.id)))
         entries.append((line, buttons))
     return listing(text("my_accounts_title", lang), entries, len(accounts), lang)
 

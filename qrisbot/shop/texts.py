@@ -274,6 +274,35 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "An earlier renewal of <b>{username}</b> is still being applied. Wait a moment, then "
         "try again.",
     ),
+    "my_account_trial": ("trial, berakhir {when}", "trial, ends {when}"),
+    "button_trial": ("🎁 Coba gratis", "🎁 Free trial"),
+    "trial_server_button": ("{name} · {protocol}", "{name} · {protocol}"),
+    "ask_trial_server": (
+        "🎁 <b>Coba gratis {hours} jam</b>\nPilih server. Akun dibuat langsung, tanpa "
+        "pembayaran; satu kali untuk setiap pengguna.",
+        "🎁 <b>Free {hours}-hour trial</b>\nPick a server. The account is made at once, no "
+        "payment; one per user.",
+    ),
+    "trial_used": (
+        "Anda sudah pernah memakai akun trial. Ketik /start untuk membeli akun.",
+        "You have already had a trial account. Type /start to buy an account.",
+    ),
+    "trials_exhausted": (
+        "Kuota akun trial hari ini sudah habis. Coba lagi besok, atau ketik /start untuk "
+        "membeli.",
+        "Today's free trials have all been given. Try again tomorrow, or type /start to buy.",
+    ),
+    "trial_making": ("⏳ Membuat akun trial Anda…", "⏳ Making your trial account…"),
+    "account_trial": (
+        "🎁 <b>Akun trial {protocol} Anda siap</b> — berlaku sampai <b>{when}</b>",
+        "🎁 <b>Your {protocol} trial account is ready</b> — valid until <b>{when}</b>",
+    ),
+    "account_trial_ended": (
+        "⌛ Masa trial akun {protocol} <code>{username}</code> di {server} sudah berakhir dan "
+        "akunnya dihapus. Ketik /start untuk membeli akun.",
+        "⌛ The trial of your {protocol} account <code>{username}</code> on {server} is over "
+        "and the account was removed. Type /start to buy an account.",
+    ),
     "my_account_active": ("aktif sampai {date} ({days} hari lagi)",
                           "valid until {date} ({days} days left)"),
     "my_account_last_day": ("aktif sampai hari ini, {date}", "valid until today, {date}"),

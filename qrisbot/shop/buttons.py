@@ -1,0 +1,70 @@
+"""Every kind of button data the buyer's dialogue uses, packed and unpacked in one place.
+
+Button data comes back from Telegram as untrusted text (any client can send any data):
+`unpack` accepts only the kinds below, each with the shape of value it carries, and at
+most Telegram's 64 bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import attrs
+
+# kind -> the value it carries (None: the kind alone).
+SERVER: Final = re.compile(r"[a-z0-9-]{1,16}")
+ORDER: Final = re.compile(r"[A-Za-z0-9-]{1,40}")
+MONTHS: Final = re.compile(r"[1-9][0-9]?")
+# SQLite integers stop at 2**63: more digits than that cannot name an account.
+ACCOUNT: Final = re.compile(r"[0-9]{1,18}")
+
+KINDS: Final[dict[str, re.Pattern[str] | None]] = {
+    "srv": SERVER,  # buy on this server
+    "full": SERVER,  # a full server's button (answers "full", shows the menu again)
+    "dur": MONTHS,  # this many months
+    "pay": None,  # confirm and pay
+    "cancel": None,  # leave the dialogue
+    "retry": ORDER,  # make this order's QR again
+    "qcancel": ORDER,  # cancel this order
+    "acc": None,  # my accounts
+    "acd": ACCOUNT,  # this account's details
+    "ren": ACCOUNT,  # renew this account
+    "trial": None,  # a free trial: pick its server
+    "tsrv": SERVER,  # a free trial on this server
+}
+MAX_BYTES: Final = 64
+
+
+@attrs.frozen
+class Press:
+    kind: str
+    value: str = ""
+
+    @property
+    def number(self) -> int:
+        """The value as a number (kinds carrying MONTHS or ACCOUNT)."""
+        return int(self.value)
+
+
+def pack(kind: str, value: object = None) -> str:
+    shape = KINDS[kind]
+    if shape is None:
+        assert value is None, kind
+        return kind
+    data = f"{kind}:{value}"
+    assert shape.fullmatch(str(value)) and len(data.encode()) <= MAX_BYTES, data
+    return data
+
+
+def unpack(data: str | None) -> Press | None:
+    """The press the data stands for, or None for anything the shop never sent."""
+    if not data or len(data.encode()) > MAX_BYTES:
+        return None
+    kind, colon, value = data.partition(":")
+    if kind not in KINDS:
+        return None
+    shape = KINDS[kind]
+    if shape is None:
+        return Press(kind) if not colon else None
+    return Press(kind, value) if colon and shape.fullmatch(value) else None
