@@ -49,6 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "backup":
         return operate.backup(config, Path(args.path))
+    if args.command == "accounts":
+        from qrisbot import operate_accounts as accounts
+
+        if args.action == "list":
+            return accounts.accounts_list(config, args.server, args.state, args.expiring)
+        if args.action == "show":
+            return accounts.accounts_show(config, args.server, args.username)
+        if args.action == "extend":
+            return accounts.accounts_extend(config, args.server, args.username, args.days,
+                                            args.wait)
+        return accounts.accounts_remove(config, args.server, args.username, args.yes,
+                                        args.wait)
     if args.command == "servers":
         if args.action == "check":
             return operate.servers_check(config, args.id)
@@ -112,6 +124,36 @@ def _parser() -> argparse.ArgumentParser:
                                     "and tell the buyer")
     refund.add_argument("id", help="the order id (VPN...)")
     refund.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    accounts = commands.add_parser(
+        "accounts", help="list, show, extend or remove buyers' accounts",
+        description="Accounts in the ledger; safe while the daemon runs (it carries out "
+                    "extend and remove).")
+    account_actions = accounts.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = add(account_actions, "list", "one line per account (last day, days left, owner)")
+    listing.add_argument("--server", metavar="ID", help="only accounts on this server")
+    listing.add_argument("--state", help="only accounts in this state (active, expired, "
+                                         "removed)")
+    listing.add_argument("--expiring", type=int, metavar="DAYS",
+                         help="only accounts whose last day is within DAYS days")
+
+    def account_args(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("server", help="the server id")
+        sub.add_argument("username", help="the account's username")
+        return sub
+
+    account_args(add(account_actions, "show", "one account and its orders (no secrets)"))
+    extend = account_args(add(account_actions, "extend",
+                              "give an account more days (e.g. compensation); the daemon "
+                              "sets them once and tells the buyer"))
+    extend.add_argument("--days", type=int, required=True, help="days to add (1-366)")
+    extend.add_argument("--wait", type=float, default=30, metavar="SECONDS",
+                        help="follow it this long (default 30)")
+    remove = account_args(add(account_actions, "remove",
+                              "remove an account from its server now"))
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    remove.add_argument("--wait", type=float, default=30, metavar="SECONDS",
+                        help="follow it this long (default 30)")
 
     servers = commands.add_parser("servers", help="check servers or trust a host key",
                                   description="The servers of the configuration.")

@@ -36,13 +36,13 @@ EXIT_OK, EXIT_FAILURE = 0, 1
 Ask = Callable[[str], str]  # prompts the operator, returns the answer (input() by default)
 
 
-def _fail(message: str) -> int:
+def fail(message: str) -> int:
     print(message, file=sys.stderr)
     return EXIT_FAILURE
 
 
 @contextmanager
-def _ledger(config: cfg.Config) -> Iterator[Ledger | None]:
+def open_ledger(config: cfg.Config) -> Iterator[Ledger | None]:
     if not Path(config.shop.database).exists():
         print(f"no ledger at {config.shop.database}", file=sys.stderr)
         yield None
@@ -54,7 +54,7 @@ def _ledger(config: cfg.Config) -> Iterator[Ledger | None]:
         ledger.close()
 
 
-def _confirmed(question: str, yes: bool, ask: Ask) -> bool:
+def confirmed(question: str, yes: bool, ask: Ask) -> bool:
     if yes:
         return True
     try:
@@ -69,9 +69,9 @@ def backup(config: cfg.Config, target: Path) -> int:
     """A consistent online copy of the ledger (SQLite backup API)."""
     source_path = Path(config.shop.database)
     if not source_path.exists():
-        return _fail(f"no ledger at {source_path}")
+        return fail(f"no ledger at {source_path}")
     if target.exists():
-        return _fail(f"{target} exists; not overwriting it")
+        return fail(f"{target} exists; not overwriting it")
     # Written beside the target and renamed: a backup killed half-way leaves no file that
     # looks complete (only a .partial the next run replaces).
     partial = target.with_name(target.name + ".partial")
@@ -89,7 +89,7 @@ def backup(config: cfg.Config, target: Path) -> int:
 # --- orders -------------------------------------------------------------------------------
 
 def orders_list(config: cfg.Config, state: str | None, since_days: float | None) -> int:
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE
         since = time.time() - since_days * 86400 if since_days else 0
@@ -102,12 +102,12 @@ def orders_list(config: cfg.Config, state: str | None, since_days: float | None)
 
 
 def orders_show(config: cfg.Config, order_id: str) -> int:
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE
         order = ledger.get(order_id)
         if order is None:
-            return _fail(f"no order {order_id}")
+            return fail(f"no order {order_id}")
         zone = zoneinfo.ZoneInfo(config.shop.timezone)
         for field, value in sorted(attrs.asdict(order).items()):
             if field not in ("secret", "account", "qr"):  # never print credentials
@@ -120,13 +120,13 @@ def orders_show(config: cfg.Config, order_id: str) -> int:
 
 def orders_retry(config: cfg.Config, order_id: str, wait: float) -> int:
     """Ask the daemon to try a failed order again, and follow it for up to `wait` seconds."""
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE
         try:
             before = actions.request_retry(ledger, order_id, f"cli {getpass.getuser()}")
         except actions.Refused as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
         print(f"retry requested for {order_id}; the running daemon takes it within seconds")
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -136,7 +136,7 @@ def orders_retry(config: cfg.Config, order_id: str, wait: float) -> int:
                 print(f"account made; order is {order.state}")
                 return EXIT_OK
             if order.state == L.FAILED and order.attempts > before.attempts:
-                return _fail(f"the attempt failed: {order.last_error}\n(the daemon keeps "
+                return fail(f"the attempt failed: {order.last_error}\n(the daemon keeps "
                              f"retrying; `qrisbot orders show {order_id}` follows it)")
             time.sleep(0.5)
         print(f"not finished within {wait:g} s; if the daemon is not running, the order is "
@@ -146,24 +146,24 @@ def orders_retry(config: cfg.Config, order_id: str, wait: float) -> int:
 
 def orders_refund(config: cfg.Config, order_id: str, yes: bool, ask: Ask = input) -> int:
     """Mark a failed order refunded (the money went back outside the shop); tell the buyer."""
-    with _ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE
         order = ledger.get(order_id)
         if order is None or not actions.refundable(order):
             state = order.state if order else "unknown"
-            return _fail(f"order {order_id} is {state}; only failed orders and flagged "
+            return fail(f"order {order_id} is {state}; only failed orders and flagged "
                          "payments can be refunded")
         question = (f"Mark {order.id} ({order.username} on {order.server_id}, "
                     f"{rupiah(order.total or order.amount)}) as refunded to the buyer?")
-        if not _confirmed(question, yes, ask):
-            return _fail("not changed")
+        if not confirmed(question, yes, ask):
+            return fail("not changed")
         zone = zoneinfo.ZoneInfo(config.shop.timezone)
         try:
             order = actions.mark_refunded(ledger, order_id, f"cli {getpass.getuser()}",
                                           dt.datetime.now(zone))
         except actions.Refused as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
         print(f"{order_id} marked refunded")
         if not config.telegram.token:
             print("warning: no bot token here (QRISBOT_TELEGRAM_TOKEN), so the buyer was not "
@@ -235,7 +235,7 @@ def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = inpu
     try:
         key = hostkeys.fetch(access)
     except SshError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     name = hostkeys.entry_name(access)
     print(f"{server_id} ({name}) presents {key.get_name()} key {hostkeys.fingerprint(key)}")
     already = hostkeys.known(access)
@@ -244,14 +244,14 @@ def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = inpu
             print(f"already trusted in {access.known_hosts}")
             return EXIT_OK
         old = hostkeys.fingerprint(already[key.get_name()])
-        return _fail(
+        return fail(
             f"WARNING: {access.known_hosts} holds a DIFFERENT {key.get_name()} key for {name} "
             f"({old}). If you rebuilt the server, remove the old entry with\n"
             f"  ssh-keygen -f {access.known_hosts} -R '{name}'\nand run this again; "
             "otherwise someone may be in the middle.")
     print("Compare it with the server's own: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub")
-    if not _confirmed(f"Trust this key for {server_id}?", yes, ask):
-        return _fail("not trusted; nothing written")
+    if not confirmed(f"Trust this key for {server_id}?", yes, ask):
+        return fail("not trusted; nothing written")
     hostkeys.add(access, key)
     print(f"added to {access.known_hosts}")
     return EXIT_OK

@@ -117,3 +117,57 @@ def test_servers_trust_adds_a_key_only_when_confirmed(sshd, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "DIFFERENT" in err and "ssh-keygen -f" in err and fingerprint not in err
     assert known.read_text().count("\n") == 1
+
+
+async def test_cli_accounts_list_show_extend_and_remove_through_the_running_daemon(
+    start_shop, buyer, pakasir, provisioner, capsys
+):
+    import datetime as dt
+
+    from qrisbot import operate_accounts as accounts
+
+    cfg = await start_shop()
+    _, order_id = await buyer.buys(username="budi_99", months=1)
+    pakasir.pay(order_id)
+    await buyer.sees("Akun SSH Anda siap", within=30)
+    ledger = Ledger.open(cfg.shop.database)
+    (account,) = ledger.accounts_of(buyer.chat_id)
+    first_day = account.expires_on
+
+    assert accounts.accounts_list(cfg, "sg1", "active", 31) == 0
+    line = capsys.readouterr().out
+    assert "budi_99" in line and "owner 5001" in line and "rahasia123" not in line
+    assert accounts.accounts_list(cfg, None, "removed", None) == 0
+    assert capsys.readouterr().out == ""
+
+    # Seven days as compensation: set once by the daemon, the buyer told the new day.
+    give = partial(accounts.accounts_extend, cfg, "sg1", "budi_99", 7, 30)
+    assert await trio.to_thread.run_sync(give) == 0
+    assert "done" in capsys.readouterr().out
+    new_day = first_day + dt.timedelta(days=7)
+    await buyer.sees(f"diperpanjang sampai {new_day:%d-%m-%Y}", within=30)
+    assert provisioner.accounts[("sg1", "budi_99")].expires == new_day
+    assert ledger.account(account.id).expires_on == new_day and provisioner.extends == 1
+    assert accounts.accounts_show(cfg, "sg1", "budi_99") == 0
+    shown = capsys.readouterr().out
+    assert f"last day       {new_day.isoformat()}" in shown and "rahasia123" not in shown
+    assert shown.count("order ") == 2 and "renewal" in shown
+    # Bad requests change nothing.
+    assert accounts.accounts_extend(cfg, "sg1", "budi_99", 0, 1) == 1
+    assert accounts.accounts_extend(cfg, "sg1", "nobody", 3, 1) == 1
+    assert "no account" in capsys.readouterr().err
+
+    # Removal: asked first; "no" keeps it, --yes removes it and tells the buyer.
+    asked = []
+    no = partial(accounts.accounts_remove, cfg, "sg1", "budi_99", False, 1,
+                 lambda q: asked.append(q) or "n")
+    assert await trio.to_thread.run_sync(no) == 1 and "budi_99" in asked[0]
+    assert ("sg1", "budi_99") in provisioner.accounts
+    yes = partial(accounts.accounts_remove, cfg, "sg1", "budi_99", True, 30)
+    assert await trio.to_thread.run_sync(yes) == 0
+    assert "done: removed" in capsys.readouterr().out
+    await buyer.sees("dihapus oleh admin", within=30)
+    assert ("sg1", "budi_99") not in provisioner.accounts
+    assert ledger.account(account.id).state == L.REMOVED
+    assert await trio.to_thread.run_sync(yes) == 1  # once
+    assert provisioner.extends == 1 and provisioner.removes == 1

@@ -652,6 +652,27 @@ class Ledger:
             f" ORDER BY state = '{REMOVED}', expires_on, id", (user_id,)).fetchall()
         return [_account(row) for row in rows]
 
+    def account_named(self, server_id: str, username: str) -> Account | None:
+        """The account of that name on that server: the one on it now, else the last one
+        that was."""
+        row = self._db.execute(
+            f"SELECT * FROM accounts WHERE server_id=? AND username=?"
+            f" ORDER BY state != '{REMOVED}' DESC, id DESC LIMIT 1",
+            (server_id, username)).fetchone()
+        return _account(row) if row is not None else None
+
+    def orders_of(self, account: Account) -> list[Order]:
+        """The orders that made the account and renewed it, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE account_id=? OR id=? ORDER BY created_at",
+            (account.id, account.made_by)).fetchall()
+        return [_order(row) for row in rows]
+
+    def removal_asked(self) -> bool:
+        """Has the operator asked for a removal the daemon has not made yet?"""
+        return self._db.execute(f"SELECT 1 FROM accounts WHERE remove_asked=1 AND"
+                                f" state != '{REMOVED}' LIMIT 1").fetchone() is not None
+
     def accounts(self, server_id: str | None = None) -> list[Account]:
         if server_id is None:
             rows = self._db.execute("SELECT * FROM accounts ORDER BY id").fetchall()

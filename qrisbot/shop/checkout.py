@@ -38,7 +38,7 @@ log = logging.getLogger("qrisbot.checkout")
 # Seconds between attempts to settle an expiring order when Pakasir is unreachable.
 SETTLE_BACKOFF = (5, 10, 20, 40, 60, 120, 300)
 # Seconds between looks for failed orders an operator asked to retry (from the CLI).
-SWEEP_INTERVAL = 5
+SWEEP_INTERVAL = 2
 
 
 class Hint(enum.Enum):

@@ -30,6 +30,7 @@ from qrisbot.telegram.api import BotApi
 log = logging.getLogger("qrisbot.expiry")
 
 LOOK_EVERY = 60  # seconds between looks (a trial ends to the minute)
+ASKED_EVERY = 2  # seconds between looks for removals the operator asked for
 # Seconds before a server whose removals failed is asked again (then the last, repeated).
 REMOVAL_BACKOFF = (60, 300, 900, 1800)
 # Buyers hear of a change only while it is news: not of an account that ran out long ago
@@ -58,8 +59,13 @@ class Expiry:
             # A trial ends to the minute: the next look is no later than the next end.
             now = self.calendar.now().timestamp()
             soonest = self.ledger.next_trial_end(now)
-            await trio.sleep(LOOK_EVERY if soonest is None
-                             else min(LOOK_EVERY, soonest - now + 0.5))
+            wait = LOOK_EVERY if soonest is None else min(LOOK_EVERY, soonest - now + 0.5)
+            # An operator's `accounts remove` is taken within seconds.
+            until = trio.current_time() + wait
+            while True:
+                await trio.sleep(min(ASKED_EVERY, until - trio.current_time()))
+                if trio.current_time() >= until or self.ledger.removal_asked():
+                    break
 
     async def look(self) -> None:
         today = self.calendar.today()
@@ -107,7 +113,9 @@ class Expiry:
                 self.ledger.record_removed(account)
             elif outcome is Removed.GONE and self.ledger.record_removed(account):
                 log.info("account %d removed from %s", account.id, server.id)
-                if account.is_trial and not account.remove_asked:
+                if account.remove_asked:
+                    await self._tell(account, "removed_by_admin")
+                elif account.is_trial:
                     await self._tell(account, "trial_ended")
                 elif self._news(account, self.config.shop.grace_days):
                     await self._tell(account, "removed")

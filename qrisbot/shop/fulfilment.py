@@ -42,6 +42,7 @@ PROVISION_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 600, 600)
 # Seconds between attempts to send an account while Telegram is unavailable (then the last,
 # for as long as it takes).
 DELIVERY_BACKOFF = (2, 5, 15, 30, 60)
+NOBODY = 0  # the chat of an order for an account without an owner
 
 
 class _GiveUp(Exception):
@@ -232,6 +233,10 @@ class Fulfilment:
     async def _deliver(self, order: Order) -> None:
         """Send the account; while Telegram is unavailable, keep trying (the account is in
         the ledger). A buyer who blocked the bot gets it when they write again."""
+        if order.chat_id == NOBODY:
+            # Days the operator gave an account nobody owns: nobody to tell.
+            self.ledger.transition(order.id, {L.PROVISIONED}, L.DELIVERED)
+            return
         made = self.ledger.account(order.account_id or 0)
         ends = (dt.datetime.fromtimestamp(made.ends_at, self.zone)
                 if made is not None and made.ends_at is not None else None)

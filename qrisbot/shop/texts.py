@@ -297,6 +297,12 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "🎁 <b>Akun trial {protocol} Anda siap</b> — berlaku sampai <b>{when}</b>",
         "🎁 <b>Your {protocol} trial account is ready</b> — valid until <b>{when}</b>",
     ),
+    "account_removed_by_admin": (
+        "🗑 Akun {protocol} <code>{username}</code> di {server} sudah dihapus oleh admin. "
+        "Hubungi admin jika ada pertanyaan.",
+        "🗑 Your {protocol} account <code>{username}</code> on {server} was removed by the "
+        "admin. Contact the admin with any questions.",
+    ),
     "account_trial_ended": (
         "⌛ Masa trial akun {protocol} <code>{username}</code> di {server} sudah berakhir dan "
         "akunnya dihapus. Ketik /start untuk membeli akun.",

@@ -1,0 +1,174 @@
+"""The operator's `accounts` sub-commands. Safe while the daemon runs.
+
+Listing and showing read the ledger. Extending and removing write a request to it that
+the running daemon carries out (the next start does, if it is not running): days given
+become a renewal order, ready to be made, that is fulfilled once like any paid one, with
+the buyer told; a removal is made at the daemon's next look, within seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import time
+import zoneinfo
+from collections.abc import Callable
+
+from qrisbot import config as cfg
+from qrisbot import ledger as L
+from qrisbot.ledger import Account, Ledger
+from qrisbot.operate import EXIT_FAILURE, EXIT_OK, Ask, confirmed, fail, open_ledger
+from qrisbot.shop.texts import rupiah
+
+MAX_GIFT_DAYS = 366
+STATES = (L.ACTIVE, L.ACCOUNT_EXPIRED, L.REMOVED)
+
+
+def _today(config: cfg.Config) -> dt.date:
+    return dt.datetime.now(zoneinfo.ZoneInfo(config.shop.timezone)).date()
+
+
+def _ends(config: cfg.Config, account: Account) -> str:
+    if account.ends_at is None:
+        return account.expires_on.isoformat()
+    zone = zoneinfo.ZoneInfo(config.shop.timezone)
+    return dt.datetime.fromtimestamp(account.ends_at, zone).strftime("%Y-%m-%d %H:%M")
+
+
+def accounts_list(config: cfg.Config, server_id: str | None, state: str | None,
+                  expiring: int | None) -> int:
+    """One line per account: id, server, username, protocol, state, last day, days left,
+    owner."""
+    if state is not None and state not in STATES:
+        return fail(f"--state must be one of {', '.join(STATES)}")
+    with open_ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        today = _today(config)
+        for a in ledger.accounts(server_id):
+            if state is not None and a.state != state:
+                continue
+            if expiring is not None and (a.state == L.REMOVED or
+                                         (a.expires_on - today).days > expiring):
+                continue
+            left = "-" if a.state == L.REMOVED else str(a.days_left(today))
+            kind = " trial" if a.is_trial else ""
+            print(f"{a.id:6} {a.server_id:16} {a.username:16} {a.protocol:6} {a.state:7} "
+                  f"{_ends(config, a):16} {left:>4} d  owner {a.owner_user_id or '-'}{kind}")
+        return EXIT_OK
+
+
+def _named(ledger: Ledger, server_id: str, username: str) -> Account | None:
+    account = ledger.account_named(server_id, username)
+    if account is None:
+        fail(f"no account {username!r} on {server_id!r} in the ledger")
+    return account
+
+
+def accounts_show(config: cfg.Config, server_id: str, username: str) -> int:
+    """Everything about one account and its orders (no password, UUID or links)."""
+    with open_ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        account = _named(ledger, server_id, username)
+        if account is None:
+            return EXIT_FAILURE
+        zone = zoneinfo.ZoneInfo(config.shop.timezone)
+        for field in ("id", "server_id", "username", "protocol", "state", "owner_user_id",
+                      "owner_chat_id", "language", "made_by"):
+            print(f"{field:14} {getattr(account, field)}")
+        print(f"{'last day':14} {account.expires_on.isoformat()} "
+              f"({account.days_left(_today(config))} day(s) left)")
+        if account.is_trial:
+            print(f"{'trial ends':14} {_ends(config, account)}")
+        if account.remove_asked and account.state != L.REMOVED:
+            print(f"{'removal':14} asked by the operator; the daemon makes it")
+        for order in ledger.orders_of(account):
+            when = dt.datetime.fromtimestamp(order.created_at, zone).strftime("%Y-%m-%d %H:%M")
+            print(f"order {order.id}  {when}  {order.kind:8} {order.state:17} "
+                  f"{order.months:2} mo  {rupiah(order.amount):>10}  last day "
+                  f"{order.expires_on or '-'}")
+        return EXIT_OK
+
+
+def accounts_extend(config: cfg.Config, server_id: str, username: str, days: int,
+                    wait: float) -> int:
+    """Give the account `days` more (compensation): carried out once by the daemon, which
+    tells the buyer."""
+    if not 1 <= days <= MAX_GIFT_DAYS:
+        return fail(f"--days must be 1-{MAX_GIFT_DAYS}")
+    with open_ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        account = _named(ledger, server_id, username)
+        if account is None:
+            return EXIT_FAILURE
+        base = account.expires_on if not account.is_trial else _today(config)
+        new_day = max(base, _today(config)) + dt.timedelta(days=days)
+        try:
+            order = ledger.grant_days(order_id=f"OPS{int(time.time() * 1000)}",
+                                      account=account, expires_on=new_day,
+                                      language=account.language)
+        except L.RenewalPending:
+            return fail(f"a renewal of {username} is under way; try again once it is done")
+        except L.LedgerError as exc:
+            return fail(f"{username} on {server_id}: {exc}")
+        ledger.record("days_given", f"{days} day(s) by cli {getpass.getuser()}", order.id)
+        print(f"{username} on {server_id}: last day {account.expires_on} -> {new_day} "
+              f"(order {order.id}); the running daemon sets it within seconds")
+        return _follow(ledger, wait, lambda: _extended(ledger, order.id),
+                       f"`qrisbot orders show {order.id}` follows it")
+
+
+def _extended(ledger: Ledger, order_id: str) -> str | None:
+    order = ledger.get(order_id)
+    assert order is not None
+    if order.state in (L.PROVISIONED, L.DELIVERED):
+        return f"done: the server has the new last day ({order.state})"
+    if order.state == L.FAILED:
+        return f"the attempt failed: {order.last_error} (the daemon keeps trying)"
+    return None
+
+
+def accounts_remove(config: cfg.Config, server_id: str, username: str, yes: bool,
+                    wait: float, ask: Ask = input) -> int:
+    """Remove the account from its server now (asks first unless `yes`)."""
+    with open_ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        account = _named(ledger, server_id, username)
+        if account is None:
+            return EXIT_FAILURE
+        if account.state == L.REMOVED:
+            return fail(f"{username} on {server_id} was removed already")
+        question = (f"Remove {username} ({account.protocol}) from {server_id} now? Its buyer "
+                    f"loses {account.days_left(_today(config))} day(s) left.")
+        if not confirmed(question, yes, ask):
+            return fail("not removed")
+        try:
+            ledger.ask_removal(account)
+        except L.RenewalPending:
+            return fail(f"a renewal of {username} is under way; not removed")
+        ledger.record("removal_asked", f"{server_id}/{username} by cli {getpass.getuser()}")
+        print(f"removal of {username} on {server_id} asked; the running daemon makes it "
+              "within seconds")
+        return _follow(ledger, wait, lambda: _removed(ledger, account.id),
+                       f"`qrisbot accounts show {server_id} {username}` follows it")
+
+
+def _removed(ledger: Ledger, account_id: int) -> str | None:
+    account = ledger.account(account_id)
+    return "done: removed from the server" if account and account.state == L.REMOVED else None
+
+
+def _follow(ledger: Ledger, wait: float, outcome: Callable[[], str | None], how: str) -> int:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        result = outcome()
+        if result is not None:
+            print(result)
+            return EXIT_OK
+        time.sleep(0.5)
+    print(f"not done within {wait:g} s; if the daemon is not running, it is done when it "
+          f"starts ({how})")
+    return EXIT_OK
