@@ -52,6 +52,9 @@ async def test_admin_sees_sales_and_switches_a_server_off(
     menu = await admin.sees("Admin · Toko Test")
     assert "Hari ini: 1 order · Rp30.000 · biaya Rp520" in menu.text
     assert "30 hari: 1 order" in menu.text and "Menunggu pembayaran: 1" in menu.text
+    assert "<b>Perpanjangan</b>\nHari ini: 0 order" in menu.text
+    assert "Aktif: sg1 1 · sg2 0" in menu.text and "Habis dalam 3 hari: 0" in menu.text
+    assert "Trial hari ini: 0" in menu.text
     admin.taps("adm:srv")
     await eventually(lambda: "Terjual 1" in menu.text)
     assert "Hasil terakhir: OK" in menu.text and "sisa kapasitas 49" in menu.text
@@ -209,8 +212,18 @@ async def test_daily_summary_reaches_the_admins(
     _, order_id = await buyer.buys(months=2)
     pakasir.pay(order_id)
     await buyer.sees("Akun SSH Anda siap")
+    buyer.says("/akun")
+    renew = [d for d in (await buyer.sees("Akun saya")).button_data() if d.startswith("ren:")]
+    _, renewal = await buyer.renews(renew[0], months=1)
+    pakasir.pay(renewal)
+    await buyer.sees("diperpanjang sampai")
     summary = await admin.sees("Ringkasan 24 jam", within=2 * 86400)
-    assert "Dibayar: 1 order · Rp20.000" in summary.text
+    assert "Dibayar: 2 order · Rp30.000" in summary.text
+    assert "Termasuk perpanjangan: 1 order · Rp10.000" in summary.text
+    assert "Akun dihapus: 0" in summary.text
+    admin.says("/admin")
+    menu = await admin.sees("Admin · Toko Test")
+    assert "<b>Perpanjangan</b>\nHari ini: 1 order · Rp10.000" in menu.text
 
 
 async def test_a_long_list_fits_in_one_message_as_telegram_counts_it(

@@ -443,13 +443,33 @@ class Ledger:
         ).fetchall()
         return [_order(row) for row in rows]
 
-    def sales(self, since: float) -> Sales:
-        """Orders paid since `since` (epoch seconds), whatever became of them."""
+    def sales(self, since: float, kind: str | None = None) -> Sales:
+        """Orders (of that kind) paid since `since` (epoch seconds), whatever became of
+        them."""
         row = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0) FROM orders"
-            " WHERE paid_at >= ?", (since,),
+            " WHERE paid_at >= ? AND kind = COALESCE(?, kind)", (since, kind),
         ).fetchone()
         return Sales(int(row[0]), int(row[1]), int(row[2]))
+
+    def live_accounts(self) -> dict[str, int]:
+        """Active accounts per server."""
+        return {str(server): int(count) for server, count in self._db.execute(
+            f"SELECT server_id, COUNT(*) FROM accounts WHERE state='{ACTIVE}'"
+            " GROUP BY server_id ORDER BY server_id")}
+
+    def expiring(self, today: dt.date, days: int) -> int:
+        """Active paid accounts whose last day is within `days` days of `today`."""
+        return int(self._db.execute(
+            f"SELECT COUNT(*) FROM accounts WHERE state='{ACTIVE}' AND ends_at IS NULL"
+            " AND expires_on <= ?", ((today + dt.timedelta(days=days)).isoformat(),),
+        ).fetchone()[0])
+
+    def removed_since(self, since: float) -> int:
+        """Accounts taken off their servers since `since` (epoch seconds)."""
+        return int(self._db.execute(
+            f"SELECT COUNT(*) FROM accounts WHERE state='{REMOVED}' AND updated_at >= ?",
+            (since,)).fetchone()[0])
 
     def sold(self, server_id: str) -> int:
         """Accounts made on the server, ever."""

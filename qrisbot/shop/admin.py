@@ -33,6 +33,7 @@ CALLBACK = re.compile(
     r"adm:(?:(menu|open|attn|srv|bcgo|bcno)|(retry|refund|refunded):(VPN\d{1,40})"
     r"|(on|off):([a-z0-9-]{1,16}))"
 )
+EXPIRING_DAYS = 3  # "running out soon" in the figures
 MAX_LISTED = 20  # orders per view at most; fewer when their lines would not fit
 MAX_REASON = 300  # UTF-16 units of an error shown in a list
 MAX_BROADCAST = 3500  # UTF-16 units, as Telegram counts them
@@ -105,11 +106,20 @@ class Admin:
         zone = self.checkout.zone
         midnight = dt.datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
         attention = len(self.ledger.attention())
+        live = self.ledger.live_accounts()
+        active = " · ".join(f"{server.id} {live.get(server.id, 0)}"
+                            for server in self.config.servers) or "0"
+        today = self.checkout.today()
         body = text(
             "admin_menu", self.lang, shop=self.config.shop.name,
             today=sales_line(self.ledger, midnight.timestamp(), self.lang),
             week=sales_line(self.ledger, now - 7 * 86400, self.lang),
             month=sales_line(self.ledger, now - 30 * 86400, self.lang),
+            renew_today=sales_line(self.ledger, midnight.timestamp(), self.lang, L.RENEWAL),
+            renew_week=sales_line(self.ledger, now - 7 * 86400, self.lang, L.RENEWAL),
+            renew_month=sales_line(self.ledger, now - 30 * 86400, self.lang, L.RENEWAL),
+            active=active, expiring=self.ledger.expiring(today, EXPIRING_DAYS),
+            trials=self.ledger.trials_on(today),
             open=len(self.ledger.orders(L.AWAITING)), attention=attention,
         )
         return Outgoing(body, [

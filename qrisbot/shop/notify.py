@@ -14,7 +14,7 @@ import zoneinfo
 import trio
 
 from qrisbot.config import Config
-from qrisbot.ledger import AWAITING, Ledger, Order
+from qrisbot.ledger import AWAITING, RENEWAL, Ledger, Order
 from qrisbot.shop.messages import Outgoing
 from qrisbot.shop.texts import Html, rupiah, text
 from qrisbot.telegram.api import BotApi, TelegramError
@@ -104,8 +104,8 @@ def _scrub(detail: str, order: Order) -> str:
     return detail.replace(order.secret, "***") if order.secret else detail
 
 
-def sales_line(ledger: Ledger, since: float, lang: str) -> Html:
-    sales = ledger.sales(since)
+def sales_line(ledger: Ledger, since: float, lang: str, kind: str | None = None) -> Html:
+    sales = ledger.sales(since, kind)
     return text("sales_line", lang, orders=sales.orders, amount=rupiah(sales.amount),
                 fees=rupiah(sales.fees))
 
@@ -127,4 +127,7 @@ async def daily_summaries(config: Config, ledger: Ledger, notifier: Notifier) ->
         ledger.set_meta(SUMMARY_KEY, due.date().isoformat())
         notifier.tell("notify_daily", shop=config.shop.name,
                       sales=sales_line(ledger, time.time() - 86400, notifier.lang),
+                      renewals=sales_line(ledger, time.time() - 86400, notifier.lang,
+                                          RENEWAL),
+                      removed=ledger.removed_since(time.time() - 86400),
                       open=len(ledger.orders(AWAITING)), attention=len(ledger.attention()))

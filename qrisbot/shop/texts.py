@@ -323,11 +323,15 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     # --- the seller's side (shop.admins) -------------------------------------------------
     "admin_menu": (
         "<b>Admin · {shop}</b>\n\n<b>Penjualan (sudah dibayar)</b>\nHari ini: {today}\n"
-        "7 hari: {week}\n30 hari: {month}\n\nMenunggu pembayaran: {open}\n"
-        "Perlu perhatian: {attention}",
+        "7 hari: {week}\n30 hari: {month}\n\n<b>Perpanjangan</b>\nHari ini: {renew_today}\n"
+        "7 hari: {renew_week}\n30 hari: {renew_month}\n\n<b>Akun</b>\nAktif: {active}\n"
+        "Habis dalam 3 hari: {expiring}\nTrial hari ini: {trials}\n\n"
+        "Menunggu pembayaran: {open}\nPerlu perhatian: {attention}",
         "<b>Admin · {shop}</b>\n\n<b>Sales (paid)</b>\nToday: {today}\n"
-        "7 days: {week}\n30 days: {month}\n\nAwaiting payment: {open}\n"
-        "Need attention: {attention}",
+        "7 days: {week}\n30 days: {month}\n\n<b>Renewals</b>\nToday: {renew_today}\n"
+        "7 days: {renew_week}\n30 days: {renew_month}\n\n<b>Accounts</b>\nActive: {active}\n"
+        "Running out within 3 days: {expiring}\nTrials today: {trials}\n\n"
+        "Awaiting payment: {open}\nNeed attention: {attention}",
     ),
     "sales_line": ("{orders} order · {amount} · biaya {fees}",
                    "{orders} order(s) · {amount} · fees {fees}"),
@@ -433,10 +437,11 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
                            "🔴 Server {name} stopped answering: {error}"),
     "notify_server_up": ("🟢 Server {name} menjawab lagi.", "🟢 Server {name} answers again."),
     "notify_daily": (
-        "📊 <b>Ringkasan 24 jam · {shop}</b>\nDibayar: {sales}\nMenunggu pembayaran: {open}\n"
+        "📊 <b>Ringkasan 24 jam · {shop}</b>\nDibayar: {sales}\nTermasuk perpanjangan: "
+        "{renewals}\nAkun dihapus: {removed}\nMenunggu pembayaran: {open}\n"
         "Perlu perhatian: {attention}",
-        "📊 <b>Last 24 hours · {shop}</b>\nPaid: {sales}\nAwaiting payment: {open}\n"
-        "Need attention: {attention}",
+        "📊 <b>Last 24 hours · {shop}</b>\nPaid: {sales}\nOf which renewals: {renewals}\n"
+        "Accounts removed: {removed}\nAwaiting payment: {open}\nNeed attention: {attention}",
     ),
     "broadcast_usage": (
         "Ketik /broadcast lalu pesannya, misalnya:\n"
