@@ -189,6 +189,12 @@ def summary(config: cfg.Config, path: str) -> str:
         f"telegram: {config.telegram.api_url} (long poll {config.telegram.poll_timeout}s)",
         f"pakasir: project {pk.project}, API v{pk.api_version}, status every "
         f"{pk.check_interval:g}s, QR payable for {pk.payment_timeout:g}s",
+        f"accounts: reminded {', '.join(map(str, shop.remind_days)) or 'never'} day(s) "
+        f"before the last day, removed {shop.grace_days} day(s) after it",
+        "trials: " + (f"{config.trial.hours} h on "
+                      f"{', '.join(config.trial.servers) or 'every enabled server'}, "
+                      f"{config.trial.daily_limit or 'no'} a day at most"
+                      if config.trial.hours else "off"),
         f"servers ({len(config.servers)}):",
     ]
     for s in config.servers:
@@ -199,7 +205,22 @@ def summary(config: cfg.Config, path: str) -> str:
             f"{s.capacity}, {'enabled' if s.enabled else 'DISABLED'}; {s.name} "
             f"({s.domain}) via {s.ssh.user}@{s.ssh.host}:{s.ssh.port}, {recipe}"
         )
+        lines.extend(f"    cannot {what}" for what in _lifecycle_gaps(s))
     return "\n".join(lines)
+
+
+def _lifecycle_gaps(server: cfg.Server) -> list[str]:
+    """What the shop cannot do for accounts on this server, and what follows."""
+    from qrisbot.provision import can_extend, can_remove
+
+    gaps = []
+    if not can_extend(server):
+        gaps.append("renew accounts (no commands.extend): buyers get no Perpanjang button "
+                    "and reminders have none")
+    if not can_remove(server):
+        gaps.append("remove expired accounts (no commands.delete): they stay on the server "
+                    "and keep their place")
+    return gaps
 
 
 def _run(config: cfg.Config) -> int:

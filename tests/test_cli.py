@@ -79,3 +79,28 @@ def test_operator_commands_run_without_the_daemons_secrets(tmp_path, capsys, mon
     assert main(["run", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "$.telegram.token" in err and "$.pakasir.api_key" in err
+
+
+def test_check_config_says_what_a_server_cannot_do_for_accounts(tmp_path, capsys):
+    text = EXAMPLE.read_text()
+    path = tmp_path / "config.toml"
+    path.write_text(text.replace("hours = 0 ", "hours = 3 ") + """
+[[servers]]
+id = "own"
+name = "Own scripts"
+protocol = "ssh"
+domain = "own.example.com"
+price_per_month = 10000
+ssh = { host = "own.example.com", key_file = "/k", known_hosts = "/kh" }
+commands = { create = "mk {username} {expires}", exists = "id {username}" }
+""")
+    path.chmod(0o600)
+    assert main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "trials: 3 h on every enabled server, 50 a day at most" in out
+    assert "accounts: reminded 3, 1 day(s) before the last day, removed 1 day(s)" in out
+    own = out[out.index("  own "):]
+    assert "cannot renew accounts (no commands.extend)" in own
+    assert "cannot remove expired accounts (no commands.delete)" in own
+    # The built-in recipes can do both.
+    assert out[:out.index("  own ")].count("cannot") == 0
