@@ -30,7 +30,9 @@ def write_config(path: Path, raw: dict[str, Any]) -> Path:
         raise TypeError(v)
 
     lines = []
-    for table in ("shop", "telegram", "pakasir"):
+    for table in ("shop", "telegram", "pakasir", "trial"):
+        if table not in raw:
+            continue
         lines.append(f"[{table}]")
         lines += [f"{k} = {value(v)}" for k, v in raw[table].items()]
     for server in raw["servers"]:

@@ -314,3 +314,43 @@ async def test_killed_while_a_renewal_is_applied_extends_once_to_the_right_day(
     assert sum("diperpanjang sampai" in m.body for m in telegram.messages(buyer.chat_id)) == 1
     chage = subprocess.run(["chage", "-l", "qbt_renew"], capture_output=True, text=True).stdout
     assert f"{new_end:%b %d, %Y}" in chage, chage
+
+
+async def test_killed_while_an_expired_account_is_removed_removes_it_once(
+    daemon, telegram, pakasir, sshd, linux_users, tmp_path
+):
+    import datetime as dt
+    import zoneinfo
+
+    linux_users.append("qbt_gone")
+    started = tmp_path / "delete-started"
+    server = slow_create_server(sshd, tmp_path / "create-started")
+    # The operator's own delete: gone already counts as removed; slowly.
+    server["commands"]["delete"] = (
+        f"touch {started}; sleep 2; getent passwd {{username}} >/dev/null || exit 0; "
+        "userdel -f {username}")
+    process = daemon([server])
+    await process.start()
+    buyer = Buyer(telegram, 8109)
+    _, order_id = await to_qr(buyer, "qbt_gone", "gone-pass1")
+    pakasir.pay(order_id)
+    await buyer.sees("Akun SSH Anda siap", STEP)
+    assert await process.stop() == 0
+    # Its last day was four days ago (the grace period of one day is over).
+    db = tmp_path / "ledger.sqlite3"
+    today = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Jakarta")).date()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE accounts SET expires_on=?",
+                     ((today - dt.timedelta(days=4)).isoformat(),))
+    await process.start()
+    await eventually(started.exists, STEP)
+    await process.kill()  # while the account is being deleted on the server
+    await process.start()
+    await buyer.sees("sudah dihapus", STEP)
+    assert await process.stop() == 0
+    assert user_line("qbt_gone") == ""
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT state FROM accounts").fetchall() == [("removed",)]
+    bodies = [m.body for m in telegram.messages(buyer.chat_id)]
+    assert sum("sudah dihapus" in b for b in bodies) == 1
+    assert sum("sudah habis" in b for b in bodies) == 1

@@ -92,7 +92,7 @@ def account(order: Order, trial_ends: dt.datetime | None = None) -> Html:
     protocol = PROTOCOL_NAMES.get(info["protocol"], info["protocol"])
     if order.kind == TRIAL and trial_ends is not None:
         title = text("account_trial", order.language, protocol=protocol,
-                     when=when(trial_ends))
+                     when=when(trial_ends), order_id=order.id)
     elif order.kind == RENEWAL:
         title = text("account_extended", order.language, protocol=protocol, order_id=order.id,
                      date=dt.date.fromisoformat(info["expires"]).strftime("%d-%m-%Y"))

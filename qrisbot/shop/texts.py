@@ -294,8 +294,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "trial_making": ("⏳ Membuat akun trial Anda…", "⏳ Making your trial account…"),
     "account_trial": (
-        "🎁 <b>Akun trial {protocol} Anda siap</b> — berlaku sampai <b>{when}</b>",
-        "🎁 <b>Your {protocol} trial account is ready</b> — valid until <b>{when}</b>",
+        "🎁 <b>Akun trial {protocol} Anda siap</b> — berlaku sampai <b>{when}</b> (order "
+        "<code>{order_id}</code>)",
+        "🎁 <b>Your {protocol} trial account is ready</b> — valid until <b>{when}</b> (order "
+        "<code>{order_id}</code>)",
     ),
     "account_removed_by_admin": (
         "🗑 Akun {protocol} <code>{username}</code> di {server} sudah dihapus oleh admin. "
