@@ -92,12 +92,13 @@ async def _run(
                                     work=work, notifier=notifier, calendar=calendar)
                 conversation = Conversation(config, ledger, bot, checkout, intake)
                 await checkout.resume()
-                intake.start_soon(checkout.sweep)
+                expiry = Expiry(config, ledger, bot, provisioner, checkout.servers,
+                                checkout.calendar)
+                intake.start_soon(checkout.sweep, expiry.wake)
                 intake.start_soon(checkout.servers.probe, provisioner)
                 intake.start_soon(daily_summaries, config, ledger, notifier)
                 intake.start_soon(send_reminders, config, ledger, bot, checkout.calendar)
-                intake.start_soon(Expiry(config, ledger, bot, provisioner, checkout.servers,
-                                         checkout.calendar).run)
+                intake.start_soon(expiry.run)
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)

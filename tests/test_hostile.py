@@ -175,7 +175,7 @@ CALLBACKS = st.text(max_size=80) | st.sampled_from(
      "qcancel:{victim}", "retry:{victim}", "adm:srv", "adm:off:sg1", "adm:retry:{victim}",
      "adm:refunded:{victim}", "adm:bcgo", "srv:../../etc", "x" * 65, "srv:" + "a" * 60,
      "acc", "acd:{account}", "ren:{account}", "acd:0", "ren:-1", "acd:" + "9" * 40,
-     "ren:x", "dur:1", "pay"])
+     "ren:x", "dur:1", "pay", "trial", "tsrv:sg1", "tsrv:zz", "tsrv:", "trial:1"])
 INPUTS = st.lists(st.tuples(st.booleans(), TEXTS, CALLBACKS, st.booleans()), min_size=1,
                   max_size=12)
 
@@ -212,7 +212,10 @@ def test_a_stranger_cannot_crash_the_shop_or_touch_another_buyers_order(inputs):
     (account,) = ledger.accounts_of(5001)
     assert "victim-pass9" not in stranger_saw
     assert account.state == L.ACTIVE and not any(
-        o.kind == L.RENEWAL for o in ledger.orders())
+        o.kind == L.RENEWAL and o.account_id == account.id for o in ledger.orders())
+    # At most the stranger's own one trial, however often they tap.
+    trials = [o for o in ledger.orders() if o.kind == L.TRIAL]
+    assert len(trials) <= 1 and all(o.user_id == 6001 for o in trials)
     ledger.close()
 
 
@@ -224,6 +227,7 @@ async def _stranger(inputs) -> tuple[str, FakeTelegram, Path]:
         await nursery.start(pakasir.serve)
         raw = config_for(telegram.url, telegram.token, pakasir.url, pakasir.project,
                          pakasir.api_key, str(db), [server_entry()], {"admins": [9001]})
+        raw["trial"] = {"hours": 2}
         await nursery.start(partial(app.run, config.parse(raw, {}),
                                     provisioner=LocalProvisioner()))
         victim = Buyer(telegram, 5001)

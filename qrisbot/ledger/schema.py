@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS trials (
     ends_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trials_by_day ON trials(day);
+-- What the lifecycle looks for every minute (bench/lifecycle_due.py).
+CREATE INDEX IF NOT EXISTS accounts_by_state ON accounts(state, expires_on);
+CREATE INDEX IF NOT EXISTS trials_ending ON accounts(ends_at) WHERE ends_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS removals_asked ON accounts(id) WHERE remove_asked = 1;
 """
 _ACCOUNTS_4: Final = (
     "ALTER TABLE accounts ADD COLUMN ends_at REAL",

@@ -15,6 +15,7 @@ import secrets
 import string
 import time
 import uuid
+from collections.abc import Callable
 
 import trio
 
@@ -38,7 +39,7 @@ log = logging.getLogger("qrisbot.checkout")
 # Seconds between attempts to settle an expiring order when Pakasir is unreachable.
 SETTLE_BACKOFF = (5, 10, 20, 40, 60, 120, 300)
 # Seconds between looks for failed orders an operator asked to retry (from the CLI).
-SWEEP_INTERVAL = 2
+SWEEP_INTERVAL = 5
 
 
 class Hint(enum.Enum):
@@ -452,10 +453,14 @@ class Checkout:
                 else:
                     self.fulfil(order)
 
-    async def sweep(self) -> None:
-        """Fulfil failed orders an operator asked to retry from outside (`orders retry`)."""
+    async def sweep(self, removal_asked: Callable[[], None] = lambda: None) -> None:
+        """Take what an operator put in from outside (the CLI, while the daemon runs):
+        failed orders to retry, days given (orders to fulfil), and removals asked
+        (`removal_asked` is called)."""
         while True:
             await trio.sleep(SWEEP_INTERVAL)
+            if self.ledger.removal_asked():
+                removal_asked()
             for order in self.ledger.retry_requested():
                 if not self.fulfilment.is_busy(order.id):
                     with qlog.order_context(order.id):

@@ -30,7 +30,6 @@ from qrisbot.telegram.api import BotApi
 log = logging.getLogger("qrisbot.expiry")
 
 LOOK_EVERY = 60  # seconds between looks (a trial ends to the minute)
-ASKED_EVERY = 2  # seconds between looks for removals the operator asked for
 # Seconds before a server whose removals failed is asked again (then the last, repeated).
 REMOVAL_BACKOFF = (60, 300, 900, 1800)
 # Buyers hear of a change only while it is news: not of an account that ran out long ago
@@ -52,6 +51,7 @@ class Expiry:
         # changed by hand): not asked about again until the daemon restarts.
         self._kept: set[tuple[int, dt.date]] = set()
         self._failures: dict[str, tuple[int, float]] = {}  # server -> (failures, retry at)
+        self._woken = trio.Event()
 
     async def run(self) -> None:
         while True:
@@ -60,12 +60,13 @@ class Expiry:
             now = self.calendar.now().timestamp()
             soonest = self.ledger.next_trial_end(now)
             wait = LOOK_EVERY if soonest is None else min(LOOK_EVERY, soonest - now + 0.5)
-            # An operator's `accounts remove` is taken within seconds.
-            until = trio.current_time() + wait
-            while True:
-                await trio.sleep(min(ASKED_EVERY, until - trio.current_time()))
-                if trio.current_time() >= until or self.ledger.removal_asked():
-                    break
+            with trio.move_on_after(wait):
+                await self._woken.wait()
+            self._woken = trio.Event()
+
+    def wake(self) -> None:
+        """Look now: the operator asked for a removal (`accounts remove`)."""
+        self._woken.set()
 
     async def look(self) -> None:
         today = self.calendar.today()
