@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
-import re
 import time
 
 import trio
@@ -18,7 +17,8 @@ import trio
 from qrisbot import ledger as L
 from qrisbot.config import Config
 from qrisbot.ledger import Ledger, Order
-from qrisbot.shop import actions
+from qrisbot.shop import actions, buttons
+from qrisbot.shop.buttons import Press, pack
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import PROTOCOL_NAMES, Entry, Outgoing, listing
 from qrisbot.shop.notify import sales_line
@@ -29,10 +29,6 @@ from qrisbot.telegram.types import CallbackQuery, Message, current_update
 
 log = logging.getLogger("qrisbot.admin")
 
-CALLBACK = re.compile(
-    r"adm:(?:(menu|open|attn|srv|bcgo|bcno)|(retry|refund|refunded):(VPN\d{1,40})"
-    r"|(on|off):([a-z0-9-]{1,16}))"
-)
 EXPIRING_DAYS = 3  # "running out soon" in the figures
 MAX_LISTED = 20  # orders per view at most; fewer when their lines would not fit
 MAX_REASON = 300  # UTF-16 units of an error shown in a list
@@ -66,32 +62,32 @@ class Admin:
 
     # --- buttons ------------------------------------------------------------------------
 
-    async def callback(self, callback: CallbackQuery, data: str) -> None:
+    async def callback(self, callback: CallbackQuery, press: Press | None) -> None:
+        """An admin's button (`press` None: data the shop never sent)."""
         chat_id, message_id = callback.chat_id, callback.message_id
-        match = CALLBACK.fullmatch(data)
-        if chat_id is None or message_id is None or match is None:
+        if chat_id is None or message_id is None or press is None:
             await self._send(chat_id or callback.sender.id,
                              Outgoing(text("stale_button", self.lang)))
             return
-        view, action, order_id, switch, server_id = match.groups()
+        what, value = press.kind.removeprefix(buttons.ADMIN), press.value
         by = f"admin {callback.sender.id}"
-        if view in ("menu", "open", "attn", "srv"):
-            await self._show(chat_id, message_id, view)
-        elif view == "bcgo":
+        if what in ("menu", "open", "attn", "srv"):
+            await self._show(chat_id, message_id, what)
+        elif what == "bcgo":
             await self._start_broadcast(chat_id, message_id)
-        elif view == "bcno":
+        elif what == "bcno":
             self.ledger.save_draft(chat_id, None, current_update.get())
             await self._edit(chat_id, message_id, Outgoing(text("broadcast_cancelled", self.lang)))
-        elif action == "retry":
-            await self._retry(chat_id, message_id, order_id, by)
-        elif action == "refund":
-            await self._confirm_refund(chat_id, order_id)
-        elif action == "refunded":
-            await self._refund(chat_id, message_id, order_id, by)
-        elif switch is not None:
-            server = self.config.server(server_id)
+        elif what == "retry":
+            await self._retry(chat_id, message_id, value, by)
+        elif what == "refund":
+            await self._confirm_refund(chat_id, value)
+        elif what == "refunded":
+            await self._refund(chat_id, message_id, value, by)
+        elif what in ("on", "off"):
+            server = self.config.server(value)
             if server is not None:
-                self.servers.set_selling(server, switch == "on", by)
+                self.servers.set_selling(server, what == "on", by)
             await self._show(chat_id, message_id, "srv")
 
     async def _show(self, chat_id: int, message_id: int, view: str) -> None:
@@ -123,10 +119,10 @@ class Admin:
             open=len(self.ledger.orders(L.AWAITING)), attention=attention,
         )
         return Outgoing(body, [
-            [(self._t("admin_button_open"), "adm:open"),
-             (self._t("admin_button_attention", count=attention), "adm:attn")],
-            [(self._t("admin_button_servers"), "adm:srv"),
-             (self._t("admin_button_refresh"), "adm:menu")],
+            [(self._t("admin_button_open"), pack("adm:open")),
+             (self._t("admin_button_attention", count=attention), pack("adm:attn"))],
+            [(self._t("admin_button_servers"), pack("adm:srv")),
+             (self._t("admin_button_refresh"), pack("adm:menu"))],
         ])
 
     def _open_orders(self) -> Outgoing:
@@ -146,9 +142,9 @@ class Admin:
             reason = limits.shorten(order.last_error or self._last_event(order), MAX_REASON)
             row = []
             if order.state == L.FAILED:
-                row.append((self._t("admin_button_retry", n=n), f"adm:retry:{order.id}"))
+                row.append((self._t("admin_button_retry", n=n), pack("adm:retry", order.id)))
             if actions.refundable(order):
-                row.append((self._t("admin_button_refund", n=n), f"adm:refund:{order.id}"))
+                row.append((self._t("admin_button_refund", n=n), pack("adm:refund", order.id)))
             entries.append((text(
                 "admin_attention_line", self.lang, n=n, order_id=order.id, state=order.state,
                 server=order.server_id, username=order.username, amount=rupiah(order.amount),
@@ -176,13 +172,13 @@ class Admin:
                 sold=self.ledger.sold(server.id),
                 left=max(server.capacity - self.ledger.active_count(server.id), 0),
                 last=result),
-                [(self._t(key, name=server.name), f"adm:{data}:{server.id}")]))
+                [(self._t(key, name=server.name), pack(f"adm:{data}", server.id))]))
         return self._listing(text("admin_servers_title", self.lang), entries,
                              len(entries), gap="\n\n")
 
     def _listing(self, title: Html, entries: list[Entry], total: int,
                  gap: str = "\n") -> Outgoing:
-        back = [(self._t("admin_button_back"), "adm:menu")]
+        back = [(self._t("admin_button_back"), pack("adm:menu"))]
         if not entries:
             return Outgoing(Html(title + gap + text("admin_none", self.lang)), [back])
         return listing(title, entries, total, self.lang, footer=back, gap=gap)
@@ -212,8 +208,8 @@ class Admin:
         await self._send(chat_id, Outgoing(
             text("admin_refund_confirm", self.lang, order_id=order.id, username=order.username,
                  amount=rupiah(order.total or order.amount)),
-            [[(self._t("admin_button_refund_yes"), f"adm:refunded:{order.id}"),
-              (self._t("admin_button_no"), "adm:attn")]]))
+            [[(self._t("admin_button_refund_yes"), pack("adm:refunded", order.id)),
+              (self._t("admin_button_no"), pack("adm:attn"))]]))
 
     async def _refund(self, chat_id: int, message_id: int, order_id: str, by: str) -> None:
         try:
@@ -248,7 +244,8 @@ class Admin:
         count = len(self.ledger.chat_ids())
         message_id = await self._send(chat_id, Outgoing(
             text("broadcast_preview", self.lang, count=count),
-            [[(self._t("button_send"), "adm:bcgo"), (self._t("button_cancel"), "adm:bcno")]]))
+            [[(self._t("button_send"), pack("adm:bcgo")),
+              (self._t("button_cancel"), pack("adm:bcno"))]]))
         self.ledger.save_draft(chat_id, {"step": "broadcast", "text": body,
                                          "message_id": message_id}, current_update.get())
 

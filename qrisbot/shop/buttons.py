@@ -32,7 +32,20 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "ren": ACCOUNT,  # renew this account
     "trial": None,  # a free trial: pick its server
     "tsrv": SERVER,  # a free trial on this server
+    # The admins' (`shop.admins` only; the dialogue checks the sender first).
+    "adm:menu": None,  # the figures
+    "adm:open": None,  # orders awaiting payment
+    "adm:attn": None,  # orders that need attention
+    "adm:srv": None,  # the servers
+    "adm:retry": ORDER,  # retry this failed order
+    "adm:refund": ORDER,  # ask: mark this order refunded?
+    "adm:refunded": ORDER,  # yes, it was refunded
+    "adm:on": SERVER,  # sell on this server again
+    "adm:off": SERVER,  # stop selling on it
+    "adm:bcgo": None,  # send the broadcast
+    "adm:bcno": None,  # drop it
 }
+ADMIN: Final = "adm:"  # the prefix of the admins' kinds
 MAX_BYTES: Final = 64
 
 
@@ -61,10 +74,8 @@ def unpack(data: str | None) -> Press | None:
     """The press the data stands for, or None for anything the shop never sent."""
     if not data or len(data.encode()) > MAX_BYTES:
         return None
-    kind, colon, value = data.partition(":")
-    if kind not in KINDS:
-        return None
-    shape = KINDS[kind]
-    if shape is None:
-        return Press(kind) if not colon else None
-    return Press(kind, value) if colon and shape.fullmatch(value) else None
+    if data in KINDS:
+        return Press(data) if KINDS[data] is None else None
+    kind, _, value = data.rpartition(":")
+    shape = KINDS.get(kind)
+    return Press(kind, value) if shape is not None and shape.fullmatch(value) else None

@@ -323,13 +323,14 @@ class Conversation:
         await self.bot.answer_callback(callback.id)
         chat_id = callback.chat_id
         data = callback.data or ""
-        if data.startswith("adm:") and chat_id is not None and callback.chat_type == "private":
+        press = buttons.unpack(data)
+        if data.startswith(buttons.ADMIN) and chat_id is not None and (
+                callback.chat_type == "private"):
             if self.admin.is_admin(callback.sender.id):
-                await self.admin.callback(callback, data)
+                await self.admin.callback(callback, press)
             else:  # a forged admin button looks like any stale one
                 await self._send(chat_id, Outgoing(text("stale_button", self.lang)))
             return
-        press = buttons.unpack(data)
         if chat_id is None or callback.chat_type != "private" or press is None:
             return
         user_id = callback.sender.id
