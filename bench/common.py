@@ -9,6 +9,10 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qrisbot.config import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -60,3 +64,18 @@ def spawn(*args: str) -> subprocess.Popen[str]:
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen([PYTHON, *args], stdout=subprocess.PIPE, text=True, env=env,
                             cwd=ROOT)
+
+
+# An autoscript-layout Xray config with one VLESS marker, and a server whose accounts go
+# there (restart: `true`), for the benchmarks that provision over a real local sshd.
+VLESS_LAYOUT = '{"inbounds": [{"settings": {"clients": [\n  {"id": "x"\n#vless\n  }]}}]}\n'
+
+
+def vless_server(config: Path, access: dict[str, Any]) -> Server:
+    from qrisbot.config import Server, SshAccess, Xray
+
+    config.write_text(VLESS_LAYOUT)
+    return Server(id="sg1", name="SG", protocol="vless", domain="sg.example.com",
+                  price_per_month=10000, ssh=SshAccess(**access),
+                  xray=Xray(config=str(config), markers=("#vless",), prefix="#&",
+                            restart="true", path="/vless"))

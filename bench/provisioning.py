@@ -20,13 +20,11 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import sshd as test_sshd  # noqa: E402
-from common import machine  # noqa: E402
+from common import machine, vless_server  # noqa: E402
 
-from qrisbot.config import Server, SshAccess, Xray  # noqa: E402
+from qrisbot.config import Server  # noqa: E402
 from qrisbot.provision import Account, SshProvisioner  # noqa: E402
 from qrisbot.provision.ssh import Connections  # noqa: E402
-
-LAYOUT = '{"inbounds": [{"settings": {"clients": [\n  {"id": "x"\n#vless\n  }]}}]}\n'
 
 
 def accounts(count: int, prefix: str) -> list[Account]:
@@ -73,11 +71,7 @@ async def main(count: int) -> None:
             for label, how in (("reused, batched", reused), ("reused, one by one", one_at_a_time),
                                ("fresh connection", fresh)):
                 config = tmp / f"{how.__name__}.json"
-                config.write_text(LAYOUT)
-                server = Server(id="sg1", name="SG", protocol="vless", domain="sg.example.com",
-                                price_per_month=10000, ssh=SshAccess(**sshd.access()),
-                                xray=Xray(config=str(config), markers=("#vless",), prefix="#&",
-                                          restart="true", path="/vless"))
+                server = vless_server(config, sshd.access())
                 figures[label] = await how(server, accounts(count, how.__name__))
                 assert config.read_text().count("#& ") == count
         finally:

@@ -23,9 +23,9 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import sshd as test_sshd  # noqa: E402
-from common import machine  # noqa: E402
+from common import VLESS_LAYOUT, machine, vless_server  # noqa: E402
 
-from qrisbot.config import Server, SshAccess, Xray  # noqa: E402
+from qrisbot.config import Server  # noqa: E402
 from qrisbot.provision import (  # noqa: E402
     MAX_BATCH,
     Account,
@@ -34,7 +34,6 @@ from qrisbot.provision import (  # noqa: E402
     SshProvisioner,
 )
 
-LAYOUT = '{"inbounds": [{"settings": {"clients": [\n  {"id": "x"\n#vless\n  }]}}]}\n'
 LAST_DAY = dt.date(2026, 11, 1)
 
 
@@ -72,11 +71,7 @@ async def main(count: int) -> None:
         try:
             for label, how in (("batched (qrisbot)", batched), ("one by one", one_by_one)):
                 config = tmp / f"{how.__name__}.json"
-                config.write_text(LAYOUT)
-                server = Server(id="sg1", name="SG", protocol="vless", domain="sg.example.com",
-                                price_per_month=10000, ssh=SshAccess(**sshd.access()),
-                                xray=Xray(config=str(config), markers=("#vless",), prefix="#&",
-                                          restart="true", path="/vless"))
+                server = vless_server(config, sshd.access())
                 provisioner = SshProvisioner()
                 removals = await fill(provisioner, server, count, how.__name__[:3])
                 assert config.read_text().count("#& ") == count
@@ -84,7 +79,7 @@ async def main(count: int) -> None:
                 gone = await how(provisioner, server, removals)
                 figures[label] = time.perf_counter() - start
                 provisioner.close()
-                assert gone == count and config.read_text() == LAYOUT, label
+                assert gone == count and config.read_text() == VLESS_LAYOUT, label
         finally:
             test_sshd.stop(sshd)
     print(f"machine: {machine()}; {count} expired VLESS accounts removed from one local sshd")

@@ -12,7 +12,8 @@ import datetime as dt
 import getpass
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from qrisbot import config as cfg
 from qrisbot import ledger as L
@@ -58,21 +59,23 @@ def accounts_list(config: cfg.Config, server_id: str | None, state: str | None,
         return EXIT_OK
 
 
-def _named(ledger: Ledger, server_id: str, username: str) -> Account | None:
-    account = ledger.account_named(server_id, username)
-    if account is None:
-        fail(f"no account {username!r} on {server_id!r} in the ledger")
-    return account
+@contextmanager
+def _named(config: cfg.Config, server_id: str, username: str
+           ) -> Iterator[tuple[Ledger, Account] | None]:
+    """The ledger and the account of that name on that server (None, said why: none)."""
+    with open_ledger(config) as ledger:
+        account = ledger.account_named(server_id, username) if ledger is not None else None
+        if ledger is not None and account is None:
+            fail(f"no account {username!r} on {server_id!r} in the ledger")
+        yield (ledger, account) if ledger is not None and account is not None else None
 
 
 def accounts_show(config: cfg.Config, server_id: str, username: str) -> int:
     """Everything about one account and its orders (no password, UUID or links)."""
-    with open_ledger(config) as ledger:
-        if ledger is None:
+    with _named(config, server_id, username) as found:
+        if found is None:
             return EXIT_FAILURE
-        account = _named(ledger, server_id, username)
-        if account is None:
-            return EXIT_FAILURE
+        ledger, account = found
         zone = zoneinfo.ZoneInfo(config.shop.timezone)
         for field in ("id", "server_id", "username", "protocol", "state", "owner_user_id",
                       "owner_chat_id", "language", "made_by"):
@@ -97,12 +100,10 @@ def accounts_extend(config: cfg.Config, server_id: str, username: str, days: int
     tells the buyer."""
     if not 1 <= days <= MAX_GIFT_DAYS:
         return fail(f"--days must be 1-{MAX_GIFT_DAYS}")
-    with open_ledger(config) as ledger:
-        if ledger is None:
+    with _named(config, server_id, username) as found:
+        if found is None:
             return EXIT_FAILURE
-        account = _named(ledger, server_id, username)
-        if account is None:
-            return EXIT_FAILURE
+        ledger, account = found
         base = account.expires_on if not account.is_trial else _today(config)
         new_day = max(base, _today(config)) + dt.timedelta(days=days)
         try:
@@ -133,12 +134,10 @@ def _extended(ledger: Ledger, order_id: str) -> str | None:
 def accounts_remove(config: cfg.Config, server_id: str, username: str, yes: bool,
                     wait: float, ask: Ask = input) -> int:
     """Remove the account from its server now (asks first unless `yes`)."""
-    with open_ledger(config) as ledger:
-        if ledger is None:
+    with _named(config, server_id, username) as found:
+        if found is None:
             return EXIT_FAILURE
-        account = _named(ledger, server_id, username)
-        if account is None:
-            return EXIT_FAILURE
+        ledger, account = found
         if account.state == L.REMOVED:
             return fail(f"{username} on {server_id} was removed already")
         question = (f"Remove {username} ({account.protocol}) from {server_id} now? Its buyer "

@@ -240,10 +240,7 @@ class Ledger:
         now = time.time()
         with self._write() as db:
             _refuse_a_second_open_order(db, chat_id)
-            if self.username_held(server_id, username):
-                raise UsernameHeld(username)
-            if self.active_count(server_id) >= capacity:
-                raise ServerFull(server_id)
+            self._reserve(server_id, username, capacity)
             db.execute(
                 "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
                 " months, amount, language, state, created_at, deadline, updated_at)"
@@ -261,9 +258,7 @@ class Ledger:
         now = time.time()
         with self._write() as db:
             _refuse_a_second_open_order(db, chat_id)
-            if db.execute(f"SELECT 1 FROM orders o WHERE o.account_id=? AND {_RENEWING}",
-                          (account.id,)).fetchone():
-                raise RenewalPending(account.username)
+            _refuse_a_second_renewal(db, account)
             db.execute(
                 "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
                 " months, amount, language, state, created_at, deadline, updated_at, kind,"
@@ -289,10 +284,7 @@ class Ledger:
                                (day.isoformat(),)).fetchone()[0]
             if daily_limit and given >= daily_limit:
                 raise TrialsExhausted(day.isoformat())
-            if self.username_held(server_id, username):
-                raise UsernameHeld(username)
-            if self.active_count(server_id) >= capacity:
-                raise ServerFull(server_id)
+            self._reserve(server_id, username, capacity)
             db.execute(
                 "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
                 " months, amount, language, state, created_at, deadline, updated_at, kind,"
@@ -303,6 +295,13 @@ class Ledger:
             db.execute("INSERT INTO trials (user_id, day, order_id, ends_at) VALUES (?,?,?,?)",
                        (user_id, day.isoformat(), order_id, ends_at))
         return self._written(order_id)
+
+    def _reserve(self, server_id: str, username: str, capacity: int) -> None:
+        """Refuse a name spoken for on the server, or a server without a free place."""
+        if self.username_held(server_id, username):
+            raise UsernameHeld(username)
+        if self.active_count(server_id) >= capacity:
+            raise ServerFull(server_id)
 
     def had_trial(self, user_id: int) -> bool:
         return self._db.execute("SELECT 1 FROM trials WHERE user_id=?",
@@ -325,9 +324,7 @@ class Ledger:
         with self._write() as db:
             if account.state == REMOVED:
                 raise LedgerError("the account was removed from its server")
-            if db.execute(f"SELECT 1 FROM orders o WHERE o.account_id=? AND {_RENEWING}",
-                          (account.id,)).fetchone():
-                raise RenewalPending(account.username)
+            _refuse_a_second_renewal(db, account)
             db.execute(
                 "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
                 " months, amount, language, state, created_at, deadline, updated_at, kind,"
@@ -649,9 +646,7 @@ class Ledger:
     def ask_removal(self, account: Account) -> None:
         """The operator wants the account off its server now (the daemon removes it)."""
         with self._write() as db:
-            if db.execute(f"SELECT 1 FROM orders o WHERE o.account_id=? AND {_RENEWING}",
-                          (account.id,)).fetchone():
-                raise RenewalPending(account.username)
+            _refuse_a_second_renewal(db, account)
             db.execute(f"UPDATE accounts SET remove_asked=1, updated_at=? WHERE id=?"
                        f" AND state != '{REMOVED}'", (time.time(), account.id))
 
@@ -799,6 +794,12 @@ def _refuse_a_second_open_order(db: sqlite3.Connection, chat_id: int) -> None:
     ).fetchone()
     if row is not None:
         raise OpenOrderExists(row["id"])
+
+
+def _refuse_a_second_renewal(db: sqlite3.Connection, account: Account) -> None:
+    if db.execute(f"SELECT 1 FROM orders o WHERE o.account_id=? AND {_RENEWING}",
+                  (account.id,)).fetchone():
+        raise RenewalPending(account.username)
 
 
 def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
