@@ -1,0 +1,134 @@
+"""The buyer's accounts: the list (/akun, Akun saya), Detail, and renewal: Perpanjang ->
+months -> confirm (current and new last day) -> pay.
+
+Only the Telegram user who owns an account sees it or acts on it; forged or stale button
+data for someone else's account looks exactly like a stale button.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from qrisbot import ledger as L
+from qrisbot.config import Server
+from qrisbot.provision import can_extend
+from qrisbot.shop import messages
+from qrisbot.shop.buttons import Press
+from qrisbot.shop.dialogue import Dialogue, Draft, Tables
+from qrisbot.shop.messages import Outgoing, cancel_row
+from qrisbot.shop.texts import rupiah, text
+
+
+class MyAccounts:
+    def __init__(self, dialogue: Dialogue) -> None:
+        self.d = dialogue
+        self.lang = dialogue.lang
+        self.tables = Tables(
+            steps={("dur", "renew_duration"): self._renew_months,
+                   ("pay", "renew_confirm"): self._pay_renewal},
+            acts={"acc": self._list_button, "acd": self._detail, "ren": self._renew},
+            reprompts={"renew_duration": self._reask_months,
+                       "renew_confirm": self._reconfirm},
+        )
+
+    async def show(self, chat_id: int) -> None:
+        names = {s.id: s.name for s in self.d.config.servers}
+        renewable = {s.id for s in self.d.config.servers if can_extend(s)}
+        await self.d.send(chat_id, messages.my_accounts(
+            self.d.ledger.accounts_of(chat_id), names, renewable, self.d.checkout.today(),
+            self.d.checkout.zone, self.lang))
+
+    async def _list_button(self, chat_id: int, user_id: int, press: Press) -> None:
+        await self.show(chat_id)
+
+    def owned(self, user_id: int, account_id: int | None) -> L.Account | None:
+        """The account, if this user owns it and it is still on its server."""
+        account = self.d.ledger.account(account_id) if account_id is not None else None
+        if account is None or account.owner_user_id != user_id or account.state == L.REMOVED:
+            return None
+        return account
+
+    def _renewable(self, user_id: int, account_id: int | None
+                   ) -> tuple[L.Account, Server] | None:
+        """The user's account and the configured server it is on, if it can be renewed."""
+        account = self.owned(user_id, account_id)
+        server = self.d.config.server(account.server_id) if account is not None else None
+        if account is None or server is None or not can_extend(server):
+            return None
+        return account, server
+
+    async def _detail(self, chat_id: int, user_id: int, press: Press) -> None:
+        account = self.owned(user_id, press.number)
+        if account is None:
+            await self.d.stale(chat_id)
+            return
+        server = self.d.config.server(account.server_id)
+        name = server.name if server is not None else account.server_id
+        await self.d.send(chat_id, Outgoing(messages.account_detail(account, name, self.lang)))
+
+    async def _renew(self, chat_id: int, user_id: int, press: Press) -> None:
+        """Perpanjang: how many months (at the server's current price)."""
+        owned = self._renewable(user_id, press.number)
+        if owned is None:
+            await self.d.stale(chat_id)
+            return
+        account, server = owned
+        prompt = text("ask_renew_months", self.lang, username=account.username,
+                      protocol=messages.PROTOCOL_NAMES[server.protocol], server=server.name,
+                      date=account.expires_on.strftime("%d-%m-%Y"))
+        await self.d.ask(chat_id, Draft(step="renew_duration", account=account.id),
+                         Outgoing(prompt, [*self.d.months(server), cancel_row(self.lang)]))
+
+    async def _renew_months(self, chat_id: int, user_id: int, draft: Draft, press: Press
+                            ) -> None:
+        owned = self._renewable(user_id, draft.account)
+        if owned is None:
+            await self.d.restart(chat_id)
+            return
+        account, server = owned
+        months = self.d.months_chosen(press)
+        if months is None:
+            await self.d.stale(chat_id)
+            return
+        summary = text(
+            "renew_confirm", self.lang, server=server.name,
+            protocol=messages.PROTOCOL_NAMES[server.protocol], username=account.username,
+            current=account.expires_on.strftime("%d-%m-%Y"), months=months,
+            new=self.d.checkout.renewed_until(account, months).strftime("%d-%m-%Y"),
+            price=rupiah(months * server.price_per_month))
+        await self.d.ask(chat_id, attrs.evolve(draft, step="renew_confirm", months=months),
+                         Outgoing(summary, self.d.pay_or_cancel()))
+
+    async def _pay_renewal(self, chat_id: int, user_id: int, draft: Draft, press: Press
+                           ) -> None:
+        owned = self._renewable(user_id, draft.account)
+        if owned is None or draft.months is None:
+            await self.d.restart(chat_id)
+            return
+        account, server = owned
+        await self.place_renewal(chat_id, user_id, account, server, draft.months)
+
+    async def place_renewal(self, chat_id: int, user_id: int, account: L.Account,
+                            server: Server, months: int) -> None:
+        try:
+            order = self.d.checkout.create_renewal(
+                chat_id=chat_id, user_id=user_id, account=account, server=server,
+                months=months, language=self.lang)
+        except L.OpenOrderExists as exc:
+            await self.d.say(chat_id, "open_order_exists", order_id=exc.order_id)
+            return
+        except L.RenewalPending:
+            await self.d.say(chat_id, "renewal_pending", username=account.username)
+            return
+        self.d.save(chat_id, None)
+        await self.d.checkout.request_payment(order)
+
+    # --- asked again after a crash --------------------------------------------------------------
+
+    async def _reask_months(self, chat_id: int, draft: Draft) -> None:
+        if draft.account is not None:
+            await self._renew(chat_id, chat_id, Press("ren", str(draft.account)))
+
+    async def _reconfirm(self, chat_id: int, draft: Draft) -> None:
+        if draft.months is not None:
+            await self._renew_months(chat_id, chat_id, draft, Press("dur", str(draft.months)))
