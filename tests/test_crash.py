@@ -5,7 +5,7 @@ delivered; every paid renewal added its days exactly once (ledger and server agr
 trial made one account; every expired account was removed once; nothing unpaid has an
 account; nothing is stuck.
 
-Quick form (in the test command): 20 kills. Long form, for RELIABILITY.md:
+Quick form (in the test command): 16 kills. Long form, for RELIABILITY.md:
     QRISBOT_CRASH_KILLS=200 .venv/bin/pytest tests/test_crash.py -s
 """
 
@@ -31,7 +31,7 @@ from sshd import free_port
 
 from qrisbot.testing import config_for
 
-KILLS = int(os.environ.get("QRISBOT_CRASH_KILLS", "20"))
+KILLS = int(os.environ.get("QRISBOT_CRASH_KILLS", "16"))
 BUYERS = 4
 GAP = (1.0, 8.0)  # seconds the daemon runs between kills
 SECRET = "crash-suite-webhook-secret"

@@ -74,5 +74,5 @@ async def test_an_account_runs_out_is_removed_after_grace_unless_renewed(
     await late.sees("Akun SSH Anda siap")
     neglect.says("/akun")
     assert "sudah dihapus (habis 03-12-2026)" in (await neglect.sees("Akun saya")).text
-    await trio.sleep_until(at(6, 12))
+    await trio.sleep_until(at(5, 12))
     assert sum(m.body.startswith("🗑") for m in telegram.messages(6101)) == 1

@@ -28,7 +28,7 @@ async def stuck_order(buyer, pakasir, provisioner, cfg, username):
 
 
 async def test_cli_retry_and_refund_act_through_the_running_daemon(
-    start_shop, buyer, pakasir, provisioner, capsys
+    autojump_clock, start_shop, buyer, pakasir, provisioner, capsys
 ):
     cfg = await start_shop()
     order_id = await stuck_order(buyer, pakasir, provisioner, cfg, "budi_99")
@@ -120,7 +120,7 @@ def test_servers_trust_adds_a_key_only_when_confirmed(sshd, tmp_path, capsys):
 
 
 async def test_cli_accounts_list_show_extend_and_remove_through_the_running_daemon(
-    start_shop, buyer, pakasir, provisioner, capsys
+    autojump_clock, start_shop, buyer, pakasir, provisioner, capsys
 ):
     import datetime as dt
 

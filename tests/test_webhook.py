@@ -90,7 +90,9 @@ async def test_pakasir_down_during_notice_asks_for_a_retry(hooked, buyer, pakasi
     await buyer.sees("Akun SSH Anda siap", within=5)
 
 
-async def test_fallback_polling_still_delivers_when_the_notice_is_lost(hooked, buyer, pakasir):
+async def test_fallback_polling_still_delivers_when_the_notice_is_lost(
+    autojump_clock, hooked, buyer, pakasir
+):
     cfg, url = hooked
     qr, order_id = await buyer.buys()
     pakasir.pay(order_id)  # no notice ever arrives

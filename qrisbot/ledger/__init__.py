@@ -184,6 +184,7 @@ _ACCOUNT_COLUMNS: Final = tuple(f.name for f in attrs.fields(Account))
 class Ledger:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
+        self._seen_version = -1
 
     @classmethod
     def open(cls, path: str | Path) -> Ledger:
@@ -207,6 +208,12 @@ class Ledger:
 
     def close(self) -> None:
         self._db.close()
+
+    def written_elsewhere(self) -> bool:
+        """Has another connection (an operator's command) written since the last ask?"""
+        version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        changed, self._seen_version = version != self._seen_version, version
+        return changed
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

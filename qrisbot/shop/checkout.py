@@ -459,6 +459,8 @@ class Checkout:
         (`removal_asked` is called)."""
         while True:
             await trio.sleep(SWEEP_INTERVAL)
+            if not self.ledger.written_elsewhere():
+                continue  # nobody outside the daemon has written to the ledger
             if self.ledger.removal_asked():
                 removal_asked()
             for order in self.ledger.retry_requested():
