@@ -19,14 +19,15 @@ demo: $(BIN)/.installed
 
 # The provisioning tests run a real sshd on a free loopback port; the transport tests make
 # a throwaway TLS certificate with openssl; the unit file is checked by systemd-analyze;
-# the future-date tests run the daemon under libfaketime with a small shim built by cc.
+# the future-date tests run the daemon under libfaketime with a small shim built by cc;
+# the autoscript worlds are checked by Debian's v2ray (`v2ray -test`).
 tools:
 	@if [ ! -x /usr/sbin/sshd ] || ! command -v openssl >/dev/null \
 			|| ! command -v systemd-analyze >/dev/null || ! command -v faketime >/dev/null \
-			|| ! command -v cc >/dev/null; then \
-		echo "installing openssh-server, openssl, systemd, faketime and gcc (tools the tests use)"; \
+			|| ! command -v cc >/dev/null || ! command -v v2ray >/dev/null; then \
+		echo "installing openssh-server, openssl, systemd, faketime, gcc and v2ray (tools the tests use)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			openssh-server openssl systemd faketime gcc libc6-dev; \
+			openssh-server openssl systemd faketime gcc libc6-dev v2ray; \
 	fi
 
 lint: $(BIN)/.installed

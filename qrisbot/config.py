@@ -92,9 +92,15 @@ class SshAccess:
     command_timeout: int = 60
 
 
+Layout = Literal["custom", "classic", "lunatic"]
+
+
 @attrs.frozen
 class Xray:
-    config: str = "/etc/xray/config.json"
+    # An autoscript family's layout fills in what is left out below; "custom" (the default)
+    # is the common single-file layout with the markers and prefix given here.
+    layout: Layout = "custom"
+    config: str = ""
     markers: tuple[str, ...] = ()
     prefix: str = ""
     restart: str = "systemctl restart xray"
@@ -102,6 +108,10 @@ class Xray:
     port_tls: int = 443
     port_ntls: int = 80
     grpc_service: str = ""
+    # Days between an account's last day and the date written on its comment lines (not a
+    # setting: an autoscript family's expiry cron deletes an account on that date, which
+    # must be the day the shop would remove it, after its grace period).
+    date_offset: int = 0
 
 
 @attrs.frozen
@@ -151,12 +161,36 @@ class Config:
                                          self.trial.servers)
 
 
-# The common autoscript layout, used for whatever a server's xray table leaves out.
-DEFAULT_XRAY = {
-    "vmess": Xray(markers=("#vmess",), prefix="###", path="/vmess"),
-    "vless": Xray(markers=("#vless",), prefix="#&", path="/vless"),
-    "trojan": Xray(markers=("#trojanws",), prefix="#!", path="/trojan-ws"),
+# What each layout fills in for whatever a server's xray table leaves out
+# (../shared/reference/autoscripts.md). "custom": the common layout of earlier releases.
+_SINGLE = "/etc/xray/config.json"
+LAYOUTS: Final[dict[str, dict[str, Xray]]] = {
+    "custom": {
+        "vmess": Xray(config=_SINGLE, markers=("#vmess",), prefix="###", path="/vmess"),
+        "vless": Xray(config=_SINGLE, markers=("#vless",), prefix="#&", path="/vless"),
+        "trojan": Xray(config=_SINGLE, markers=("#trojanws",), prefix="#!",
+                       path="/trojan-ws"),
+    },
+    # givps/AutoScriptXray and its forks: one file, a websocket and a gRPC inbound each.
+    "classic": {
+        "vmess": Xray(config=_SINGLE, markers=("#vmess", "#vmessgrpc"), prefix="###",
+                      path="/vmess"),
+        "vless": Xray(config=_SINGLE, markers=("#vless", "#vlessgrpc"), prefix="#&",
+                      path="/vless"),
+        "trojan": Xray(config=_SINGLE, markers=("#trojanws", "#trojangrpc"), prefix="#!",
+                       path="/trojan-ws"),
+    },
+    # LunaticTunnel: one file per protocol.
+    "lunatic": {
+        "vmess": Xray(config="/etc/xray/vme.json", markers=("#vmess", "#vmessgrpc"),
+                      prefix="###", path="/vmess"),
+        "vless": Xray(config="/etc/xray/vle.json", markers=("#vless", "#vlessgrpc"),
+                      prefix="#&", path="/vless"),
+        "trojan": Xray(config="/etc/xray/tro.json", markers=("#trojanws", "#trojangrpc"),
+                       prefix="#!", path="/trojan-ws"),
+    },
 }
+DEFAULT_XRAY = LAYOUTS["custom"]
 
 _converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
@@ -184,6 +218,10 @@ def parse(raw: dict[str, Any], environ: Mapping[str, str], *,
           secrets_required: bool = True) -> Config:
     raw = _apply_environment(raw, environ)
     problems = [f"missing table [{k}]" for k in ("telegram", "pakasir") if k not in raw]
+    for i, server in enumerate(raw.get("servers") or []):
+        if isinstance(server, dict) and isinstance(server.get("xray"), dict) and (
+                "date_offset" in server["xray"]):
+            problems.append(f"$.servers[{i}].xray: unknown key(s) date_offset")
     raw.setdefault("shop", {})
     if not raw.get("servers"):
         problems.append("servers: at least one [[servers]] entry is needed")
@@ -354,7 +392,8 @@ def _server_problems(at: str, server: Server, config: Config) -> Iterator[str]:
 
 def _xray_problems(at: str, server: Server) -> Iterator[str]:
     xray = server.xray or Xray()
-    if not xray.config.startswith("/") or any(c in xray.config for c in "'\"\\\n"):
+    if xray.config and (not xray.config.startswith("/") or any(c in xray.config
+                                                                for c in "'\"\\\n")):
         yield f"{at}.config: must be an absolute path without quotes"
     for j, marker in enumerate(xray.markers):
         if not MARKER.fullmatch(marker):
@@ -396,12 +435,16 @@ def _with_xray_defaults(config: Config) -> Config:
     for server in config.servers:
         if server.protocol != "ssh" and server.commands is None:
             xray = server.xray or Xray()
-            defaults = DEFAULT_XRAY[server.protocol]
+            defaults = LAYOUTS[xray.layout][server.protocol]
             xray = attrs.evolve(
                 xray,
+                config=xray.config or defaults.config,
                 markers=xray.markers or defaults.markers,
                 prefix=xray.prefix or defaults.prefix,
                 path=xray.path or defaults.path,
+                # A family's cron deletes an account on its date: the day after the last
+                # day and the grace period.
+                date_offset=0 if xray.layout == "custom" else config.shop.grace_days + 1,
             )
             server = attrs.evolve(server, xray=xray)
         servers.append(server)

@@ -324,6 +324,11 @@ class XrayMarkers:
         self.protocol = protocol
         self.xray = xray
 
+    def _day(self, last_day: dt.date) -> str:
+        """The date written on the comment lines for an account whose last day this is
+        (later by the layout's offset: an autoscript family's cron deletes on it)."""
+        return (last_day + dt.timedelta(days=self.xray.date_offset)).isoformat()
+
     def _find(self, username: str) -> str:
         # Prints the client line after the user's comment line; exit 1 when there is none.
         return (
@@ -355,7 +360,7 @@ class XrayMarkers:
     def block(self, account: Account) -> str:
         config = shlex.quote(self.xray.config)
         user = account.username
-        comment = f"{self.xray.prefix} {user} {account.expires.isoformat()}"
+        comment = f"{self.xray.prefix} {user} {self._day(account.expires)}"
         markers = " ".join(self.xray.markers)
         insert = (
             f"S=\"$s\" awk -v c={shlex.quote(comment)} -v ms={shlex.quote(markers)} "
@@ -397,7 +402,7 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
         config = shlex.quote(self.xray.config)
         drop = (
             f"awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(removal.username)}"
-            f" -v d={shlex.quote(removal.expires.isoformat())} "
+            f" -v d={shlex.quote(self._day(removal.expires))} "
             + shlex.quote('skip { skip = 0; next } $1 == p && $2 == u && $3 == d '
                           '{ skip = 1; next } { print }')
             + f" {config} > \"$tmp\""
@@ -406,7 +411,7 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
 line=$({self._find(removal.username)}) || exit 0
 case "$line" in *"\\"$s\\""*) ;; *) echo "client belongs to someone else" >&2; exit {TAKEN} ;; esac
 awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(removal.username)} \\
-  -v d={shlex.quote(removal.expires.isoformat())} \\
+  -v d={shlex.quote(self._day(removal.expires))} \\
   '$1 == p && $2 == u && $3 != d {{ later = 1 }} END {{ exit later }}' {config} || exit {KEPT}
 tmp={config}.qrisbot.$$
 {drop} || {{ rm -f "$tmp"; exit 1; }}
@@ -420,7 +425,7 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
         config = shlex.quote(self.xray.config)
         rewrite = (
             f"awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(extension.username)}"
-            f" -v d={shlex.quote(extension.expires.isoformat())} "
+            f" -v d={shlex.quote(self._day(extension.expires))} "
             + shlex.quote('$1 == p && $2 == u && NF == 3 { $3 = d } { print }')
             + f" {config} > \"$tmp\""
         )

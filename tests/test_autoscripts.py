@@ -1,0 +1,199 @@
+"""Autoscript families' layouts on the real sshd: what qrisbot writes is what the family's
+own tools read (../shared/reference/autoscripts.md).
+
+Each world is laid out as the family does it (config with comments, a websocket and a gRPC
+inbound per protocol, an account already there, a locked one for Lunatic); `xp` below is a
+copy of the family's daily expiry logic, reproducing its date rule: an account is deleted
+on the date its comment line carries. qrisbot writes the day after the last day and the
+grace period there, so the family's cron and the shop remove an account on the same day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import trio
+from conftest import server_entry
+
+from qrisbot import config
+from qrisbot.provision import Account, Extension, Removal, Removed, SshProvisioner
+from qrisbot.testing import config_for
+
+LAST_DAY = dt.date(2027, 1, 31)
+GRACE = 1
+ALICE = "33333333-3333-3333-3333-333333333333"  # a buyer the seller had before qrisbot
+
+WORLD = """{
+  "log": {"loglevel": "warning"},
+  "inbounds": [
+    {"port": 10001, "listen": "127.0.0.1", "protocol": "vless",
+     "settings": {"decryption": "none", "clients": [
+      {"id": "11111111-1111-1111-1111-111111111111"
+#vless
+#& alice 2030-01-01
+},{"id": "%(alice)s","email": "alice"
+      }]}, "streamSettings": {"network": "ws", "wsSettings": {"path": "/vless"}}},
+    {"port": 10002, "listen": "127.0.0.1", "protocol": "vless",
+     "settings": {"decryption": "none", "clients": [
+      {"id": "11111111-1111-1111-1111-111111111111"
+#vlessgrpc
+#& alice 2030-01-01
+},{"id": "%(alice)s","email": "alice"
+      }]}, "streamSettings": {"network": "grpc", "grpcSettings": {"serviceName": "vless-grpc"}}}
+  ],
+  "outbounds": [{"protocol": "freedom"}]
+}
+"""
+
+# The family's expiry cron (`xp`), as its scripts do it: for every comment line, days left
+# = (date - today) / 86400 on the server's date; at 0 or less, delete from the comment
+# line to the next client line (`},{`, commented out or not).
+XP = r"""
+today=$(date -d "$TODAY" +%s)
+grep -E '^#& [^ ]+ [0-9-]+' "$CONFIG" | cut -d ' ' -f 2-3 | sort -u | while read -r user exp; do
+  left=$(( ($(date -d "$exp" +%s) - today) / 86400 ))
+  if [ "$left" -le 0 ]; then
+    sed -i "/^#& $user $exp\$/,/^#\{0,1\}},{/d" "$CONFIG"
+  fi
+done
+"""
+
+
+def world(tmp_path: Path, layout: str, sshd) -> tuple[Path, config.Server]:
+    name = {"classic": "config.json", "lunatic": "vle.json"}[layout]
+    path = tmp_path / name
+    path.write_text(WORLD % {"alice": ALICE})
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="vless", ssh=sshd.access(),
+                                   xray={"layout": layout, "config": str(path),
+                                         "restart": "true"})],
+                     {"grace_days": GRACE})
+    (server,) = config.parse(raw, {}).servers
+    return path, server
+
+
+def xp(path: Path, today: dt.date) -> None:
+    subprocess.run(["bash", "-c", XP], env={"CONFIG": str(path), "TODAY": today.isoformat(),
+                                            "PATH": "/usr/bin:/bin"}, check=True)
+
+
+def v2ray_accepts(path: Path, tmp_path: Path) -> None:
+    """Debian's v2ray reads the commented layout; its 4.34 predates the gRPC transport, so
+    the gRPC inbounds are checked as websocket ones in a copy."""
+    copy = tmp_path / "v2ray-check.json"
+    copy.write_text(path.read_text().replace(
+        '"network": "grpc", "grpcSettings": {"serviceName": "vless-grpc"}',
+        '"network": "ws", "wsSettings": {"path": "/vless-grpc"}'))
+    done = subprocess.run([shutil.which("v2ray") or "v2ray", "-test", "-config", str(copy)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def account(username: str, secret: str, order_id: str) -> Account:
+    return Account(order_id=order_id, username=username, secret=secret, expires=LAST_DAY,
+                   months=1, days=30)
+
+
+@pytest.mark.parametrize("layout", ["classic", "lunatic"])
+async def test_the_familys_expiry_cron_and_the_shop_agree_on_each_account(
+    layout, sshd, tmp_path
+):
+    path, server = world(tmp_path, layout, sshd)
+    assert server.xray is not None and server.xray.markers == ("#vless", "#vlessgrpc")
+    written = (LAST_DAY + dt.timedelta(days=GRACE + 1)).isoformat()
+    provisioner = SshProvisioner()
+    bob, bobby = str(uuid.uuid4()), str(uuid.uuid4())
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(provisioner.create, server, account("bob", bob, "VPN1"))
+            nursery.start_soon(provisioner.create, server, account("bobby", bobby, "VPN2"))
+        text = path.read_text()
+        # After both markers, in the family's own line format, dated for its cron.
+        for name, secret in (("bob", bob), ("bobby", bobby)):
+            assert text.count(f"#& {name} {written}\n}},{{\"id\": \"{secret}\"") == 2
+        v2ray_accepts(path, tmp_path)
+
+        # bob renews: only his lines change; bobby's stay.
+        renewed = LAST_DAY + dt.timedelta(days=30)
+        await provisioner.extend(server, Extension(
+            order_id="VPN3", made_by="VPN1", username="bob", secret=bob, expires=renewed))
+        later = (renewed + dt.timedelta(days=GRACE + 1)).isoformat()
+        text = path.read_text()
+        assert text.count(f"#& bob {later}\n") == 2 and text.count(f"#& bobby {written}\n") == 2
+
+        # The family's cron on the last day and through the grace period: nobody goes.
+        for day in (LAST_DAY, LAST_DAY + dt.timedelta(days=GRACE)):
+            xp(path, day)
+            assert path.read_text() == text, day
+        # On the day the shop removes bobby (the day after the grace period), so does the
+        # cron; renewed bob and the seller's alice stay, and Xray still reads the file.
+        xp(path, LAST_DAY + dt.timedelta(days=GRACE + 1))
+        after = path.read_text()
+        assert "bobby" not in after and bobby not in after
+        assert after.count(f"#& bob {later}\n") == 2 and after.count(ALICE) == 2
+        v2ray_accepts(path, tmp_path)
+        # The shop's own removal of bobby then finds it gone, which counts as removed.
+        outcome = await provisioner.remove(server, [Removal(
+            made_by="VPN2", username="bobby", secret=bobby, expires=LAST_DAY)])
+        assert outcome == {"bobby": Removed.GONE} and path.read_text() == after
+    finally:
+        provisioner.close()
+
+
+async def test_a_locked_lunatic_account_renews_and_is_removed(sshd, tmp_path):
+    """Lunatic locks an account over its IP limit by commenting out its client line; it is
+    still an account."""
+    path, server = world(tmp_path, "lunatic", sshd)
+    provisioner = SshProvisioner()
+    carol = str(uuid.uuid4())
+    try:
+        await provisioner.create(server, account("carol", carol, "VPN1"))
+        # Locked as Lunatic does it: sed "/#& carol /{n;s/^/#/}"
+        subprocess.run(["sed", "-i", "/^#& carol /{n;s/^/#/}", str(path)], check=True)
+        locked = path.read_text()
+        assert locked.count(f'#}},{{"id": "{carol}"') == 2
+        renewed = LAST_DAY + dt.timedelta(days=30)
+        await provisioner.extend(server, Extension(
+            order_id="VPN2", made_by="VPN1", username="carol", secret=carol, expires=renewed))
+        later = (renewed + dt.timedelta(days=GRACE + 1)).isoformat()
+        assert path.read_text() == locked.replace(
+            f"#& carol {(LAST_DAY + dt.timedelta(days=GRACE + 1)).isoformat()}\n",
+            f"#& carol {later}\n")
+        v2ray_accepts(path, tmp_path)
+        outcome = await provisioner.remove(server, [Removal(
+            made_by="VPN1", username="carol", secret=carol, expires=renewed)])
+        assert outcome == {"carol": Removed.GONE}
+        assert path.read_text() == WORLD % {"alice": ALICE}  # exactly as before carol
+        v2ray_accepts(path, tmp_path)
+    finally:
+        provisioner.close()
+
+
+def test_a_layout_fills_in_only_what_the_server_leaves_out():
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     "/tmp/x.sqlite3", [
+                         server_entry("a", protocol="trojan", xray={"layout": "classic"}),
+                         server_entry("b", protocol="vmess", xray={"layout": "lunatic"}),
+                         server_entry("c", protocol="vless", xray={
+                             "layout": "lunatic", "config": "/opt/x.json",
+                             "markers": ["#vl"]}),
+                         server_entry("d", protocol="vless")],
+                     {"grace_days": 2})
+    a, b, c, d = (s.xray for s in config.parse(raw, {}).servers)
+    assert (a.config, a.markers, a.prefix, a.date_offset) == (
+        "/etc/xray/config.json", ("#trojanws", "#trojangrpc"), "#!", 3)
+    assert (b.config, b.markers, b.prefix) == ("/etc/xray/vme.json", ("#vmess", "#vmessgrpc"),
+                                               "###")
+    assert (c.config, c.markers, c.prefix) == ("/opt/x.json", ("#vl",), "#&")
+    # No layout: exactly as before (one marker, the date as the last day).
+    assert (d.config, d.markers, d.prefix, d.date_offset) == (
+        "/etc/xray/config.json", ("#vless",), "#&", 0)
+    raw["servers"][0]["xray"]["date_offset"] = 5
+    with pytest.raises(config.ConfigError, match="date_offset"):
+        config.parse(raw, {})
