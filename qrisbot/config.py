@@ -92,7 +92,7 @@ class SshAccess:
     command_timeout: int = 60
 
 
-Layout = Literal["custom", "classic", "lunatic"]
+Layout = Literal["custom", "classic", "rmbl", "lunatic"]
 
 
 @attrs.frozen
@@ -108,6 +108,17 @@ class Xray:
     port_tls: int = 443
     port_ntls: int = 80
     grpc_service: str = ""
+    # One comment prefix per marker where a family uses several (RMBL: #vl after #vless,
+    # #vlg after #vlessgrpc); () = `prefix` after every marker.
+    prefixes: tuple[str, ...] = ()
+    comment_uuid: bool = False  # the comment line ends with the client's UUID (RMBL)
+    # Per-user files the family's menu and limit daemons read (RMBL): <user_files>/<user>
+    # holds the quota in bytes, <user_files>/<user>IP the IP limit; <usage_files>/<user>
+    # the bytes used. "" = none.
+    user_files: str = ""
+    usage_files: str = ""
+    quota_gb: int = 0  # written to the quota file; 0 = unlimited, as the families read it
+    ip_limit: int = 0  # written to the IP-limit file; 0 = unlimited
     # Days between an account's last day and the date written on its comment lines (not a
     # setting: an autoscript family's expiry cron deletes an account on that date, which
     # must be the day the shop would remove it, after its grace period).
@@ -179,6 +190,17 @@ LAYOUTS: Final[dict[str, dict[str, Xray]]] = {
                       path="/vless"),
         "trojan": Xray(config=_SINGLE, markers=("#trojanws", "#trojangrpc"), prefix="#!",
                        path="/trojan-ws"),
+    },
+    # RMBL (VIP-VPN): a prefix per marker, the UUID on the comment line, per-user quota and
+    # IP-limit files.
+    "rmbl": {
+        protocol: Xray(config=_SINGLE, markers=markers, prefix=prefixes[0], prefixes=prefixes,
+                       path=path, comment_uuid=True, user_files=f"/etc/{protocol}",
+                       usage_files=f"/etc/limit/{protocol}")
+        for protocol, markers, prefixes, path in (
+            ("vmess", ("#vmess", "#vmessgrpc"), ("#vm", "#vmg"), "/vmess"),
+            ("vless", ("#vless", "#vlessgrpc"), ("#vl", "#vlg"), "/vless"),
+            ("trojan", ("#trojanws", "#trojangrpc"), ("#tr", "#trg"), "/trojan-ws"))
     },
     # LunaticTunnel: one file per protocol.
     "lunatic": {
@@ -398,8 +420,20 @@ def _xray_problems(at: str, server: Server) -> Iterator[str]:
     for j, marker in enumerate(xray.markers):
         if not MARKER.fullmatch(marker):
             yield f"{at}.markers[{j}]: must look like '#vless' (# then letters, digits, _ or -)"
-    if xray.prefix and not PREFIX.fullmatch(xray.prefix):
-        yield f"{at}.prefix: must look like '#&' (# then up to 8 of #&!A-Za-z0-9_-)"
+    for j, prefix in enumerate((xray.prefix, *xray.prefixes)):
+        if prefix and not PREFIX.fullmatch(prefix):
+            where = "prefix" if j == 0 else f"prefixes[{j - 1}]"
+            yield f"{at}.{where}: must look like '#&' (# then up to 8 of #&!A-Za-z0-9_-)"
+    if xray.prefixes and xray.markers and len(xray.prefixes) != len(xray.markers):
+        yield f"{at}.prefixes: one per marker ({len(xray.markers)})"
+    for name in ("user_files", "usage_files"):
+        folder = getattr(xray, name)
+        if folder and not re.fullmatch(r"/[A-Za-z0-9/_.-]{1,100}", folder):
+            yield f"{at}.{name}: must be an absolute path of plain characters"
+    if not 0 <= xray.quota_gb <= 100_000:
+        yield f"{at}.quota_gb: must be 0 (unlimited) to 100000"
+    if not 0 <= xray.ip_limit <= 1000:
+        yield f"{at}.ip_limit: must be 0 (unlimited) to 1000"
     if xray.path and not URL_PATH.fullmatch(xray.path):
         yield f"{at}.path: must be a URL path such as /vless"
     if xray.grpc_service and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", xray.grpc_service):
@@ -441,6 +475,10 @@ def _with_xray_defaults(config: Config) -> Config:
                 config=xray.config or defaults.config,
                 markers=xray.markers or defaults.markers,
                 prefix=xray.prefix or defaults.prefix,
+                prefixes=xray.prefixes or (defaults.prefixes if not xray.markers else ()),
+                comment_uuid=xray.comment_uuid or defaults.comment_uuid,
+                user_files=xray.user_files or defaults.user_files,
+                usage_files=xray.usage_files or defaults.usage_files,
                 path=xray.path or defaults.path,
                 # A family's cron deletes an account on its date: the day after the last
                 # day and the grace period.

@@ -1,5 +1,5 @@
-"""Autoscript families' layouts on the real sshd: what qrisbot writes is what the family's
-own tools read (../shared/reference/autoscripts.md).
+"""Autoscript families' layouts (classic, RMBL, Lunatic) on the real sshd: what qrisbot
+writes is what the family's own tools read (../shared/reference/autoscripts.md).
 
 Each world is laid out as the family does it (config with comments, a websocket and a gRPC
 inbound per protocol, an account already there, a locked one for Lunatic); `xp` below is a
@@ -35,14 +35,14 @@ WORLD = """{
      "settings": {"decryption": "none", "clients": [
       {"id": "11111111-1111-1111-1111-111111111111"
 #vless
-#& alice 2030-01-01
+%(ws)s
 },{"id": "%(alice)s","email": "alice"
       }]}, "streamSettings": {"network": "ws", "wsSettings": {"path": "/vless"}}},
     {"port": 10002, "listen": "127.0.0.1", "protocol": "vless",
      "settings": {"decryption": "none", "clients": [
       {"id": "11111111-1111-1111-1111-111111111111"
 #vlessgrpc
-#& alice 2030-01-01
+%(grpc)s
 },{"id": "%(alice)s","email": "alice"
       }]}, "streamSettings": {"network": "grpc", "grpcSettings": {"serviceName": "vless-grpc"}}}
   ],
@@ -53,34 +53,57 @@ WORLD = """{
 # The family's expiry cron (`xp`), as its scripts do it: for every comment line, days left
 # = (date - today) / 86400 on the server's date; at 0 or less, delete from the comment
 # line to the next client line (`},{`, commented out or not).
+# RMBL's also removes the account's quota and IP-limit files.
 XP = r"""
 today=$(date -d "$TODAY" +%s)
-grep -E '^#& [^ ]+ [0-9-]+' "$CONFIG" | cut -d ' ' -f 2-3 | sort -u | while read -r user exp; do
-  left=$(( ($(date -d "$exp" +%s) - today) / 86400 ))
-  if [ "$left" -le 0 ]; then
-    sed -i "/^#& $user $exp\$/,/^#\{0,1\}},{/d" "$CONFIG"
-  fi
+for p in $PREFIXES; do
+  grep -E "^$p [^ ]+ [0-9-]+" "$CONFIG" | cut -d ' ' -f 2-3 | sort -u | while read -r user exp; do
+    left=$(( ($(date -d "$exp" +%s) - today) / 86400 ))
+    if [ "$left" -le 0 ]; then
+      sed -i "/^$p $user $exp\( \|\$\)/,/^#\{0,1\}},{/d" "$CONFIG"
+      [ -z "$USER_FILES" ] || rm -f "$USER_FILES/$user" "$USER_FILES/${user}IP"
+    fi
+  done
 done
 """
+# The comment line(s) of an account, by family: (websocket, gRPC) prefixes, UUID or not.
+FAMILY = {"classic": (("#&", "#&"), False), "lunatic": (("#&", "#&"), False),
+          "rmbl": (("#vl", "#vlg"), True)}
+
+
+def comments(layout: str, user: str, date: str, secret: str) -> tuple[str, str]:
+    prefixes, with_uuid = FAMILY[layout]
+    return tuple(f"{p} {user} {date}" + (f" {secret}" if with_uuid else "")
+                 for p in prefixes)  # type: ignore[return-value]
+
+
+def layout_text(layout: str) -> str:
+    ws, grpc = comments(layout, "alice", "2030-01-01", ALICE)
+    return WORLD % {"alice": ALICE, "ws": ws, "grpc": grpc}
 
 
 def world(tmp_path: Path, layout: str, sshd) -> tuple[Path, config.Server]:
-    name = {"classic": "config.json", "lunatic": "vle.json"}[layout]
+    name = {"classic": "config.json", "lunatic": "vle.json", "rmbl": "config.json"}[layout]
     path = tmp_path / name
-    path.write_text(WORLD % {"alice": ALICE})
+    path.write_text(layout_text(layout))
+    xray = {"layout": layout, "config": str(path), "restart": "true"}
+    if layout == "rmbl":  # its per-user files, in the test's folder
+        xray |= {"user_files": str(tmp_path / "vless"), "usage_files": str(tmp_path / "used"),
+                 "quota_gb": 5, "ip_limit": 2}
     raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
                      str(tmp_path / "ledger.sqlite3"),
-                     [server_entry("sg1", protocol="vless", ssh=sshd.access(),
-                                   xray={"layout": layout, "config": str(path),
-                                         "restart": "true"})],
+                     [server_entry("sg1", protocol="vless", ssh=sshd.access(), xray=xray)],
                      {"grace_days": GRACE})
     (server,) = config.parse(raw, {}).servers
     return path, server
 
 
-def xp(path: Path, today: dt.date) -> None:
-    subprocess.run(["bash", "-c", XP], env={"CONFIG": str(path), "TODAY": today.isoformat(),
-                                            "PATH": "/usr/bin:/bin"}, check=True)
+def xp(server: config.Server, today: dt.date) -> None:
+    assert server.xray is not None
+    prefixes = " ".join(sorted(set(server.xray.prefixes or (server.xray.prefix,))))
+    subprocess.run(["bash", "-c", XP], check=True, env={
+        "CONFIG": server.xray.config, "TODAY": today.isoformat(), "PATH": "/usr/bin:/bin",
+        "PREFIXES": prefixes, "USER_FILES": server.xray.user_files})
 
 
 def v2ray_accepts(path: Path, tmp_path: Path) -> None:
@@ -100,7 +123,7 @@ def account(username: str, secret: str, order_id: str) -> Account:
                    months=1, days=30)
 
 
-@pytest.mark.parametrize("layout", ["classic", "lunatic"])
+@pytest.mark.parametrize("layout", ["classic", "lunatic", "rmbl"])
 async def test_the_familys_expiry_cron_and_the_shop_agree_on_each_account(
     layout, sshd, tmp_path
 ):
@@ -116,8 +139,15 @@ async def test_the_familys_expiry_cron_and_the_shop_agree_on_each_account(
         text = path.read_text()
         # After both markers, in the family's own line format, dated for its cron.
         for name, secret in (("bob", bob), ("bobby", bobby)):
-            assert text.count(f"#& {name} {written}\n}},{{\"id\": \"{secret}\"") == 2
+            lines = comments(layout, name, written, secret)
+            for comment in lines:
+                assert text.count(f"{comment}\n}},{{\"id\": \"{secret}\"") == lines.count(
+                    comment), comment
         v2ray_accepts(path, tmp_path)
+        files = tmp_path / "vless"
+        if layout == "rmbl":  # the quota (bytes) and IP limit its menu and daemons read
+            assert (files / "bob").read_text() == f"{5 * 1024 ** 3}\n"
+            assert (files / "bobIP").read_text() == "2\n"
 
         # bob renews: only his lines change; bobby's stay.
         renewed = LAST_DAY + dt.timedelta(days=30)
@@ -125,23 +155,37 @@ async def test_the_familys_expiry_cron_and_the_shop_agree_on_each_account(
             order_id="VPN3", made_by="VPN1", username="bob", secret=bob, expires=renewed))
         later = (renewed + dt.timedelta(days=GRACE + 1)).isoformat()
         text = path.read_text()
-        assert text.count(f"#& bob {later}\n") == 2 and text.count(f"#& bobby {written}\n") == 2
+        lines = (*comments(layout, "bob", later, bob), *comments(layout, "bobby", written, bobby))
+        for comment in lines:
+            assert text.count(f"{comment}\n") == lines.count(comment), comment
 
         # The family's cron on the last day and through the grace period: nobody goes.
         for day in (LAST_DAY, LAST_DAY + dt.timedelta(days=GRACE)):
-            xp(path, day)
+            xp(server, day)
             assert path.read_text() == text, day
         # On the day the shop removes bobby (the day after the grace period), so does the
         # cron; renewed bob and the seller's alice stay, and Xray still reads the file.
-        xp(path, LAST_DAY + dt.timedelta(days=GRACE + 1))
+        xp(server, LAST_DAY + dt.timedelta(days=GRACE + 1))
         after = path.read_text()
         assert "bobby" not in after and bobby not in after
-        assert after.count(f"#& bob {later}\n") == 2 and after.count(ALICE) == 2
+        expected = text
+        for comment in set(comments(layout, "bobby", written, bobby)):
+            expected = expected.replace(
+                f"{comment}\n}},{{\"id\": \"{bobby}\", \"email\": \"bobby\"\n", "")
+        assert after == expected
+        assert after.count(ALICE) == 2 + (2 if layout == "rmbl" else 0)
         v2ray_accepts(path, tmp_path)
         # The shop's own removal of bobby then finds it gone, which counts as removed.
         outcome = await provisioner.remove(server, [Removal(
             made_by="VPN2", username="bobby", secret=bobby, expires=LAST_DAY)])
         assert outcome == {"bobby": Removed.GONE} and path.read_text() == after
+        # And its own removal of bob takes his lines (and files) only: the file is as the
+        # seller had it.
+        outcome = await provisioner.remove(server, [Removal(
+            made_by="VPN1", username="bob", secret=bob, expires=renewed)])
+        assert outcome == {"bob": Removed.GONE} and path.read_text() == layout_text(layout)
+        if layout == "rmbl":
+            assert sorted(p.name for p in files.iterdir()) == []
     finally:
         provisioner.close()
 
@@ -169,7 +213,7 @@ async def test_a_locked_lunatic_account_renews_and_is_removed(sshd, tmp_path):
         outcome = await provisioner.remove(server, [Removal(
             made_by="VPN1", username="carol", secret=carol, expires=renewed)])
         assert outcome == {"carol": Removed.GONE}
-        assert path.read_text() == WORLD % {"alice": ALICE}  # exactly as before carol
+        assert path.read_text() == layout_text("lunatic")  # exactly as before carol
         v2ray_accepts(path, tmp_path)
     finally:
         provisioner.close()
@@ -183,9 +227,14 @@ def test_a_layout_fills_in_only_what_the_server_leaves_out():
                          server_entry("c", protocol="vless", xray={
                              "layout": "lunatic", "config": "/opt/x.json",
                              "markers": ["#vl"]}),
-                         server_entry("d", protocol="vless")],
+                         server_entry("d", protocol="vless"),
+                         server_entry("e", protocol="vmess", xray={"layout": "rmbl",
+                                                                   "quota_gb": 10})],
                      {"grace_days": 2})
-    a, b, c, d = (s.xray for s in config.parse(raw, {}).servers)
+    a, b, c, d, e = (s.xray for s in config.parse(raw, {}).servers)
+    assert (e.markers, e.prefixes, e.comment_uuid, e.user_files, e.usage_files,
+            e.quota_gb) == (("#vmess", "#vmessgrpc"), ("#vm", "#vmg"), True, "/etc/vmess",
+                            "/etc/limit/vmess", 10)
     assert (a.config, a.markers, a.prefix, a.date_offset) == (
         "/etc/xray/config.json", ("#trojanws", "#trojangrpc"), "#!", 3)
     assert (b.config, b.markers, b.prefix) == ("/etc/xray/vme.json", ("#vmess", "#vmessgrpc"),

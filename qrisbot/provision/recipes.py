@@ -316,8 +316,10 @@ chage -E {expire} {user}""")
 class XrayMarkers:
     """Xray clients in the autoscript marker layout (`#vless` lines in a #-commented config).
 
-    A client is a comment line `<prefix> <user> <YYYY-MM-DD>` and a `},{...}` line inserted
-    after every marker. The UUID arrives on stdin and reaches awk through its environment.
+    A client is a comment line `<prefix> <user> <YYYY-MM-DD>` (RMBL: a prefix per marker
+    and the UUID at the end) and a `},{...}` line inserted after every marker. The UUID
+    arrives on stdin and reaches awk through its environment, never a command line. A
+    client line a family commented out (a locked account) is still the account's.
     """
 
     def __init__(self, protocol: str, xray: Xray) -> None:
@@ -329,13 +331,38 @@ class XrayMarkers:
         (later by the layout's offset: an autoscript family's cron deletes on it)."""
         return (last_day + dt.timedelta(days=self.xray.date_offset)).isoformat()
 
+    def _prefixes(self) -> str:
+        return " ".join(sorted(set(self.xray.prefixes or (self.xray.prefix,))))
+
+    def _awk(self, username: str, program: str, **values: str) -> str:
+        """awk over the config with `u` the username and P the set of comment prefixes (a
+        comment line is `$1 in P && $2 == u`: whole fields, so `bob` is never `bobby`)."""
+        extra = "".join(f" -v {k}={shlex.quote(v)}" for k, v in values.items())
+        begin = 'BEGIN { np = split(ps, pa, " "); for (i = 1; i <= np; i++) P[pa[i]] = 1 } '
+        return (f"awk -v ps={shlex.quote(self._prefixes())} -v u={shlex.quote(username)}"
+                f"{extra} {shlex.quote(begin + program)} {shlex.quote(self.xray.config)}")
+
     def _find(self, username: str) -> str:
         # Prints the client line after the user's comment line; exit 1 when there is none.
-        return (
-            f"awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(username)} "
-            "'$1 == p && $2 == u { getline n; print n; found = 1; exit } END { exit !found }' "
-            f"{shlex.quote(self.xray.config)}"
-        )
+        return self._awk(username, "($1 in P) && $2 == u { getline line; print line; "
+                                   "found = 1; exit } END { exit !found }")
+
+    def _user_files(self, username: str, write: bool) -> str:
+        """Write (or remove) the family's per-user quota and IP-limit files."""
+        lines = []
+        if self.xray.user_files:
+            folder = shlex.quote(self.xray.user_files)
+            quota = shlex.quote(f"{self.xray.user_files}/{username}")
+            limit = shlex.quote(f"{self.xray.user_files}/{username}IP")
+            if write:
+                lines.append(f"mkdir -p {folder} && printf '%s\\n' "
+                             f"{self.xray.quota_gb * 1024 ** 3} > {quota} && "
+                             f"printf '%s\\n' {self.xray.ip_limit} > {limit} || exit 1")
+            else:
+                lines.append(f"rm -f {quota} {limit}")
+        if self.xray.usage_files and not write:
+            lines.append(f"rm -f {shlex.quote(f'{self.xray.usage_files}/{username}')}")
+        return "\n".join(lines) or ":"
 
     def exists(self, username: str) -> Script:
         _check(USERNAME, username)
@@ -360,15 +387,18 @@ class XrayMarkers:
     def block(self, account: Account) -> str:
         config = shlex.quote(self.xray.config)
         user = account.username
-        comment = f"{self.xray.prefix} {user} {self._day(account.expires)}"
+        prefixes = self.xray.prefixes or (self.xray.prefix,) * len(self.xray.markers)
+        comments = "|".join(f"{p} {user} {self._day(account.expires)}" for p in prefixes)
         markers = " ".join(self.xray.markers)
         insert = (
-            f"S=\"$s\" awk -v c={shlex.quote(comment)} -v ms={shlex.quote(markers)} "
+            f"S=\"$s\" awk -v cs={shlex.quote(comments)} -v ms={shlex.quote(markers)}"
+            f" -v U={int(self.xray.comment_uuid)} "
             + shlex.quote(
-                'BEGIN { n = split(ms, m, " "); for (i = 1; i <= n; i++) want[m[i]] = 1;'
-                ' s = ENVIRON["S"] }'
+                'BEGIN { n = split(ms, m, " "); split(cs, c, "|");'
+                ' for (i = 1; i <= n; i++) want[m[i]] = i; s = ENVIRON["S"] }'
                 ' { print; t = $0; gsub(/^[ \\t]+|[ \\t]+$/, "", t);'
-                f" if (t in want) {{ print c; print {self.client_line(user)} }} }}"
+                ' if (t in want) { print c[want[t]] (U ? " " s : "");'
+                f" print {self.client_line(user)} }} }}"
             )
             + f" {config} > \"$tmp\""
         )
@@ -379,13 +409,17 @@ class XrayMarkers:
         )
         return f"""[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
 if line=$({self._find(user)}); then
-  case "$line" in *"\\"$s\\""*) exit 0 ;; *) echo "client exists" >&2; exit {TAKEN} ;; esac
+  case "$line" in
+    *"\\"$s\\""*) {self._user_files(user, write=True)}; exit 0 ;;
+    *) echo "client exists" >&2; exit {TAKEN} ;;
+  esac
 fi
 {checks}
 tmp={config}.qrisbot.$$
 {insert} || {{ rm -f "$tmp"; exit 1; }}
 chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
-  || {{ rm -f "$tmp"; exit 1; }}"""
+  || {{ rm -f "$tmp"; exit 1; }}
+{self._user_files(user, write=True)}"""
 
     def after(self) -> str:
         return self.xray.restart
@@ -400,35 +434,30 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
         """Delete exactly this client: its comment lines with that last day and the client
         line after each (fields compared whole: removing `bob` never touches `bobby`)."""
         config = shlex.quote(self.xray.config)
-        drop = (
-            f"awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(removal.username)}"
-            f" -v d={shlex.quote(self._day(removal.expires))} "
-            + shlex.quote('skip { skip = 0; next } $1 == p && $2 == u && $3 == d '
-                          '{ skip = 1; next } { print }')
-            + f" {config} > \"$tmp\""
-        )
+        user, day = removal.username, self._day(removal.expires)
+        drop = self._awk(user, "skip { skip = 0; next } ($1 in P) && $2 == u && $3 == d "
+                               "{ skip = 1; next } { print }", d=day)
+        later = self._awk(user, "($1 in P) && $2 == u && $3 != d { later = 1 } "
+                                "END { exit later }", d=day)
         return f"""[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
-line=$({self._find(removal.username)}) || exit 0
+line=$({self._find(user)}) || {{ {self._user_files(user, write=False)}; exit 0; }}
 case "$line" in *"\\"$s\\""*) ;; *) echo "client belongs to someone else" >&2; exit {TAKEN} ;; esac
-awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(removal.username)} \\
-  -v d={shlex.quote(self._day(removal.expires))} \\
-  '$1 == p && $2 == u && $3 != d {{ later = 1 }} END {{ exit later }}' {config} || exit {KEPT}
+{later} || exit {KEPT}
 tmp={config}.qrisbot.$$
-{drop} || {{ rm -f "$tmp"; exit 1; }}
+{drop} > "$tmp" || {{ rm -f "$tmp"; exit 1; }}
 chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
-  || {{ rm -f "$tmp"; exit 1; }}"""
+  || {{ rm -f "$tmp"; exit 1; }}
+{self._user_files(user, write=False)}"""
 
     def extend(self, extension: Extension) -> Script:
         """Rewrite the date on exactly this client's comment lines (fields compared whole:
         renewing `bob` never touches `bobby`); the client line with its secret stays, so
         links keep working. The client must be there with this account's secret."""
         config = shlex.quote(self.xray.config)
-        rewrite = (
-            f"awk -v p={shlex.quote(self.xray.prefix)} -v u={shlex.quote(extension.username)}"
-            f" -v d={shlex.quote(self._day(extension.expires))} "
-            + shlex.quote('$1 == p && $2 == u && NF == 3 { $3 = d } { print }')
-            + f" {config} > \"$tmp\""
-        )
+        rewrite = self._awk(extension.username,
+                            "($1 in P) && $2 == u && (NF == 3 || NF == 4) { $3 = d } { print }",
+                            d=self._day(extension.expires)) + ' > "$tmp"'
+
         return Script(f"""IFS= read -r s
 [ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
 line=$({self._find(extension.username)}) || {{ echo "client not found" >&2; exit {MISSING}; }}
