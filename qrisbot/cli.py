@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "servers":
         if args.action == "check":
             return operate.servers_check(config, args.id)
+        if args.action == "detect":
+            return operate.servers_detect(config, args.id)
         return operate.servers_trust(config, args.id, args.yes)
     if args.action == "list":
         return operate.orders_list(config, args.state, args.since)
@@ -155,12 +157,15 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("--wait", type=float, default=30, metavar="SECONDS",
                         help="follow it this long (default 30)")
 
-    servers = commands.add_parser("servers", help="check servers or trust a host key",
+    servers = commands.add_parser("servers", help="check or detect servers, trust a host key",
                                   description="The servers of the configuration.")
     server_actions = servers.add_subparsers(dest="action", metavar="ACTION", required=True)
     add(server_actions, "check", "connect, verify the host key, time a harmless command and "
                                  "check what the recipe needs"
         ).add_argument("id", nargs="?", help="one server (default: all)")
+    add(server_actions, "detect", "read a server (nothing is written) and say which "
+                                  "autoscript family laid it out, with the config line to paste"
+        ).add_argument("id", help="the server id")
     trust = add(server_actions, "trust", "show a server's host key fingerprint and, once "
                                          "confirmed, add it to its known_hosts file")
     trust.add_argument("id", help="the server id")

@@ -26,6 +26,7 @@ from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
 from qrisbot.provision import hostkeys
 from qrisbot.provision.check import Report, check
+from qrisbot.provision.detect import Findings, detect
 from qrisbot.provision.ssh import Connections, SshError
 from qrisbot.shop import actions
 from qrisbot.shop.texts import rupiah, text
@@ -225,6 +226,40 @@ def _print_report(report: Report) -> None:
           f"{report.connect_ms:.0f} ms, round trip {report.round_trip_ms:.0f} ms")
     for good, what in report.findings:
         print(f"  {'ok     ' if good else 'MISSING'} {what}")
+
+
+def servers_detect(config: cfg.Config, server_id: str, root: str = "") -> int:
+    """Read a server (nothing is written) and say which autoscript family laid it out."""
+    servers = _servers(config, server_id)
+    if servers is None:
+        return EXIT_FAILURE
+    found = trio.run(_detect, servers[0], root)
+    if found.error is not None:
+        return fail(f"{server_id}: {found.error}")
+    print(f"{server_id}: looks like {found.family or 'no known autoscript family'}")
+    for path in found.files:
+        print(f"  config   {path}: markers {' '.join(found.markers.get(path, ())) or '-'}")
+        for prefix, (fields, count) in sorted(found.prefixes.get(path, {}).items()):
+            uuid = ", with UUID" if fields == 4 else ""
+            print(f"  accounts {path}: {count} comment line(s) '{prefix} <user> <date>{uuid}'")
+    for what, values in (("stats API port", found.ports), ("account list", found.lists),
+                         ("expiry cron", found.crons)):
+        for value in values:
+            print(f"  {what:8} {value}")
+    if found.skipped:
+        print(f"  ({found.skipped} line(s) of unexpected output skipped)")
+    lines = found.config_lines()
+    if lines:
+        print(f"paste into [[servers]] id = \"{server_id}\":\n  " + "\n  ".join(lines))
+    return EXIT_OK
+
+
+async def _detect(server: cfg.Server, root: str) -> Findings:
+    connections = Connections()
+    try:
+        return await detect(server, connections, root)
+    finally:
+        connections.close()
 
 
 def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = input) -> int:

@@ -246,3 +246,81 @@ def test_a_layout_fills_in_only_what_the_server_leaves_out():
     raw["servers"][0]["xray"]["date_offset"] = 5
     with pytest.raises(config.ConfigError, match="date_offset"):
         config.parse(raw, {})
+
+
+# --- servers detect: which family laid out a server ------------------------------------------
+
+def lay_out(root: Path, family: str) -> None:
+    """The files a family leaves on a server, under `root`."""
+    etc = root / "etc"
+    (etc / "xray").mkdir(parents=True)
+    text = layout_text(family).replace('"log"', '"api": {"tag": "api"}, "stats": {},\n  "log"')
+    if family == "classic":
+        (etc / "xray" / "config.json").write_text(text.replace(
+            '"outbounds"', '"api-in": {"port": 10085, "protocol": "dokodemo-door"},\n'
+                           '  "outbounds"'))
+        (etc / "cron.d").mkdir()
+        (etc / "cron.d" / "xp_otm").write_text("0 0 * * * root /usr/bin/xp\n")
+    elif family == "rmbl":
+        (etc / "xray" / "config.json").write_text(text)
+        (etc / "xray" / "ssh").write_text("### olduser 2030-01-01 pass\n")
+        (etc / "vless").mkdir()
+        (etc / "vless" / "akundelete").write_text("")
+    else:
+        (etc / "xray" / "vle.json").write_text(text)
+        (etc / "vless").mkdir()
+        (etc / "vless" / ".vless.db").write_text("#vle# alice 2030-01-01\n")
+
+
+@pytest.mark.parametrize("family", ["classic", "rmbl", "lunatic", None])
+async def test_servers_detect_names_the_family_and_the_line_to_paste(
+    family, sshd, tmp_path, capsys
+):
+    from qrisbot import operate
+
+    root = tmp_path / "server"
+    root.mkdir()
+    if family is not None:
+        lay_out(root, family)
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="vless", ssh=sshd.access())])
+    cfg = config.parse(raw, {})
+    status = await trio.to_thread.run_sync(operate.servers_detect, cfg, "sg1", str(root))
+    out = capsys.readouterr().out
+    assert status == 0, out
+    if family is None:
+        assert "looks like no known autoscript family" in out and "paste" not in out
+        return
+    assert f"sg1: looks like {family}" in out
+    config_file = "/etc/xray/vle.json" if family == "lunatic" else "/etc/xray/config.json"
+    assert f"config   {config_file}: markers #vless #vlessgrpc" in out
+    prefix = "#vl" if family == "rmbl" else "#&"
+    assert f"'{prefix} <user> <date>{', with UUID' if family == 'rmbl' else ''}'" in out
+    assert f'xray = {{ layout = "{family}" }}' in out
+    # The line pasted makes a configuration that matches what was found.
+    raw["servers"][0]["xray"] = {"layout": family}
+    (server,) = config.parse(raw, {}).servers
+    assert server.xray is not None and server.xray.config == config_file
+    if family == "classic":
+        assert "stats API port 10085" in out and "expiry cron /etc/cron.d/xp_otm" in out
+
+
+async def test_servers_detect_skips_output_it_does_not_expect(sshd, tmp_path, capsys):
+    """File names, markers and prefixes from the server are data: lines with shell
+    metacharacters or of the wrong shape are skipped, nothing is run from them."""
+    from qrisbot import operate
+
+    root = tmp_path / "server"
+    lay_out(root, "classic")
+    config_file = root / "etc" / "xray" / "config.json"
+    config_file.write_text(config_file.read_text() + "\n#& $(touch /tmp/pwned) 2030-01-01\n"
+                           "#`id` x 2030-01-01\n#" + "a" * 5000 + "\n")
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="vless", ssh=sshd.access())])
+    status = await trio.to_thread.run_sync(operate.servers_detect, config.parse(raw, {}),
+                                           "sg1", str(root))
+    out = capsys.readouterr().out
+    assert status == 0 and "sg1: looks like classic" in out
+    assert not Path("/tmp/pwned").exists() and "pwned" not in out and "`id`" not in out
