@@ -117,6 +117,10 @@ class Xray:
     # the bytes used. "" = none.
     user_files: str = ""
     usage_files: str = ""
+    # The family's account list its menu reads (Lunatic: /etc/vless/.vless.db), one line
+    # `<list_prefix> <user> <date>` per account. "" = none.
+    account_list: str = ""
+    list_prefix: str = ""
     quota_gb: int = 0  # written to the quota file; 0 = unlimited, as the families read it
     ip_limit: int = 0  # written to the IP-limit file; 0 = unlimited
     # Days between an account's last day and the date written on its comment lines (not a
@@ -207,7 +211,8 @@ LAYOUTS: Final[dict[str, dict[str, Xray]]] = {
         "vmess": Xray(config="/etc/xray/vme.json", markers=("#vmess", "#vmessgrpc"),
                       prefix="###", path="/vmess"),
         "vless": Xray(config="/etc/xray/vle.json", markers=("#vless", "#vlessgrpc"),
-                      prefix="#&", path="/vless"),
+                      prefix="#&", path="/vless", account_list="/etc/vless/.vless.db",
+                      list_prefix="#vle#"),
         "trojan": Xray(config="/etc/xray/tro.json", markers=("#trojanws", "#trojangrpc"),
                        prefix="#!", path="/trojan-ws"),
     },
@@ -426,7 +431,11 @@ def _xray_problems(at: str, server: Server) -> Iterator[str]:
             yield f"{at}.{where}: must look like '#&' (# then up to 8 of #&!A-Za-z0-9_-)"
     if xray.prefixes and xray.markers and len(xray.prefixes) != len(xray.markers):
         yield f"{at}.prefixes: one per marker ({len(xray.markers)})"
-    for name in ("user_files", "usage_files"):
+    if bool(xray.account_list) != bool(xray.list_prefix) and xray.layout == "custom":
+        yield f"{at}: account_list and list_prefix go together"
+    if xray.list_prefix and not PREFIX.fullmatch(xray.list_prefix):
+        yield f"{at}.list_prefix: must look like '#vle#' (# then up to 8 of #&!A-Za-z0-9_-)"
+    for name in ("user_files", "usage_files", "account_list"):
         folder = getattr(xray, name)
         if folder and not re.fullmatch(r"/[A-Za-z0-9/_.-]{1,100}", folder):
             yield f"{at}.{name}: must be an absolute path of plain characters"
@@ -479,6 +488,8 @@ def _with_xray_defaults(config: Config) -> Config:
                 comment_uuid=xray.comment_uuid or defaults.comment_uuid,
                 user_files=xray.user_files or defaults.user_files,
                 usage_files=xray.usage_files or defaults.usage_files,
+                account_list=xray.account_list or defaults.account_list,
+                list_prefix=xray.list_prefix or defaults.list_prefix,
                 path=xray.path or defaults.path,
                 # A family's cron deletes an account on its date: the day after the last
                 # day and the grace period.

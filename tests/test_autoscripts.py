@@ -27,6 +27,7 @@ from qrisbot.testing import config_for
 LAST_DAY = dt.date(2027, 1, 31)
 GRACE = 1
 ALICE = "33333333-3333-3333-3333-333333333333"  # a buyer the seller had before qrisbot
+ALICE_LISTED = "#vle# alice 2030-01-01\n"  # her line in Lunatic's account list
 
 WORLD = """{
   "log": {"loglevel": "warning"},
@@ -90,6 +91,10 @@ def world(tmp_path: Path, layout: str, sshd) -> tuple[Path, config.Server]:
     if layout == "rmbl":  # its per-user files, in the test's folder
         xray |= {"user_files": str(tmp_path / "vless"), "usage_files": str(tmp_path / "used"),
                  "quota_gb": 5, "ip_limit": 2}
+    if layout == "lunatic":  # its account list, in the test's folder
+        (tmp_path / "vless").mkdir()
+        (tmp_path / "vless" / ".vless.db").write_text(ALICE_LISTED)
+        xray |= {"account_list": str(tmp_path / "vless" / ".vless.db")}
     raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
                      str(tmp_path / "ledger.sqlite3"),
                      [server_entry("sg1", protocol="vless", ssh=sshd.access(), xray=xray)],
@@ -148,6 +153,10 @@ async def test_the_familys_expiry_cron_and_the_shop_agree_on_each_account(
         if layout == "rmbl":  # the quota (bytes) and IP limit its menu and daemons read
             assert (files / "bob").read_text() == f"{5 * 1024 ** 3}\n"
             assert (files / "bobIP").read_text() == "2\n"
+        listed = files / ".vless.db"
+        if layout == "lunatic":  # the list its menu reads
+            assert listed.read_text() == (f"{ALICE_LISTED}#vle# bob {written}\n"
+                                          f"#vle# bobby {written}\n")
 
         # bob renews: only his lines change; bobby's stay.
         renewed = LAST_DAY + dt.timedelta(days=30)
@@ -155,6 +164,9 @@ async def test_the_familys_expiry_cron_and_the_shop_agree_on_each_account(
             order_id="VPN3", made_by="VPN1", username="bob", secret=bob, expires=renewed))
         later = (renewed + dt.timedelta(days=GRACE + 1)).isoformat()
         text = path.read_text()
+        if layout == "lunatic":
+            assert listed.read_text() == (f"{ALICE_LISTED}#vle# bob {later}\n"
+                                          f"#vle# bobby {written}\n")
         lines = (*comments(layout, "bob", later, bob), *comments(layout, "bobby", written, bobby))
         for comment in lines:
             assert text.count(f"{comment}\n") == lines.count(comment), comment
@@ -186,6 +198,8 @@ async def test_the_familys_expiry_cron_and_the_shop_agree_on_each_account(
         assert outcome == {"bob": Removed.GONE} and path.read_text() == layout_text(layout)
         if layout == "rmbl":
             assert sorted(p.name for p in files.iterdir()) == []
+        if layout == "lunatic":
+            assert listed.read_text() == ALICE_LISTED
     finally:
         provisioner.close()
 

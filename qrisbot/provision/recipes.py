@@ -347,6 +347,19 @@ class XrayMarkers:
         return self._awk(username, "($1 in P) && $2 == u { getline line; print line; "
                                    "found = 1; exit } END { exit !found }")
 
+    def _listed(self, username: str, day: str | None) -> str:
+        """Set the account's line in the family's account list to `day` (None: drop it);
+        the line is matched on whole fields."""
+        if not self.xray.account_list:
+            return ":"
+        path = shlex.quote(self.xray.account_list)
+        keep = ('$1 == lp && $2 == u { if (d != "" && !done) { $3 = d; print; done = 1 } next }'
+                ' { print } END { if (d != "" && !done) print lp, u, d }')
+        return (f"mkdir -p \"$(dirname {path})\" && touch {path} && "
+                f"awk -v lp={shlex.quote(self.xray.list_prefix)} -v u={shlex.quote(username)}"
+                f" -v d={shlex.quote(day or '')} {shlex.quote(keep)} {path} > {path}.qrisbot"
+                f" && mv {path}.qrisbot {path} || exit 1")
+
     def _user_files(self, username: str, write: bool) -> str:
         """Write (or remove) the family's per-user quota and IP-limit files."""
         lines = []
@@ -390,6 +403,7 @@ class XrayMarkers:
         prefixes = self.xray.prefixes or (self.xray.prefix,) * len(self.xray.markers)
         comments = "|".join(f"{p} {user} {self._day(account.expires)}" for p in prefixes)
         markers = " ".join(self.xray.markers)
+        listed = self._listed(user, self._day(account.expires))
         insert = (
             f"S=\"$s\" awk -v cs={shlex.quote(comments)} -v ms={shlex.quote(markers)}"
             f" -v U={int(self.xray.comment_uuid)} "
@@ -410,7 +424,7 @@ class XrayMarkers:
         return f"""[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
 if line=$({self._find(user)}); then
   case "$line" in
-    *"\\"$s\\""*) {self._user_files(user, write=True)}; exit 0 ;;
+    *"\\"$s\\""*) {self._user_files(user, write=True)}; {listed}; exit 0 ;;
     *) echo "client exists" >&2; exit {TAKEN} ;;
   esac
 fi
@@ -419,7 +433,8 @@ tmp={config}.qrisbot.$$
 {insert} || {{ rm -f "$tmp"; exit 1; }}
 chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
   || {{ rm -f "$tmp"; exit 1; }}
-{self._user_files(user, write=True)}"""
+{self._user_files(user, write=True)}
+{listed}"""
 
     def after(self) -> str:
         return self.xray.restart
@@ -439,15 +454,17 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
                                "{ skip = 1; next } { print }", d=day)
         later = self._awk(user, "($1 in P) && $2 == u && $3 != d { later = 1 } "
                                 "END { exit later }", d=day)
+        # Whatever else the family keeps of the account goes with it (or after it).
+        forget = f"{self._user_files(user, write=False)}\n{self._listed(user, None)}"
         return f"""[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
-line=$({self._find(user)}) || {{ {self._user_files(user, write=False)}; exit 0; }}
+line=$({self._find(user)}) || {{ {forget}; exit 0; }}
 case "$line" in *"\\"$s\\""*) ;; *) echo "client belongs to someone else" >&2; exit {TAKEN} ;; esac
 {later} || exit {KEPT}
 tmp={config}.qrisbot.$$
 {drop} > "$tmp" || {{ rm -f "$tmp"; exit 1; }}
 chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
   || {{ rm -f "$tmp"; exit 1; }}
-{self._user_files(user, write=False)}"""
+{forget}"""
 
     def extend(self, extension: Extension) -> Script:
         """Rewrite the date on exactly this client's comment lines (fields compared whole:
@@ -457,7 +474,7 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
         rewrite = self._awk(extension.username,
                             "($1 in P) && $2 == u && (NF == 3 || NF == 4) { $3 = d } { print }",
                             d=self._day(extension.expires)) + ' > "$tmp"'
-
+        listed = self._listed(extension.username, self._day(extension.expires))
         return Script(f"""IFS= read -r s
 [ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
 line=$({self._find(extension.username)}) || {{ echo "client not found" >&2; exit {MISSING}; }}
@@ -465,7 +482,8 @@ case "$line" in *"\\"$s\\""*) ;; *) echo "client belongs to someone else" >&2; e
 tmp={config}.qrisbot.$$
 {rewrite} || {{ rm -f "$tmp"; exit 1; }}
 chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
-  || {{ rm -f "$tmp"; exit 1; }}""", f"{extension.secret}\n".encode())
+  || {{ rm -f "$tmp"; exit 1; }}
+{listed}""", f"{extension.secret}\n".encode())
 
     def needs(self) -> str:
         config = shlex.quote(self.xray.config)
