@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return accounts.accounts_list(config, args.server, args.state, args.expiring)
         if args.action == "show":
             return accounts.accounts_show(config, args.server, args.username)
+        if args.action == "import":
+            return accounts.accounts_import(config, args.server, args.dry_run)
         if args.action == "extend":
             return accounts.accounts_extend(config, args.server, args.username, args.days,
                                             args.wait)
@@ -145,6 +147,11 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     account_args(add(account_actions, "show", "one account and its orders (no secrets)"))
+    importing = add(account_actions, "import", "record the accounts already on an Xray "
+                                               "server (made before qrisbot), without owner")
+    importing.add_argument("server", help="the server id")
+    importing.add_argument("--dry-run", action="store_true", help="only say what would be "
+                                                                  "imported")
     extend = account_args(add(account_actions, "extend",
                               "give an account more days (e.g. compensation); the daemon "
                               "sets them once and tells the buyer"))

@@ -338,3 +338,53 @@ async def test_servers_detect_skips_output_it_does_not_expect(sshd, tmp_path, ca
     out = capsys.readouterr().out
     assert status == 0 and "sg1: looks like classic" in out
     assert not Path("/tmp/pwned").exists() and "pwned" not in out and "`id`" not in out
+
+
+# --- accounts import: the seller's existing buyers -----------------------------------------
+
+async def test_importing_a_servers_accounts_twice_records_them_once(sshd, tmp_path, capsys):
+    from qrisbot import ledger as L
+    from qrisbot import operate_accounts
+    from qrisbot.ledger import Ledger
+
+    path, server = world(tmp_path, "rmbl", sshd)
+    zed = "44444444-4444-4444-4444-444444444444"
+    # An account whose date has passed, a locked one, and lines that are no account.
+    path.write_text(path.read_text().replace("#vless\n", (
+        f"#vless\n#vl zed 2020-01-01 {zed}\n}},{{\"id\": \"{zed}\",\"email\": \"zed\"\n"
+        f"#vl lockd 2030-06-01 {zed}\n#}},{{\"id\": \"{zed}\",\"email\": \"lockd\"\n"
+        "#vl $(touch /tmp/pwned) 2030-01-01 x\n},{\"id\": \"x\"\n"
+        f"#vl bad 2030-13-45 {zed}\n}},{{\"id\": \"{zed}\"\n"), 1))
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="vless", ssh=sshd.access(),
+                                   xray={"layout": "rmbl", "config": str(path),
+                                         "restart": "true"})],
+                     {"grace_days": GRACE})
+    cfg = config.parse(raw, {})
+    Ledger.open(cfg.shop.database).close()
+
+    def run(dry_run: bool) -> str:
+        assert operate_accounts.accounts_import(cfg, "sg1", dry_run) == 0
+        return capsys.readouterr().out
+
+    dry = await trio.to_thread.run_sync(run, True)
+    assert "3 account(s) on the server, 3 would be imported; 2 line(s) skipped" in dry
+    ledger = Ledger.open(cfg.shop.database)
+    assert ledger.accounts() == []
+    first = await trio.to_thread.run_sync(run, False)
+    assert "3 imported" in first and not Path("/tmp/pwned").exists()
+    second = await trio.to_thread.run_sync(run, False)
+    assert "0 imported" in second and second.count("known") == 3
+    accounts = {a.username: a for a in ledger.accounts()}
+    assert set(accounts) == {"alice", "zed", "lockd"}
+    # The date on the line is the family's (the day after the last day and the grace).
+    assert accounts["alice"].expires_on == dt.date(2030, 1, 1) - dt.timedelta(days=GRACE + 1)
+    assert accounts["alice"].secret == ALICE and accounts["alice"].owner_user_id is None
+    assert accounts["zed"].state == L.ACCOUNT_EXPIRED and accounts["lockd"].state == L.ACTIVE
+    # They hold their names and places like the shop's own.
+    assert ledger.username_held("sg1", "alice") and ledger.active_count("sg1") == 3
+    # An expired one is removed like any other: by its name and its secret.
+    outcome = await SshProvisioner().remove(server, [Removal(
+        made_by="imported", username="zed", secret=zed, expires=accounts["zed"].expires_on)])
+    assert outcome == {"zed": Removed.GONE} and "zed" not in path.read_text()

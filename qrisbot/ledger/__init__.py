@@ -495,7 +495,7 @@ class Ledger:
             f"SELECT 1 FROM orders WHERE server_id=? AND username=? AND id != ?"
             f" AND {_ORDER_HOLDS}"
             f" UNION ALL SELECT 1 FROM accounts WHERE server_id=? AND username=?"
-            f" AND COALESCE(made_by, '') != ? AND {_ACCOUNT_HOLDS} LIMIT 1",
+            f" AND (made_by IS NULL OR made_by != ?) AND {_ACCOUNT_HOLDS} LIMIT 1",
             (server_id, username, other_than, server_id, username, other_than),
         ).fetchone()
         return row is not None
@@ -676,6 +676,22 @@ class Ledger:
             f"SELECT * FROM accounts WHERE owner_user_id=?"
             f" ORDER BY state = '{REMOVED}', expires_on, id", (user_id,)).fetchall()
         return [_account(row) for row in rows]
+
+    def import_account(self, *, server_id: str, protocol: str, username: str, secret: str,
+                       expires_on: dt.date, details: str, today: dt.date) -> bool:
+        """Record an account found on the server (made before the shop) without an owner;
+        False when the name is spoken for already (imported before, or the shop's own)."""
+        now = time.time()
+        with self._write() as db:
+            if self.username_held(server_id, username):
+                return False
+            db.execute(
+                "INSERT INTO accounts (server_id, protocol, username, secret, owner_user_id,"
+                " owner_chat_id, language, expires_on, state, details, made_by, created_at,"
+                " updated_at) VALUES (?,?,?,?,NULL,NULL,'id',?,?,?,NULL,?,?)",
+                (server_id, protocol, username, secret, expires_on.isoformat(),
+                 ACTIVE if expires_on >= today else ACCOUNT_EXPIRED, details, now, now))
+        return True
 
     def account_named(self, server_id: str, username: str) -> Account | None:
         """The account of that name on that server: the one on it now, else the last one

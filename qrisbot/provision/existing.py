@@ -1,0 +1,77 @@
+"""The accounts already on an Xray server (made by the seller's autoscript menu before
+qrisbot), read from its comment lines and the client line after each.
+
+Read-only. The server's output is untrusted: each line is checked against the shapes a
+name, a date and a secret may have, and anything else is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shlex
+
+import attrs
+
+from qrisbot.config import Server
+from qrisbot.provision.recipes import PASSWORD, USERNAME, UUID
+from qrisbot.provision.ssh import CommandFailed, Connections
+
+_LINE = re.compile(r"acct (\S{1,64}) (\d{4}-\d{2}-\d{2}) (\S{1,64})")
+
+
+@attrs.frozen
+class Existing:
+    username: str
+    secret: str = attrs.field(repr=False)
+    last_day: dt.date  # the date on its comment line, less the layout's offset
+
+
+@attrs.frozen
+class Found:
+    accounts: tuple[Existing, ...]
+    skipped: int  # lines that were not an account the shop can take on
+
+
+def _script(server: Server) -> str:
+    assert server.xray is not None
+    xray = server.xray
+    prefixes = " ".join(sorted(set(xray.prefixes or (xray.prefix,))))
+    # For each comment line: the name, the date, and the id / password of the client line
+    # after it (commented out or not: a locked account is still one).
+    program = (
+        'BEGIN { np = split(ps, pa, " "); for (i = 1; i <= np; i++) P[pa[i]] = 1 }'
+        ' ($1 in P) && NF >= 3 { user = $2; day = $3;'
+        ' if ((getline line) <= 0) exit;'
+        ' if (match(line, /"(id|password)": *"[^"]*"/)) {'
+        ' v = substr(line, RSTART, RLENGTH); sub(/^"(id|password)": *"/, "", v);'
+        ' sub(/"$/, "", v); print "acct", user, day, v } }'
+    )
+    return (f"[ -f {shlex.quote(xray.config)} ] || {{ echo 'config file not found' >&2; "
+            f"exit 4; }}\nawk -v ps={shlex.quote(prefixes)} {shlex.quote(program)} "
+            f"{shlex.quote(xray.config)}")
+
+
+async def existing_accounts(server: Server, connections: Connections) -> Found:
+    """Every client on the server's Xray config, once per name (raises SshError)."""
+    assert server.xray is not None
+    result = await connections.get(server.ssh).run(_script(server))
+    if result.status != 0:
+        raise CommandFailed(f"reading {server.xray.config} failed (exit {result.status})",
+                            result.status, result.stderr[:500])
+    secret_shape = PASSWORD if server.protocol == "trojan" else UUID
+    accounts: dict[str, Existing] = {}
+    skipped = 0
+    for line in result.stdout.splitlines():
+        match = _LINE.fullmatch(line.strip())
+        try:
+            day = dt.date.fromisoformat(match[2]) if match else None
+        except ValueError:
+            day = None
+        if match is None or day is None or not USERNAME.fullmatch(match[1]) or (
+                not secret_shape.fullmatch(match[3])):
+            skipped += 1
+            continue
+        last_day = day - dt.timedelta(days=server.xray.date_offset)
+        accounts.setdefault(match[1], Existing(match[1], match[3], last_day))
+    return Found(tuple(accounts.values()), skipped)
