@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return accounts.accounts_list(config, args.server, args.state, args.expiring)
         if args.action == "show":
             return accounts.accounts_show(config, args.server, args.username)
+        if args.action == "assign":
+            return accounts.accounts_assign(config, args.server, args.username, args.user)
         if args.action == "import":
             return accounts.accounts_import(config, args.server, args.dry_run)
         if args.action == "extend":
@@ -147,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     account_args(add(account_actions, "show", "one account and its orders (no secrets)"))
+    account_args(add(account_actions, "assign", "give an account nobody owns (imported) to a "
+                                                "Telegram user")).add_argument(
+        "user", type=int, metavar="TELEGRAM_USER_ID", help="the buyer's Telegram user id")
     importing = add(account_actions, "import", "record the accounts already on an Xray "
                                                "server (made before qrisbot), without owner")
     importing.add_argument("server", help="the server id")

@@ -111,6 +111,28 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
         return EXIT_OK
 
 
+def accounts_assign(config: cfg.Config, server_id: str, username: str, user_id: int) -> int:
+    """Bind an account nobody owns (imported) to a Telegram user: from then on it is theirs
+    to renew, with reminders."""
+    if not 0 < user_id < 2**53:
+        return fail("TELEGRAM_USER_ID must be a Telegram user id (a positive number)")
+    with _named(config, server_id, username) as found:
+        if found is None:
+            return EXIT_FAILURE
+        ledger, account = found
+        if account.owner_user_id is not None or account.state == L.REMOVED:
+            return fail(f"{username} on {server_id} is {account.state} and owned by "
+                        f"{account.owner_user_id or 'nobody'}; only accounts nobody owns can "
+                        "be assigned")
+        # In a private chat the chat is its user.
+        if not ledger.assign(account, user_id, user_id, config.shop.language):
+            return fail(f"{username} on {server_id} got an owner meanwhile")
+        ledger.record("assigned", f"{server_id}/{username} to {user_id} by cli "
+                                  f"{getpass.getuser()}")
+        print(f"{username} on {server_id} now belongs to Telegram user {user_id}")
+        return EXIT_OK
+
+
 @contextmanager
 def _named(config: cfg.Config, server_id: str, username: str
            ) -> Iterator[tuple[Ledger, Account] | None]:

@@ -693,6 +693,36 @@ class Ledger:
                  ACTIVE if expires_on >= today else ACCOUNT_EXPIRED, details, now, now))
         return True
 
+    def unowned(self, server_id: str, username: str) -> Account | None:
+        """The account of that name on that server nobody owns yet (imported)."""
+        row = self._db.execute(
+            f"SELECT * FROM accounts WHERE server_id=? AND username=? AND owner_user_id IS"
+            f" NULL AND state != '{REMOVED}'", (server_id, username)).fetchone()
+        return _account(row) if row is not None else None
+
+    def servers_with_unowned(self) -> set[str]:
+        return {str(row[0]) for row in self._db.execute(
+            f"SELECT DISTINCT server_id FROM accounts WHERE owner_user_id IS NULL"
+            f" AND state != '{REMOVED}'")}
+
+    def assign(self, account: Account, user_id: int, chat_id: int, language: str) -> bool:
+        """Give an account nobody owns to a Telegram user (compare-and-set: only while it
+        has no owner)."""
+        cursor = self._db.execute(
+            "UPDATE accounts SET owner_user_id=?, owner_chat_id=?, language=?, updated_at=?"
+            " WHERE id=? AND owner_user_id IS NULL",
+            (user_id, chat_id, language, time.time(), account.id))
+        return cursor.rowcount == 1
+
+    def claim_failed(self, user_id: int, at: float) -> None:
+        self._db.execute("INSERT INTO claim_failures (user_id, at) VALUES (?, ?)",
+                         (user_id, at))
+
+    def claim_failures(self, user_id: int, since: float) -> int:
+        return int(self._db.execute(
+            "SELECT COUNT(*) FROM claim_failures WHERE user_id=? AND at >= ?",
+            (user_id, since)).fetchone()[0])
+
     def account_named(self, server_id: str, username: str) -> Account | None:
         """The account of that name on that server: the one on it now, else the last one
         that was."""

@@ -51,6 +51,12 @@ CREATE TABLE IF NOT EXISTS trials (
     ends_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trials_by_day ON trials(day);
+-- Wrong proofs when claiming an account made before the shop (a few an hour per user).
+CREATE TABLE IF NOT EXISTS claim_failures (
+    user_id INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claim_failures_by_user ON claim_failures(user_id, at);
 -- What the lifecycle looks for every minute (bench/lifecycle_due.py).
 CREATE INDEX IF NOT EXISTS accounts_by_state ON accounts(state, expires_on);
 CREATE INDEX IF NOT EXISTS trials_ending ON accounts(ends_at) WHERE ends_at IS NOT NULL;

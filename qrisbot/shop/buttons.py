@@ -32,6 +32,8 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "ren": ACCOUNT,  # renew this account
     "trial": None,  # a free trial: pick its server
     "tsrv": SERVER,  # a free trial on this server
+    "claim": None,  # add an account made before the shop: pick its server
+    "csrv": SERVER,  # its server
     # The admins' (`shop.admins` only; the dialogue checks the sender first).
     "adm:menu": None,  # the figures
     "adm:open": None,  # orders awaiting payment

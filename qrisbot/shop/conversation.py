@@ -1,11 +1,12 @@
 """The buyer's side of the bot: updates in, one chat at a time, to the handler of the
 chat's step; admins' commands and buttons to `Admin`.
 
-The flows are purchase.py (buy an account), my_accounts.py (list, details, renewal) and
-trials.py (a free trial); each declares its handlers in tables (dialogue.py) that are
-merged here. The unfinished dialogue of each chat (its draft) lives in the ledger, so a
-restart in the middle of a purchase continues where the buyer was. Updates of one chat
-are handled one at a time; different chats proceed independently.
+The flows are purchase.py (buy an account), my_accounts.py (list, details, renewal),
+trials.py (a free trial) and claims.py (an account made before the shop); each declares
+its handlers in tables (dialogue.py) that are merged here. The unfinished dialogue of each
+chat (its draft) lives in the ledger, so a restart in the middle of a purchase continues
+where the buyer was. Updates of one chat are handled one at a time; different chats
+proceed independently.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from qrisbot.shop import buttons
 from qrisbot.shop.admin import Admin
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.checkout import Checkout
+from qrisbot.shop.claims import Claims
 from qrisbot.shop.dialogue import Dialogue, Tables
 from qrisbot.shop.messages import Outgoing
 from qrisbot.shop.my_accounts import MyAccounts
@@ -57,7 +59,8 @@ class Conversation:
         self.purchase = Purchase(self.d)
         self.accounts = MyAccounts(self.d)
         self.tables = Tables(acts={"retry": self._order_button, "qcancel": self._order_button})
-        for flow in (self.purchase.tables, self.accounts.tables, Trials(self.d).tables):
+        for flow in (self.purchase.tables, self.accounts.tables, Trials(self.d).tables,
+                     Claims(self.d).tables):
             self.tables.merge(flow)
 
     # --- entry from polling ---------------------------------------------------------------

@@ -145,8 +145,9 @@ class Dialogue:
                                     self.ledger.active_count(s.id) >= s.capacity)]
             for s in servers
         ]
-        # In a private chat the chat is its user: the buyer's own accounts, their trial.
-        if self.ledger.accounts_of(chat_id):
+        # In a private chat the chat is its user: the buyer's own accounts (or old ones to
+        # claim), their trial.
+        if self.ledger.accounts_of(chat_id) or self.ledger.servers_with_unowned():
             rows = [*rows, [(text("button_my_accounts", self.lang), pack("acc"))]]
         if self.trial_servers() and not self.ledger.had_trial(chat_id):
             rows = [*rows, [(text("button_trial", self.lang), pack("trial"))]]

@@ -148,11 +148,14 @@ def _status(acc: Account, today: dt.date, lang: str, zone: dt.tzinfo) -> Html:
 
 
 def my_accounts(accounts: list[Account], server_names: dict[str, str], renewable: set[str],
-                today: dt.date, zone: dt.tzinfo, lang: str) -> Outgoing:
+                today: dt.date, zone: dt.tzinfo, lang: str, *, claimable: bool = False
+                ) -> Outgoing:
     """The buyer's accounts: server, protocol, name, expiry and days left; Detail each, and
-    Perpanjang where the server (in `renewable`) can extend it."""
+    Perpanjang where the server (in `renewable`) can extend it; Tambah akun lama when there
+    are accounts made before the shop to claim."""
+    claim = [(label("button_claim", lang), pack("claim"))] if claimable else None
     if not accounts:
-        return plain("my_accounts_none", lang)
+        return Outgoing(text("my_accounts_none", lang), [claim] if claim else None)
     entries: list[Entry] = []
     for n, acc in enumerate(accounts, start=1):
         status = _status(acc, today, lang, zone)
@@ -165,7 +168,7 @@ def my_accounts(accounts: list[Account], server_names: dict[str, str], renewable
         if buttons and acc.server_id in renewable:
             buttons.append((label("button_renew", lang, n=n), pack("ren", acc.id)))
         entries.append((line, buttons))
-    return listing(text("my_accounts_title", lang), entries, len(accounts), lang)
+    return listing(text("my_accounts_title", lang), entries, len(accounts), lang, footer=claim)
 
 
 Entry = tuple[Html, list[tuple[str, str]]]  # one listed thing: its line, its buttons

@@ -36,7 +36,8 @@ class MyAccounts:
         renewable = {s.id for s in self.d.config.servers if can_extend(s)}
         await self.d.send(chat_id, messages.my_accounts(
             self.d.ledger.accounts_of(chat_id), names, renewable, self.d.checkout.today(),
-            self.d.checkout.zone, self.lang))
+            self.d.checkout.zone, self.lang,
+            claimable=bool(self.d.ledger.servers_with_unowned())))
 
     async def _list_button(self, chat_id: int, user_id: int, press: Press) -> None:
         await self.show(chat_id)

@@ -274,6 +274,31 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "An earlier renewal of <b>{username}</b> is still being applied. Wait a moment, then "
         "try again.",
     ),
+    "button_claim": ("➕ Tambah akun lama", "➕ Add an existing account"),
+    "ask_claim_server": (
+        "Akun yang Anda beli sebelum bot ini ada? Pilih servernya.",
+        "An account you bought before this bot? Pick its server.",
+    ),
+    "ask_claim_username": ("Ketik <b>username</b> akun itu:",
+                           "Type the account's <b>username</b>:"),
+    "ask_claim_proof": (
+        "Kirim <b>UUID</b> akun itu (atau link vmess/vless lengkapnya), atau untuk Trojan "
+        "<b>password</b>-nya / link trojan. Pesan Anda akan dihapus.",
+        "Send the account's <b>UUID</b> (or its whole vmess/vless link), or for Trojan its "
+        "<b>password</b> / trojan link. Your message will be deleted.",
+    ),
+    "claim_failed": (
+        "Data tidak cocok dengan akun mana pun di server itu. Periksa lagi, lalu coba "
+        "/akun → Tambah akun lama.",
+        "That does not match any account on that server. Check it, then try /akun → Add an "
+        "existing account again.",
+    ),
+    "claim_too_many": (
+        "Terlalu banyak percobaan yang salah. Coba lagi dalam satu jam.",
+        "Too many wrong attempts. Try again in an hour.",
+    ),
+    "claim_done": ("✅ Akun <b>{username}</b> sekarang tercatat milik Anda.",
+                   "✅ The account <b>{username}</b> is now yours."),
     "my_account_trial": ("trial, berakhir {when}", "trial, ends {when}"),
     "button_trial": ("🎁 Coba gratis", "🎁 Free trial"),
     "trial_server_button": ("{name} · {protocol}", "{name} · {protocol}"),
