@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return operate.servers_check(config, args.id)
         if args.action == "detect":
             return operate.servers_detect(config, args.id)
+        if args.action == "reconcile":
+            return operate.servers_reconcile(config, args.id)
         return operate.servers_trust(config, args.id, args.yes)
     if args.action == "list":
         return operate.orders_list(config, args.state, args.since)
@@ -177,6 +179,9 @@ def _parser() -> argparse.ArgumentParser:
         ).add_argument("id", nargs="?", help="one server (default: all)")
     add(server_actions, "detect", "read a server (nothing is written) and say which "
                                   "autoscript family laid it out, with the config line to paste"
+        ).add_argument("id", help="the server id")
+    add(server_actions, "reconcile", "compare the ledger's accounts on a server with what "
+                                     "the server has, and report each difference (read-only)"
         ).add_argument("id", help="the server id")
     trust = add(server_actions, "trust", "show a server's host key fingerprint and, once "
                                          "confirmed, add it to its known_hosts file")

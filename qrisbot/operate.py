@@ -262,6 +262,43 @@ async def _detect(server: cfg.Server, root: str) -> Findings:
         connections.close()
 
 
+def servers_reconcile(config: cfg.Config, server_id: str) -> int:
+    """Compare the ledger's live accounts on an Xray server with what the server has, and
+    report each difference (nothing is changed). Exit 1 when they differ."""
+    from qrisbot.provision import existing, recipe_for
+    from qrisbot.provision.recipes import XrayMarkers
+    from qrisbot.shop.drift import compare
+
+    servers = _servers(config, server_id)
+    if servers is None:
+        return EXIT_FAILURE
+    server = servers[0]
+    if not isinstance(recipe_for(server), XrayMarkers):
+        return fail(f"{server_id}: only Xray servers in a marker layout can be compared yet")
+
+    try:
+        found = trio.run(existing.read, server)
+    except SshError as exc:
+        return fail(f"{server_id}: {exc}")
+    with open_ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        drift = compare(ledger.accounts(server_id), found.accounts)
+    for account in drift.missing:
+        print(f"missing  {account.username:16} the ledger has it ({account.state}, last day "
+              f"{account.expires_on}), the server does not")
+    for account, day in drift.dates:
+        print(f"date     {account.username:16} ledger {account.expires_on}, server {day}")
+    for stranger in drift.unknown:
+        print(f"unknown  {stranger.username:16} on the server (last day {stranger.last_day}), "
+              "not in the ledger (`accounts import` takes it on)")
+    if found.skipped:
+        print(f"({found.skipped} line(s) of the server's config skipped: not an account)")
+    print(f"{server_id}: {'no differences' if drift.none else 'differences found'}; nothing "
+          "was changed")
+    return EXIT_OK if drift.none else EXIT_FAILURE
+
+
 def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = input) -> int:
     servers = _servers(config, server_id)
     if servers is None:

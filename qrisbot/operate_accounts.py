@@ -67,10 +67,9 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
     import trio
 
     from qrisbot.provision import Account as Made
-    from qrisbot.provision import details, recipe_for
-    from qrisbot.provision.existing import Found, existing_accounts
+    from qrisbot.provision import details, existing, recipe_for
     from qrisbot.provision.recipes import XrayMarkers
-    from qrisbot.provision.ssh import Connections, SshError
+    from qrisbot.provision.ssh import SshError
 
     server = config.server(server_id)
     if server is None:
@@ -78,33 +77,26 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
     if not isinstance(recipe_for(server), XrayMarkers):
         return fail(f"{server_id}: only Xray servers in a marker layout can be imported yet")
 
-    async def read() -> Found:
-        connections = Connections()
-        try:
-            return await existing_accounts(server, connections)
-        finally:
-            connections.close()
-
     try:
-        found = trio.run(read)
+        found = trio.run(existing.read, server)
     except SshError as exc:
         return fail(f"{server_id}: {exc}")
     with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE
         today, added = _today(config), 0
-        for existing in found.accounts:
-            made = Made(order_id="imported", username=existing.username,
-                        secret=existing.secret, expires=existing.last_day, months=0, days=0)
-            held = ledger.username_held(server.id, existing.username)
+        for there in found.accounts:
+            made = Made(order_id="imported", username=there.username,
+                        secret=there.secret, expires=there.last_day, months=0, days=0)
+            held = ledger.username_held(server.id, there.username)
             if not dry_run and not held:
                 held = not ledger.import_account(
-                    server_id=server.id, protocol=server.protocol, username=existing.username,
-                    secret=existing.secret, expires_on=existing.last_day,
+                    server_id=server.id, protocol=server.protocol, username=there.username,
+                    secret=there.secret, expires_on=there.last_day,
                     details=json.dumps(details(server, made)), today=today)
             added += not held
-            print(f"{'known  ' if held else 'new    '} {existing.username:16} last day "
-                  f"{existing.last_day}")
+            print(f"{'known  ' if held else 'new    '} {there.username:16} last day "
+                  f"{there.last_day}")
         verb = "would be imported" if dry_run else "imported"
         print(f"{server_id}: {len(found.accounts)} account(s) on the server, {added} {verb}"
               + (f"; {found.skipped} line(s) skipped (not an account)" if found.skipped else ""))

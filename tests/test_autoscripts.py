@@ -388,3 +388,48 @@ async def test_importing_a_servers_accounts_twice_records_them_once(sshd, tmp_pa
     outcome = await SshProvisioner().remove(server, [Removal(
         made_by="imported", username="zed", secret=zed, expires=accounts["zed"].expires_on)])
     assert outcome == {"zed": Removed.GONE} and "zed" not in path.read_text()
+
+
+async def test_reconcile_names_every_change_made_behind_the_shops_back(
+    sshd, tmp_path, capsys
+):
+    from qrisbot import operate, operate_accounts
+    from qrisbot.ledger import Ledger
+
+    path, server = world(tmp_path, "classic", sshd)
+    provisioner = SshProvisioner()
+    bob, carol, dave = (str(uuid.uuid4()) for _ in range(3))
+    try:
+        for name, secret, order in (("bob", bob, "VPN1"), ("carol", carol, "VPN2")):
+            await provisioner.create(server, account(name, secret, order))
+    finally:
+        provisioner.close()
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="vless", ssh=sshd.access(),
+                                   xray={"layout": "classic", "config": str(path),
+                                         "restart": "true"})],
+                     {"grace_days": GRACE})
+    cfg = config.parse(raw, {})
+    Ledger.open(cfg.shop.database).close()
+    assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1", False) == 0
+    assert await trio.to_thread.run_sync(operate.servers_reconcile, cfg, "sg1") == 0
+    assert "no differences" in capsys.readouterr().out
+
+    # By hand, in the seller's menu: carol deleted, bob's date moved, dave added.
+    text = path.read_text()
+    written = (LAST_DAY + dt.timedelta(days=GRACE + 1)).isoformat()
+    text = "\n".join(line for line in text.splitlines() if "carol" not in line) + "\n"
+    text = text.replace(f"#& bob {written}", "#& bob 2027-03-10")
+    text = text.replace("#vless\n", f'#vless\n#& dave 2027-05-01\n}},{{"id": "{dave}"\n', 1)
+    path.write_text(text)
+    db_before = sorted((a.username, a.expires_on, a.state)
+                       for a in Ledger.open(cfg.shop.database).accounts())
+    assert await trio.to_thread.run_sync(operate.servers_reconcile, cfg, "sg1") == 1
+    out = capsys.readouterr().out
+    assert "missing  carol" in out
+    assert f"date     bob              ledger {LAST_DAY}, server 2027-03-08" in out
+    assert "unknown  dave" in out and "alice" not in out
+    assert "nothing was changed" in out and path.read_text() == text
+    assert sorted((a.username, a.expires_on, a.state)
+                  for a in Ledger.open(cfg.shop.database).accounts()) == db_before

@@ -75,3 +75,12 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
         last_day = day - dt.timedelta(days=server.xray.date_offset)
         accounts.setdefault(match[1], Existing(match[1], match[3], last_day))
     return Found(tuple(accounts.values()), skipped)
+
+
+async def read(server: Server) -> Found:
+    """`existing_accounts` over a connection of its own (the operator's commands)."""
+    connections = Connections()
+    try:
+        return await existing_accounts(server, connections)
+    finally:
+        connections.close()
