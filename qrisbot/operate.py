@@ -27,6 +27,7 @@ from qrisbot.ledger import Ledger
 from qrisbot.provision import hostkeys
 from qrisbot.provision.check import Report, check
 from qrisbot.provision.detect import Findings, detect
+from qrisbot.provision.existing import Found
 from qrisbot.provision.ssh import Connections, SshError
 from qrisbot.shop import actions
 from qrisbot.shop.texts import rupiah, text
@@ -262,24 +263,33 @@ async def _detect(server: cfg.Server, root: str) -> Findings:
         connections.close()
 
 
-def servers_reconcile(config: cfg.Config, server_id: str) -> int:
-    """Compare the ledger's live accounts on an Xray server with what the server has, and
-    report each difference (nothing is changed). Exit 1 when they differ."""
+def accounts_on(config: cfg.Config, server_id: str) -> tuple[cfg.Server, Found] | None:
+    """The server and the accounts its Xray config holds (None: said why not)."""
     from qrisbot.provision import existing, recipe_for
     from qrisbot.provision.recipes import XrayMarkers
-    from qrisbot.shop.drift import compare
 
     servers = _servers(config, server_id)
     if servers is None:
-        return EXIT_FAILURE
-    server = servers[0]
-    if not isinstance(recipe_for(server), XrayMarkers):
-        return fail(f"{server_id}: only Xray servers in a marker layout can be compared yet")
-
+        return None
+    if not isinstance(recipe_for(servers[0]), XrayMarkers):
+        fail(f"{server_id}: only Xray servers in a marker layout can be read yet")
+        return None
     try:
-        found = trio.run(existing.read, server)
+        return servers[0], trio.run(existing.read, servers[0])
     except SshError as exc:
-        return fail(f"{server_id}: {exc}")
+        fail(f"{server_id}: {exc}")
+        return None
+
+
+def servers_reconcile(config: cfg.Config, server_id: str) -> int:
+    """Compare the ledger's live accounts on an Xray server with what the server has, and
+    report each difference (nothing is changed). Exit 1 when they differ."""
+    from qrisbot.shop.drift import compare
+
+    read = accounts_on(config, server_id)
+    if read is None:
+        return EXIT_FAILURE
+    _, found = read
     with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE

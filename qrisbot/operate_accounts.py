@@ -18,7 +18,15 @@ from contextlib import contextmanager
 from qrisbot import config as cfg
 from qrisbot import ledger as L
 from qrisbot.ledger import Account, Ledger
-from qrisbot.operate import EXIT_FAILURE, EXIT_OK, Ask, confirmed, fail, open_ledger
+from qrisbot.operate import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    Ask,
+    accounts_on,
+    confirmed,
+    fail,
+    open_ledger,
+)
 from qrisbot.shop.texts import rupiah
 
 MAX_GIFT_DAYS = 366
@@ -64,23 +72,13 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
     hold their names and places and are removed at expiry like any other. Twice is once."""
     import json
 
-    import trio
-
     from qrisbot.provision import Account as Made
-    from qrisbot.provision import details, existing, recipe_for
-    from qrisbot.provision.recipes import XrayMarkers
-    from qrisbot.provision.ssh import SshError
+    from qrisbot.provision import details
 
-    server = config.server(server_id)
-    if server is None:
-        return fail(f"no server {server_id!r} in the configuration")
-    if not isinstance(recipe_for(server), XrayMarkers):
-        return fail(f"{server_id}: only Xray servers in a marker layout can be imported yet")
-
-    try:
-        found = trio.run(existing.read, server)
-    except SshError as exc:
-        return fail(f"{server_id}: {exc}")
+    read = accounts_on(config, server_id)
+    if read is None:
+        return EXIT_FAILURE
+    server, found = read
     with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE
