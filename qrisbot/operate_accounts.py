@@ -84,7 +84,7 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
             return EXIT_FAILURE
         today, added = _today(config), 0
         for there in found.accounts:
-            made = Made(order_id="imported", username=there.username,
+            made = Made(order_id=L.IMPORTED, username=there.username,
                         secret=there.secret, expires=there.last_day, months=0, days=0)
             held = ledger.username_held(server.id, there.username)
             if not dry_run and not held:

@@ -44,7 +44,7 @@ async def claim(buyer: Buyer, username: str, proof: str) -> None:
 
 
 async def test_a_buyer_claims_their_old_account_with_its_link(
-    autojump_clock, start_shop, make_config, telegram
+    autojump_clock, start_shop, make_config, telegram, pakasir, provisioner
 ):
     cfg = make_config([server_entry(), server_entry("sg2", protocol="vless")])
     seed(cfg)
@@ -62,6 +62,11 @@ async def test_a_buyer_claims_their_old_account_with_its_link(
     assert account.username == "lama" and account.owner_chat_id == 7301
     old_buyer.says("/akun")
     assert f"ren:{account.id}" in (await old_buyer.sees("Akun saya")).button_data()
+    # Theirs to renew now: counted from its last day, the same UUID on the server.
+    _, renewal = await old_buyer.renews(f"ren:{account.id}")
+    pakasir.pay(renewal)
+    await old_buyer.sees("diperpanjang sampai 31-01-2030")
+    assert provisioner.accounts[("sg2", "lama")].secret == OLD
 
     # Someone else cannot take it any more, nor guess another: the same answer each time,
     # and after MAX_FAILURES an hour, no more tries.

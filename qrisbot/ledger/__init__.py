@@ -62,6 +62,10 @@ ACTIVE: Final = "active"
 ACCOUNT_EXPIRED: Final = "expired"  # past its last day, still on the server
 REMOVED: Final = "removed"
 
+# Stands for the order that made an account made before the shop (imported): such an
+# account is known on its server by its name and secret.
+IMPORTED: Final = "imported"
+
 OFFSET_KEY: Final = "telegram_offset"  # meta: the getUpdates offset to continue from
 
 
@@ -172,6 +176,11 @@ class Account:
 
     def account_details(self) -> dict[str, Any]:
         return {**json.loads(self.details), "expires": self.expires_on.isoformat()}
+
+    @property
+    def tag(self) -> str:
+        """The order that made it (IMPORTED for one made before the shop)."""
+        return self.made_by or IMPORTED
 
     def days_left(self, today: dt.date) -> int:
         """Days it still works, today included (0 once its last day has passed)."""

@@ -35,7 +35,6 @@ REMOVAL_BACKOFF = (60, 300, 900, 1800)
 # Buyers hear of a change only while it is news: not of an account that ran out long ago
 # (a ledger from before this release, or a daemon that was down for weeks).
 NEWS_DAYS = 7
-IMPORTED = "imported"  # stands for the order of an account made before the shop
 REMOVAL_DEADLINE = 600  # seconds one server's removals may take before the next look
 
 
@@ -87,8 +86,7 @@ class Expiry:
         server = self.config.server(server_id)
         if server is None or not can_remove(server):
             return  # nothing the shop can remove there: the accounts stay expired
-        # An imported account (made before the shop) is known by its name and secret.
-        removals = [Removal(made_by=a.made_by or IMPORTED, username=a.username,
+        removals = [Removal(made_by=a.tag, username=a.username,
                             secret=a.secret, expires=a.expires_on) for a in accounts]
         outcomes: dict[str, Removed] = {}
         with trio.move_on_after(REMOVAL_DEADLINE):

@@ -172,16 +172,16 @@ class Fulfilment:
         """A renewal: set the account's new last day (fixed in the ledger when it was paid).
         An account the server no longer has is made again with the same name and secret."""
         account = self.ledger.account(order.account_id or 0)
-        if account is None or account.made_by is None or order.expires_on is None:
+        if account is None or order.expires_on is None:
             raise _GiveUp("the account to renew is not in the ledger")
         expires = dt.date.fromisoformat(order.expires_on)
         # The account as made by its first order (its tag on the server), with the new day.
-        renewed = Account(order_id=account.made_by, username=account.username,
+        renewed = Account(order_id=account.tag, username=account.username,
                           secret=account.secret, expires=expires, months=order.months,
                           days=self.config.shop.days_per_month * order.months)
         try:
             await self.provisioner.extend(server, Extension(
-                order_id=order.id, made_by=account.made_by, username=account.username,
+                order_id=order.id, made_by=account.tag, username=account.username,
                 secret=account.secret, expires=expires))
         except UsernameTaken:
             raise _GiveUp("the account's name on the server belongs to someone else") from None
