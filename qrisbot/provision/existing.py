@@ -59,7 +59,8 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
     if result.status != 0:
         raise CommandFailed(f"reading {server.xray.config} failed (exit {result.status})",
                             result.status, result.stderr[:500])
-    secret_shape = PASSWORD if server.protocol == "trojan" else UUID
+    # A VMess / VLESS id is a UUID; a Trojan password may be one, or the family's own.
+    shapes = (UUID, PASSWORD) if server.protocol == "trojan" else (UUID,)
     accounts: dict[str, Existing] = {}
     skipped = 0
     for line in result.stdout.splitlines():
@@ -68,8 +69,8 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
             day = dt.date.fromisoformat(match[2]) if match else None
         except ValueError:
             day = None
-        if match is None or day is None or not USERNAME.fullmatch(match[1]) or (
-                not secret_shape.fullmatch(match[3])):
+        if match is None or day is None or not USERNAME.fullmatch(match[1]) or not any(
+                shape.fullmatch(match[3]) for shape in shapes):
             skipped += 1
             continue
         last_day = day - dt.timedelta(days=server.xray.date_offset)
