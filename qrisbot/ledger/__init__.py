@@ -253,17 +253,13 @@ class Ledger:
         capacity: int,
     ) -> Order:
         """Write a `new` order, reserving the username and a place on the server atomically."""
-        now = time.time()
         with self._write() as db:
             _refuse_a_second_open_order(db, chat_id)
             self._reserve(server_id, username, capacity)
-            db.execute(
-                "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
-                " months, amount, language, state, created_at, deadline, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (order_id, chat_id, user_id, server_id, protocol, username, secret, months,
-                 amount, language, NEW, now, deadline, now),
-            )
+            _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
+                          server_id=server_id, protocol=protocol, username=username,
+                          secret=secret, months=months, amount=amount, language=language,
+                          state=NEW, deadline=deadline)
         return self._written(order_id)
 
     def create_renewal(
@@ -271,18 +267,13 @@ class Ledger:
         amount: int, language: str, deadline: float,
     ) -> Order:
         """Write a `new` renewal order for the account (no name or place to reserve)."""
-        now = time.time()
         with self._write() as db:
             _refuse_a_second_open_order(db, chat_id)
             _refuse_a_second_renewal(db, account)
-            db.execute(
-                "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
-                " months, amount, language, state, created_at, deadline, updated_at, kind,"
-                " account_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (order_id, chat_id, user_id, account.server_id, account.protocol,
-                 account.username, account.secret, months, amount, language, NEW, now,
-                 deadline, now, RENEWAL, account.id),
-            )
+            _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
+                          **_of_account(account), months=months, amount=amount,
+                          language=language, state=NEW, deadline=deadline, kind=RENEWAL,
+                          account_id=account.id)
         return self._written(order_id)
 
     def create_trial(
@@ -301,13 +292,10 @@ class Ledger:
             if daily_limit and given >= daily_limit:
                 raise TrialsExhausted(day.isoformat())
             self._reserve(server_id, username, capacity)
-            db.execute(
-                "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
-                " months, amount, language, state, created_at, deadline, updated_at, kind,"
-                " expires_on) VALUES (?,?,?,?,?,?,?,0,0,?,?,?,?,?,?,?)",
-                (order_id, chat_id, user_id, server_id, protocol, username, secret, language,
-                 PAID, now, now, now, TRIAL, expires_on.isoformat()),
-            )
+            _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
+                          server_id=server_id, protocol=protocol, username=username,
+                          secret=secret, months=0, amount=0, language=language, state=PAID,
+                          deadline=now, kind=TRIAL, expires_on=expires_on.isoformat())
             db.execute("INSERT INTO trials (user_id, day, order_id, ends_at) VALUES (?,?,?,?)",
                        (user_id, day.isoformat(), order_id, ends_at))
         return self._written(order_id)
@@ -341,14 +329,10 @@ class Ledger:
             if account.state == REMOVED:
                 raise LedgerError("the account was removed from its server")
             _refuse_a_second_renewal(db, account)
-            db.execute(
-                "INSERT INTO orders (id, chat_id, user_id, server_id, protocol, username, secret,"
-                " months, amount, language, state, created_at, deadline, updated_at, kind,"
-                " account_id, expires_on) VALUES (?,?,?,?,?,?,?,0,0,?,?,?,?,?,?,?,?)",
-                (order_id, chat_id, user_id, account.server_id, account.protocol,
-                 account.username, account.secret, language, PAID, now, now, now, RENEWAL,
-                 account.id, expires_on.isoformat()),
-            )
+            _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
+                          **_of_account(account), months=0, amount=0, language=language,
+                          state=PAID, deadline=now, kind=RENEWAL, account_id=account.id,
+                          expires_on=expires_on.isoformat())
         return self._written(order_id)
 
     def _written(self, order_id: str) -> Order:
@@ -856,6 +840,20 @@ def _refuse_a_second_open_order(db: sqlite3.Connection, chat_id: int) -> None:
     ).fetchone()
     if row is not None:
         raise OpenOrderExists(row["id"])
+
+
+def _insert_order(db: sqlite3.Connection, **columns: Any) -> None:
+    """One new order row (created and updated now)."""
+    now = time.time()
+    columns = {**columns, "created_at": now, "updated_at": now}
+    db.execute(f"INSERT INTO orders ({', '.join(columns)}) VALUES "
+               f"({','.join('?' * len(columns))})", tuple(columns.values()))
+
+
+def _of_account(account: Account) -> dict[str, Any]:
+    """The columns an order for this account shares with it."""
+    return {"server_id": account.server_id, "protocol": account.protocol,
+            "username": account.username, "secret": account.secret}
 
 
 def _refuse_a_second_renewal(db: sqlite3.Connection, account: Account) -> None:
