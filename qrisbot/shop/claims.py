@@ -20,11 +20,11 @@ import attrs
 
 from qrisbot.provision.recipes import USERNAME
 from qrisbot.shop import messages
-from qrisbot.shop.buttons import Press, pack
+from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
 from qrisbot.shop.messages import Outgoing, cancel_row
-from qrisbot.shop.texts import label, text
-from qrisbot.telegram.api import Keyboard, TelegramError
+from qrisbot.shop.texts import text
+from qrisbot.telegram.api import TelegramError
 from qrisbot.telegram.types import Message
 
 log = logging.getLogger("qrisbot.claims")
@@ -76,9 +76,7 @@ class Claims:
         if self._limited(user_id):
             await self.d.say(chat_id, "claim_too_many")
             return
-        rows: Keyboard = [[(label("trial_server_button", self.lang, name=s.name,
-                                  protocol=messages.PROTOCOL_NAMES[s.protocol]),
-                            pack("csrv", s.id))] for s in servers]
+        rows = self.d.server_choice(servers, "csrv")
         await self.d.ask(chat_id, Draft(step="claim_server"), Outgoing(
             text("ask_claim_server", self.lang), [*rows, cancel_row(self.lang)]))
 

@@ -157,6 +157,12 @@ class Dialogue:
 
     # --- prompts and answers --------------------------------------------------------------------
 
+    def server_choice(self, servers: list[Server], kind: str) -> Keyboard:
+        """One button per server (name and protocol), carrying its id as `kind`."""
+        return [[(label("server_choice_button", self.lang, name=s.name,
+                        protocol=messages.PROTOCOL_NAMES[s.protocol]), pack(kind, s.id))]
+                for s in servers]
+
     def months(self, server: Server) -> Keyboard:
         """1..max_months, each with its price at the server's current price."""
         buttons = [(label("duration_button", self.lang, months=months,

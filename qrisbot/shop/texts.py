@@ -301,7 +301,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
                    "✅ The account <b>{username}</b> is now yours."),
     "my_account_trial": ("trial, berakhir {when}", "trial, ends {when}"),
     "button_trial": ("🎁 Coba gratis", "🎁 Free trial"),
-    "trial_server_button": ("{name} · {protocol}", "{name} · {protocol}"),
+    "server_choice_button": ("{name} · {protocol}", "{name} · {protocol}"),
     "ask_trial_server": (
         "🎁 <b>Coba gratis {hours} jam</b>\nPilih server. Akun dibuat langsung, tanpa "
         "pembayaran; satu kali untuk setiap pengguna.",

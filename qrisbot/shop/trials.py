@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from qrisbot import ledger as L
 from qrisbot.provision import Presence
-from qrisbot.shop import messages
-from qrisbot.shop.buttons import Press, pack
+from qrisbot.shop.buttons import Press
 from qrisbot.shop.checkout import trial_username
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
 from qrisbot.shop.messages import Outgoing, cancel_row
-from qrisbot.shop.texts import label, text
-from qrisbot.telegram.api import Keyboard
+from qrisbot.shop.texts import text
 
 NAME_TRIES = 5  # random names tried before giving up (each is taken 1 time in 36**5)
 
@@ -45,9 +43,7 @@ class Trials:
         if refused is not None or not servers:
             await self.d.say(chat_id, refused or "no_servers")
             return
-        rows: Keyboard = [[(label("trial_server_button", self.lang, name=s.name,
-                                  protocol=messages.PROTOCOL_NAMES[s.protocol]),
-                            pack("tsrv", s.id))] for s in servers]
+        rows = self.d.server_choice(servers, "tsrv")
         await self.d.ask(chat_id, Draft(step="trial_server"), Outgoing(
             text("ask_trial_server", self.lang, hours=self.d.config.trial.hours),
             [*rows, cancel_row(self.lang)]))
