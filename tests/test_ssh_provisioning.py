@@ -38,6 +38,16 @@ def ssh_server(sshd, **overrides) -> Server:
     return Server(**(fields | overrides))
 
 
+def xray_server(sshd, tmp_path: Path, restart: str, markers=("#vless", "#vlessgrpc"),
+                **overrides) -> tuple[Path, Server]:
+    """A VLESS server whose Xray config is a fresh copy of XRAY_LAYOUT in `tmp_path`."""
+    config = tmp_path / "config.json"
+    config.write_text(XRAY_LAYOUT)
+    return config, ssh_server(sshd, protocol="vless", xray=Xray(
+        config=str(config), markers=markers, prefix="#&", restart=restart, path="/vless"),
+        **overrides)
+
+
 def account(username: str, secret: str, order_id: str = "VPN1") -> Account:
     return Account(order_id=order_id, username=username, secret=secret,
                    expires=dt.date(2027, 1, 31), months=1, days=30)
@@ -157,12 +167,8 @@ async def test_unknown_or_changed_host_key_refuses_to_connect(sshd, tmp_path):
 
 
 async def test_xray_clients_land_after_every_marker_even_when_bought_at_once(sshd, tmp_path):
-    config = tmp_path / "config.json"
-    config.write_text(XRAY_LAYOUT)
     restarts = tmp_path / "restarts"
-    server = ssh_server(sshd, id="sg2", protocol="vless", xray=Xray(
-        config=str(config), markers=("#vless", "#vlessgrpc"), prefix="#&",
-        restart=f"echo restarted >> {restarts}", path="/vless"))
+    config, server = xray_server(sshd, tmp_path, f"echo restarted >> {restarts}", id="sg2")
     provisioner = SshProvisioner()
     buyers = {f"user{i}": str(uuid.uuid4()) for i in range(6)}
 
@@ -203,12 +209,8 @@ async def test_missing_marker_or_failing_command_is_reported(sshd, tmp_path):
 
 
 async def test_a_batch_reports_each_account_and_a_failed_restart_fails_them_all(sshd, tmp_path):
-    config = tmp_path / "config.json"
-    config.write_text(XRAY_LAYOUT)
     flag = tmp_path / "restart-ok"
-    server = ssh_server(sshd, protocol="vless", xray=Xray(
-        config=str(config), markers=("#vless",), prefix="#&",
-        restart=f"test -e {flag}", path="/vless"))
+    config, server = xray_server(sshd, tmp_path, f"test -e {flag}", markers=("#vless",))
     provisioner = SshProvisioner()
     orders = {name: account(name, str(uuid.uuid4()), f"VPN{n}")
               for n, name in enumerate(("first", "second", "third"))}
@@ -371,11 +373,7 @@ async def test_an_xray_renewal_touches_only_that_client(sshd, tmp_path):
 
     from qrisbot.provision import AccountMissing, Extension
 
-    config = tmp_path / "config.json"
-    config.write_text(XRAY_LAYOUT)
-    server = ssh_server(sshd, id="sg2", protocol="vless", xray=Xray(
-        config=str(config), markers=("#vless", "#vlessgrpc"), prefix="#&",
-        restart="true", path="/vless"))
+    config, server = xray_server(sshd, tmp_path, "true", id="sg2")
     provisioner = SshProvisioner()
     bob, bobby = str(uuid.uuid4()), str(uuid.uuid4())
     try:
@@ -456,12 +454,8 @@ async def test_removing_an_xray_client_touches_only_that_client(sshd, tmp_path):
 
     from qrisbot.provision import Extension, Removal, Removed
 
-    config = tmp_path / "config.json"
-    config.write_text(XRAY_LAYOUT)
     restarts = tmp_path / "restarts"
-    server = ssh_server(sshd, id="sg2", protocol="vless", xray=Xray(
-        config=str(config), markers=("#vless", "#vlessgrpc"), prefix="#&",
-        restart=f"echo restarted >> {restarts}", path="/vless"))
+    config, server = xray_server(sshd, tmp_path, f"echo restarted >> {restarts}", id="sg2")
     provisioner = SshProvisioner()
     ids = {name: str(uuid.uuid4()) for name in ("bob", "bobby", "carol")}
     try:
