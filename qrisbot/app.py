@@ -19,6 +19,7 @@ from qrisbot.ledger import Ledger
 from qrisbot.pacing import TelegramPacer
 from qrisbot.pakasir import Pakasir
 from qrisbot.provision import Provisioner, SshProvisioner
+from qrisbot.shop import drift
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.conversation import Conversation
@@ -99,6 +100,8 @@ async def _run(
                 intake.start_soon(daily_summaries, config, ledger, notifier)
                 intake.start_soon(send_reminders, config, ledger, bot, checkout.calendar)
                 intake.start_soon(expiry.run)
+                intake.start_soon(drift.watch, config, ledger, provisioner, notifier,
+                                  checkout.calendar)
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)

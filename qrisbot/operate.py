@@ -284,7 +284,7 @@ def accounts_on(config: cfg.Config, server_id: str) -> tuple[cfg.Server, Found] 
 def servers_reconcile(config: cfg.Config, server_id: str) -> int:
     """Compare the ledger's live accounts on an Xray server with what the server has, and
     report each difference (nothing is changed). Exit 1 when they differ."""
-    from qrisbot.shop.drift import compare
+    from qrisbot.shop.drift import compare, settling
 
     read = accounts_on(config, server_id)
     if read is None:
@@ -293,7 +293,8 @@ def servers_reconcile(config: cfg.Config, server_id: str) -> int:
     with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE
-        drift = compare(ledger.accounts(server_id), found.accounts)
+        drift = compare(ledger.accounts(server_id), found.accounts,
+                        settling(ledger, server_id))
     for account in drift.missing:
         print(f"missing  {account.username:16} the ledger has it ({account.state}, last day "
               f"{account.expires_on}), the server does not")

@@ -9,8 +9,9 @@ from typing import Any, Protocol
 import trio
 
 from qrisbot.config import Server, Xray
-from qrisbot.provision import links, recipes
+from qrisbot.provision import existing, links, recipes
 from qrisbot.provision.errors import AccountMissing, NoAnswer, ServerError, UsernameTaken
+from qrisbot.provision.existing import Existing, Found
 from qrisbot.provision.recipes import (
     KEPT,
     MISSING,
@@ -30,9 +31,9 @@ log = logging.getLogger("qrisbot.provision")
 
 MAX_BATCH = 50  # accounts in one remote script
 
-__all__ = ["Account", "AccountMissing", "Extension", "NoAnswer", "Presence", "Provisioner",
-           "Removal", "Removed", "ServerError", "SshProvisioner", "UsernameTaken",
-           "can_extend", "can_remove", "details"]
+__all__ = ["Account", "AccountMissing", "Existing", "Extension", "Found", "NoAnswer",
+           "Presence", "Provisioner", "Removal", "Removed", "ServerError", "SshProvisioner",
+           "UsernameTaken", "can_extend", "can_read", "can_remove", "details"]
 
 
 class Removed(enum.Enum):
@@ -56,6 +57,10 @@ class Provisioner(Protocol):
         """Username -> outcome; a username left out failed and is worth another try."""
         ...
 
+    async def read_accounts(self, server: Server) -> Found:
+        """The accounts the server holds (read-only; only where `can_read`)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -67,6 +72,11 @@ def can_extend(server: Server) -> bool:
 def can_remove(server: Server) -> bool:
     """Can expired accounts on this server be removed (custom commands need `delete`)?"""
     return recipe_for(server).can_remove()
+
+
+def can_read(server: Server) -> bool:
+    """Can the accounts on this server be read (for import and drift checks)?"""
+    return isinstance(recipe_for(server), XrayMarkers)
 
 
 def recipe_for(server: Server) -> Recipe:
@@ -205,6 +215,9 @@ class SshProvisioner:
             else:
                 waiting.finish(CommandFailed(
                     f"creating the account failed (exit {status}): {stderr}", status, stderr))
+
+    async def read_accounts(self, server: Server) -> Found:
+        return await existing.existing_accounts(server, self._connections)
 
     def close(self) -> None:
         self._connections.close()

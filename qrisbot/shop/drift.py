@@ -1,19 +1,37 @@
 """Drift between the ledger and a server: sellers still use their autoscript menu by hand.
 
-Compares the accounts the ledger has on a server (not removed) with those the server's
-Xray config holds (provision/existing.py): one the ledger thinks is there but the server
-no longer has, a last day changed on the server, and one on the server the ledger does not
-know. Only a report: nothing is changed because of it, so nobody's paid days are lost.
+Compares the accounts the ledger has on a server (not removed) with those the server
+holds (its backend reads them): one the ledger thinks is there but the server no longer
+has, a last day changed on the server, and one on the server the ledger does not know.
+Once a day the daemon looks at every server it can read and tells the admins of what
+differs in one message; `qrisbot servers reconcile` does the same on demand. Only a
+report: nothing is changed because of it, so nobody's paid days are lost (the operator's
+`reconcile --fix` decides what to do).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import NoReturn
 
 import attrs
+import trio
 
-from qrisbot.ledger import REMOVED, Account
-from qrisbot.provision.existing import Existing
+from qrisbot.config import Config, Server
+from qrisbot.ledger import REMOVED, Account, Ledger
+from qrisbot.provision import Existing, Provisioner, ServerError, can_read
+from qrisbot.shop.calendar import Calendar
+from qrisbot.shop.messages import Entry, listing
+from qrisbot.shop.notify import Notifier
+from qrisbot.shop.texts import text
+
+log = logging.getLogger("qrisbot.drift")
+
+LOOK_AT = dt.time(4, 30)  # shop time: the daily look, when buyers sleep
+READ_DEADLINE = 120  # seconds one server may take to list its accounts
+CHECKED_KEY = "drift_checked"  # meta: the shop date of the last daily look
 
 
 @attrs.frozen
@@ -27,12 +45,90 @@ class Drift:
         return not (self.missing or self.dates or self.unknown)
 
 
-def compare(ledger_accounts: list[Account], on_server: tuple[Existing, ...]) -> Drift:
-    live = {a.username: a for a in ledger_accounts if a.state != REMOVED}
-    there = {e.username: e for e in on_server}
+def compare(ledger_accounts: list[Account], on_server: tuple[Existing, ...],
+            settling: Iterable[str] = ()) -> Drift:
+    """`settling`: names an unfinished order is making or changing right now (the ledger
+    and the server may differ for a moment; that is not drift)."""
+    busy = set(settling)
+    live = {a.username: a for a in ledger_accounts
+            if a.state != REMOVED and a.username not in busy}
+    there = {e.username: e for e in on_server if e.username not in busy}
     return Drift(
         missing=tuple(a for name, a in sorted(live.items()) if name not in there),
         dates=tuple((a, there[name].last_day) for name, a in sorted(live.items())
                     if name in there and there[name].last_day != a.expires_on),
         unknown=tuple(e for name, e in sorted(there.items()) if name not in live),
     )
+
+
+def settling(ledger: Ledger, server_id: str) -> set[str]:
+    return {o.username for o in ledger.unfinished() if o.server_id == server_id}
+
+
+async def drift_on(server: Server, ledger: Ledger, provisioner: Provisioner) -> Drift:
+    """Read the server and compare (raises ServerError)."""
+    found = await provisioner.read_accounts(server)
+    return compare(ledger.accounts(server.id), found.accounts, settling(ledger, server.id))
+
+
+def entries(server: Server, drift: Drift, lang: str) -> list[Entry]:
+    """One line per difference, for the admins."""
+    lines = [text("drift_missing", lang, server=server.name, username=a.username,
+                  day=a.expires_on.isoformat()) for a in drift.missing]
+    lines += [text("drift_date", lang, server=server.name, username=a.username,
+                   ledger=a.expires_on.isoformat(), there=day.isoformat())
+              for a, day in drift.dates]
+    lines += [text("drift_unknown", lang, server=server.name, username=e.username,
+                   day=e.last_day.isoformat()) for e in drift.unknown]
+    return [(line, []) for line in lines]
+
+
+async def watch(config: Config, ledger: Ledger, provisioner: Provisioner,
+                notifier: Notifier, calendar: Calendar) -> NoReturn:
+    """Forever: once a day at LOOK_AT (or as soon as the daemon is up, if it was down
+    then), compare every readable server with the ledger; tell the admins of differences
+    in one message."""
+    while True:
+        now = calendar.now()
+        due = dt.datetime.combine(now.date(), LOOK_AT, now.tzinfo)
+        if ledger.meta(CHECKED_KEY) == now.date().isoformat() or now < due:
+            if now >= due:
+                due += dt.timedelta(days=1)
+            await trio.sleep((due - now).total_seconds())
+            continue
+        ledger.set_meta(CHECKED_KEY, now.date().isoformat())
+        log.info("daily look at the servers")
+        await look(config, ledger, provisioner, notifier)
+
+
+async def look(config: Config, ledger: Ledger, provisioner: Provisioner,
+               notifier: Notifier) -> None:
+    """One look at every server that can be read, side by side (a slow one delays none)."""
+    found: dict[str, list[Entry]] = {}
+    servers = [s for s in config.servers if can_read(s)]
+
+    async def one(server: Server) -> None:
+        with trio.move_on_after(READ_DEADLINE):
+            try:
+                drift = await drift_on(server, ledger, provisioner)
+            except ServerError as exc:
+                # The health probe tells the admins of a server that does not answer.
+                log.warning("drift check of %s failed: %s", server.id, exc)
+                return
+            if not drift.none:
+                log.warning("%s differs from the ledger: %d missing, %d dates, %d unknown",
+                            server.id, len(drift.missing), len(drift.dates),
+                            len(drift.unknown))
+                ledger.record("drift", f"{server.id}: {len(drift.missing)} missing, "
+                                       f"{len(drift.dates)} dates, {len(drift.unknown)} unknown")
+                found[server.id] = entries(server, drift, notifier.lang)
+            return
+        log.warning("drift check of %s: no answer within %d s", server.id, READ_DEADLINE)
+
+    async with trio.open_nursery() as nursery:
+        for server in servers:
+            nursery.start_soon(one, server)
+    if found:
+        lines = [entry for server in servers for entry in found.get(server.id, [])]
+        notifier.send(listing(text("drift_title", notifier.lang), lines, len(lines),
+                              notifier.lang).text)

@@ -42,7 +42,9 @@ class Notifier:
         self._nursery = nursery
 
     def tell(self, key: str, **values: object) -> None:
-        message = text(key, self.lang, **values)
+        self.send(text(key, self.lang, **values))
+
+    def send(self, message: Html) -> None:
         for admin in self.admins:
             try:
                 self._nursery.start_soon(self._send, admin, message)

@@ -470,6 +470,26 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "📊 <b>Last 24 hours · {shop}</b>\nPaid: {sales}\nOf which renewals: {renewals}\n"
         "Accounts removed: {removed}\nAwaiting payment: {open}\nNeed attention: {attention}",
     ),
+    "drift_title": (
+        "🔎 <b>Pemeriksaan harian server</b>: akun di server berbeda dengan catatan toko "
+        "(diubah lewat menu autoscript?). Tidak ada yang diubah; "
+        "<code>qrisbot servers reconcile ID</code> menunjukkan dan memperbaikinya.",
+        "🔎 <b>Daily server check</b>: accounts on the server differ from the shop's "
+        "records (changed in the autoscript menu?). Nothing was changed; "
+        "<code>qrisbot servers reconcile ID</code> shows and fixes them.",
+    ),
+    "drift_missing": (
+        "• {server} · <b>{username}</b>: tidak ada lagi di server (hari terakhir {day})",
+        "• {server} · <b>{username}</b>: no longer on the server (last day {day})",
+    ),
+    "drift_date": (
+        "• {server} · <b>{username}</b>: hari terakhir di toko {ledger}, di server {there}",
+        "• {server} · <b>{username}</b>: last day {ledger} in the shop, {there} on the server",
+    ),
+    "drift_unknown": (
+        "• {server} · <b>{username}</b>: di server (hari terakhir {day}), tidak dikenal toko",
+        "• {server} · <b>{username}</b>: on the server (last day {day}), unknown to the shop",
+    ),
     "broadcast_usage": (
         "Ketik /broadcast lalu pesannya, misalnya:\n"
         "<code>/broadcast Server SG2 sudah tersedia!</code>",

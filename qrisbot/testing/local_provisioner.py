@@ -16,7 +16,9 @@ from qrisbot.config import Server
 from qrisbot.provision import (
     Account,
     AccountMissing,
+    Existing,
     Extension,
+    Found,
     Presence,
     Removal,
     Removed,
@@ -95,6 +97,13 @@ class LocalProvisioner:
                 del self.accounts[(server.id, removal.username)]
                 outcomes[removal.username] = Removed.GONE
         return outcomes
+
+    async def read_accounts(self, server: Server) -> Found:
+        await trio.lowlevel.checkpoint()
+        await self._answer(server)
+        return Found(tuple(Existing(name, a.secret, a.expires)
+                           for (server_id, name), a in sorted(self.accounts.items())
+                           if server_id == server.id), 0)
 
     def close(self) -> None:
         pass
