@@ -154,8 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     account_args(add(account_actions, "assign", "give an account nobody owns (imported) to a "
                                                 "Telegram user")).add_argument(
         "user", type=int, metavar="TELEGRAM_USER_ID", help="the buyer's Telegram user id")
-    importing = add(account_actions, "import", "record the accounts already on an Xray "
-                                               "server (made before qrisbot), without owner")
+    importing = add(account_actions, "import", "record the accounts already on a server "
+                                               "(made before qrisbot: Xray clients, tunnel "
+                                               "users), without owner")
     importing.add_argument("server", help="the server id")
     importing.add_argument("--dry-run", action="store_true", help="only say what would be "
                                                                   "imported")

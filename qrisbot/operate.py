@@ -264,15 +264,14 @@ async def _detect(server: cfg.Server, root: str) -> Findings:
 
 
 def accounts_on(config: cfg.Config, server_id: str) -> tuple[cfg.Server, Found] | None:
-    """The server and the accounts its Xray config holds (None: said why not)."""
-    from qrisbot.provision import existing, recipe_for
-    from qrisbot.provision.recipes import XrayMarkers
+    """The server and the accounts it holds (None: said why not)."""
+    from qrisbot.provision import can_read, existing
 
     servers = _servers(config, server_id)
     if servers is None:
         return None
-    if not isinstance(recipe_for(servers[0]), XrayMarkers):
-        fail(f"{server_id}: only Xray servers in a marker layout can be read yet")
+    if not can_read(servers[0]):
+        fail(f"{server_id}: the accounts on a server with custom commands cannot be read")
         return None
     try:
         return servers[0], trio.run(existing.read, servers[0])

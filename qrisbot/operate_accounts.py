@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import secrets
 import time
 import zoneinfo
 from collections.abc import Callable, Iterator
@@ -68,7 +69,7 @@ def accounts_list(config: cfg.Config, server_id: str | None, state: str | None,
 
 
 def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
-    """Record the accounts already on an Xray server as accounts without an owner: they
+    """Record the accounts already on a server as accounts without an owner: they
     hold their names and places and are removed at expiry like any other. Twice is once."""
     import json
 
@@ -84,13 +85,16 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
             return EXIT_FAILURE
         today, added = _today(config), 0
         for there in found.accounts:
+            # An SSH account's password is not on the server (only its hash): a stand-in
+            # nobody is shown, until the buyer who claims it proves the real one.
+            secret = there.secret or secrets.token_urlsafe(18)
             made = Made(order_id=L.IMPORTED, username=there.username,
-                        secret=there.secret, expires=there.last_day, months=0, days=0)
+                        secret=secret, expires=there.last_day, months=0, days=0)
             held = ledger.username_held(server.id, there.username)
             if not dry_run and not held:
                 held = not ledger.import_account(
                     server_id=server.id, protocol=server.protocol, username=there.username,
-                    secret=there.secret, expires_on=there.last_day,
+                    secret=secret, expires_on=there.last_day,
                     details=json.dumps(details(server, made)), today=today)
             added += not held
             print(f"{'known  ' if held else 'new    '} {there.username:16} last day "

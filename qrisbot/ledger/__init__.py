@@ -698,13 +698,15 @@ class Ledger:
             f"SELECT DISTINCT server_id FROM accounts WHERE owner_user_id IS NULL"
             f" AND state != '{REMOVED}'")}
 
-    def assign(self, account: Account, user_id: int, chat_id: int, language: str) -> bool:
+    def assign(self, account: Account, user_id: int, chat_id: int, language: str, *,
+               secret: str | None = None, details: str | None = None) -> bool:
         """Give an account nobody owns to a Telegram user (compare-and-set: only while it
-        has no owner)."""
+        has no owner); with the secret the claim proved and the details it makes."""
         cursor = self._db.execute(
-            "UPDATE accounts SET owner_user_id=?, owner_chat_id=?, language=?, updated_at=?"
+            "UPDATE accounts SET owner_user_id=?, owner_chat_id=?, language=?, updated_at=?,"
+            " secret=COALESCE(?, secret), details=COALESCE(?, details)"
             " WHERE id=? AND owner_user_id IS NULL",
-            (user_id, chat_id, language, time.time(), account.id))
+            (user_id, chat_id, language, time.time(), secret, details, account.id))
         return cursor.rowcount == 1
 
     def claim_failed(self, user_id: int, at: float) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import trio
 
 from qrisbot.config import Server, Xray
-from qrisbot.provision import existing, links, recipes
+from qrisbot.provision import existing, links, login, recipes
 from qrisbot.provision.errors import AccountMissing, NoAnswer, ServerError, UsernameTaken
 from qrisbot.provision.existing import Existing, Found
 from qrisbot.provision.recipes import (
@@ -61,6 +61,10 @@ class Provisioner(Protocol):
         """The accounts the server holds (read-only; only where `can_read`)."""
         ...
 
+    async def password_opens(self, server: Server, username: str, password: str) -> bool:
+        """Does the password log in to this SSH account (a real login, nothing else)?"""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -76,7 +80,7 @@ def can_remove(server: Server) -> bool:
 
 def can_read(server: Server) -> bool:
     """Can the accounts on this server be read (for import and drift checks)?"""
-    return isinstance(recipe_for(server), XrayMarkers)
+    return isinstance(recipe_for(server), (XrayMarkers, LinuxUsers))
 
 
 def recipe_for(server: Server) -> Recipe:
@@ -218,6 +222,9 @@ class SshProvisioner:
 
     async def read_accounts(self, server: Server) -> Found:
         return await existing.existing_accounts(server, self._connections)
+
+    async def password_opens(self, server: Server, username: str, password: str) -> bool:
+        return await login.password_opens(server.ssh, username, password)
 
     def close(self) -> None:
         self._connections.close()

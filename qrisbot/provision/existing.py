@@ -1,5 +1,7 @@
-"""The accounts already on an Xray server (made by the seller's autoscript menu before
-qrisbot), read from its comment lines and the client line after each.
+"""The accounts already on a server (made by the seller's autoscript menu before qrisbot):
+on an Xray server its comment lines and the client line after each; on an SSH server the
+Linux users that look like tunnel accounts (a uid from UID_MIN up, no login shell) with
+their shadow expiry.
 
 Read-only. The server's output is untrusted: each line is checked against the shapes a
 name, a date and a secret may have, and anything else is skipped and counted.
@@ -18,12 +20,14 @@ from qrisbot.provision.recipes import PASSWORD, USERNAME, UUID
 from qrisbot.provision.ssh import CommandFailed, Connections
 
 _LINE = re.compile(r"acct (\S{1,64}) (\d{4}-\d{2}-\d{2}) (\S{1,64})")
+_USER_LINE = re.compile(r"acct (\S{1,64}) (\d{1,6}|-)")
+_EPOCH = dt.date(1970, 1, 1)
 
 
 @attrs.frozen
 class Existing:
     username: str
-    secret: str = attrs.field(repr=False)
+    secret: str = attrs.field(repr=False)  # "" for an SSH account (only its hash is there)
     last_day: dt.date  # the date on its comment line, less the layout's offset
 
 
@@ -33,7 +37,19 @@ class Found:
     skipped: int  # lines that were not an account the shop can take on
 
 
+# Linux users that look like tunnel accounts, with their shadow expiry (days since 1970,
+# "-" for none). UID_MIN comes from login.defs when it is a number.
+_USERS = """[ -r /etc/shadow ] || { echo 'cannot read /etc/shadow' >&2; exit 4; }
+min=$(awk '$1 == "UID_MIN" { print $2 }' /etc/login.defs 2>/dev/null)
+case "$min" in ''|*[!0-9]*) min=1000 ;; esac
+awk -F: -v min="$min" 'NR == FNR { e[$1] = $8; next }
+  $3 ~ /^[0-9]+$/ && $3 + 0 >= min + 0 && $3 + 0 < 60000 && $7 ~ /(false|nologin)$/ {
+    print "acct", $1, (e[$1] ~ /^[0-9]+$/ ? e[$1] : "-") }' /etc/shadow /etc/passwd"""
+
+
 def _script(server: Server) -> str:
+    if server.protocol == "ssh":
+        return _USERS
     assert server.xray is not None
     xray = server.xray
     prefixes = " ".join(sorted(set(xray.prefixes or (xray.prefix,))))
@@ -53,12 +69,15 @@ def _script(server: Server) -> str:
 
 
 async def existing_accounts(server: Server, connections: Connections) -> Found:
-    """Every client on the server's Xray config, once per name (raises SshError)."""
-    assert server.xray is not None
+    """Every account on the server, once per name (raises SshError)."""
     result = await connections.get(server.ssh).run(_script(server))
     if result.status != 0:
-        raise CommandFailed(f"reading {server.xray.config} failed (exit {result.status})",
+        what = server.xray.config if server.xray is not None else "the server's users"
+        raise CommandFailed(f"reading {what} failed (exit {result.status})",
                             result.status, result.stderr[:500])
+    if server.protocol == "ssh":
+        return _users(result.stdout)
+    assert server.xray is not None
     # A VMess / VLESS id is a UUID; a Trojan password may be one, or the family's own.
     shapes = (UUID, PASSWORD) if server.protocol == "trojan" else (UUID,)
     accounts: dict[str, Existing] = {}
@@ -75,6 +94,21 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
             continue
         last_day = day - dt.timedelta(days=server.xray.date_offset)
         accounts.setdefault(match[1], Existing(match[1], match[3], last_day))
+    return Found(tuple(accounts.values()), skipped)
+
+
+def _users(stdout: str) -> Found:
+    """Linux users with an expiry date; the last day is the one before it (PAM refuses an
+    account on its expire day)."""
+    accounts: dict[str, Existing] = {}
+    skipped = 0
+    for line in stdout.splitlines():
+        match = _USER_LINE.fullmatch(line.strip())
+        if match is None or not USERNAME.fullmatch(match[1]) or match[2] == "-":
+            skipped += 1  # not a name the shop can take on, or no expiry date to keep
+            continue
+        last_day = _EPOCH + dt.timedelta(days=int(match[2]) - 1)
+        accounts.setdefault(match[1], Existing(match[1], "", last_day))
     return Found(tuple(accounts.values()), skipped)
 
 

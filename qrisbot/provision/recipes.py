@@ -44,6 +44,8 @@ ORDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 # needs only read access), blocking every batch.
 LOCK_DIR = "/run/qrisbot"
 LOCK = f"{LOCK_DIR}/provision.lock"
+# The tag the ledger gives an account made before the shop (the seller's menu made it).
+MADE_BEFORE = "imported"
 TAKEN = 3
 MISSING = 6  # extend: the account is not (or no longer) on the server
 KEPT = 7  # remove: the account's date on the server is later (renewed meanwhile): kept
@@ -283,12 +285,10 @@ chage -E {expire} {user}"""
 
     def remove(self, removal: Removal) -> str:
         user = shlex.quote(removal.username)
-        tag = shlex.quote(f"qrisbot-{removal.made_by}")
         # The shadow expiry is the day after the last good day, in days since 1970.
         day_after = (removal.expires + dt.timedelta(days=1) - dt.date(1970, 1, 1)).days
-        return f"""tag={tag}
-line=$(getent passwd {user}) || exit 0
-case "$line" in *":$tag:"*) ;; *) echo "user belongs to someone else" >&2; exit {TAKEN} ;; esac
+        return f"""line=$(getent passwd {user}) || exit 0
+{_ours(removal.made_by)}
 until=$(getent shadow {user} | cut -d: -f8)
 # A later date, or none (someone lifted it by hand): not ours to remove now.
 if [ -z "$until" ] || [ "$until" -gt {day_after} ]; then exit {KEPT}; fi
@@ -298,12 +298,11 @@ userdel -f {user} || exit 1"""
     def extend(self, extension: Extension) -> Script:
         user = shlex.quote(extension.username)
         expire = shlex.quote((extension.expires + dt.timedelta(days=1)).isoformat())
-        tag = shlex.quote(f"qrisbot-{extension.made_by}")
-        # Only the user this shop made for that order: the comment field carries its tag.
-        # chage -E also lifts an expiry that already passed; the password stays.
-        return Script(f"""tag={tag}
-line=$(getent passwd {user}) || {{ echo "user not found" >&2; exit {MISSING}; }}
-case "$line" in *":$tag:"*) ;; *) echo "user belongs to someone else" >&2; exit {TAKEN} ;; esac
+        # Only this account's user (see _ours). chage -E also lifts an expiry that already
+        # passed; the password stays.
+        return Script(f"""line=$(getent passwd {user}) || \
+  {{ echo "user not found" >&2; exit {MISSING}; }}
+{_ours(extension.made_by)}
 chage -E {expire} {user}""")
 
     def needs(self) -> str:
@@ -311,6 +310,22 @@ chage -E {expire} {user}""")
             _have("getent", "useradd", "userdel", "chpasswd", "chage", "pkill"),
             _test('[ "$(id -u)" = 0 ]', "root (useradd and chpasswd need it)"),
         ])
+
+
+def _ours(made_by: str) -> str:
+    """Shell: exit TAKEN unless "$line" (a passwd line) is the user of this account. The
+    shop's own carry `qrisbot-<order>` in their comment field; one made before the shop
+    (imported) is a tunnel user, uid 1000 up, that no other order of a shop made."""
+    if made_by != MADE_BEFORE:
+        tag = shlex.quote(f"qrisbot-{made_by}")
+        return (f'tag={tag}\ncase "$line" in *":$tag:"*) ;; *) echo "user belongs to someone '
+                f'else" >&2; exit {TAKEN} ;; esac')
+    return f"""case "$line" in
+  *":qrisbot-{MADE_BEFORE}:"*) ;;
+  *":qrisbot-"*) echo "user belongs to someone else" >&2; exit {TAKEN} ;;
+esac
+uid=$(printf '%s\n' "$line" | cut -d: -f3)
+[ "$uid" -ge 1000 ] 2>/dev/null || {{ echo "not a tunnel user" >&2; exit {TAKEN}; }}"""
 
 
 class XrayMarkers:

@@ -1,7 +1,8 @@
 """Claiming an account made before the shop (imported, nobody's yet): Akun saya ->
 Tambah akun lama -> server -> username -> proof. For an Xray account the proof is its
 UUID or Trojan password, typed or inside a share link, compared with the one on record
-(read from the server at import). A right proof makes the account the user's, to renew
+(read from the server at import); for an SSH account its password, tried by a real login
+to the server. A right proof makes the account the user's, to renew
 with reminders; a wrong one never says which part was wrong, is logged without what was
 typed, and a user gets MAX_FAILURES of them an hour.
 """
@@ -18,7 +19,11 @@ import time
 
 import attrs
 
-from qrisbot.provision.recipes import USERNAME
+from qrisbot.config import Server
+from qrisbot.ledger import Account
+from qrisbot.provision import Account as Made
+from qrisbot.provision import ServerError, details
+from qrisbot.provision.recipes import PASSWORD, USERNAME
 from qrisbot.shop import messages
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
@@ -100,9 +105,12 @@ class Claims:
     async def _on_username(self, message: Message, draft: Draft, raw: str) -> None:
         # Whether the name exists is not said here (nor after the proof): a stranger
         # learns nothing about the server's accounts.
+        server = self.d.config.server(draft.server or "")
+        ask = "ask_claim_password" if server is not None and server.protocol == "ssh" \
+            else "ask_claim_proof"
         await self.d.ask(message.chat_id, attrs.evolve(
             draft, step="claim_proof", username=raw.strip().lower()[:32]), Outgoing(
-            text("ask_claim_proof", self.lang), [cancel_row(self.lang)]))
+            text(ask, self.lang), [cancel_row(self.lang)]))
 
     async def _on_proof(self, message: Message, draft: Draft, raw: str) -> None:
         chat_id = message.chat_id
@@ -118,12 +126,17 @@ class Claims:
         username = draft.username or ""
         account = (self.d.ledger.unowned(draft.server, username)
                    if draft.server is not None and USERNAME.fullmatch(username) else None)
-        offered = secrets_in(raw)
-        proven = account is not None and any(
-            hmac.compare_digest(candidate.encode(), account.secret.lower().encode())
-            for candidate in offered)
-        if account is None or not proven or not self.d.ledger.assign(
-                account, user_id, chat_id, self.lang):
+        server = self.d.config.server(account.server_id) if account is not None else None
+        proven: tuple[str, str] | None = None
+        if account is not None and server is not None:
+            try:
+                proven = await self._proof(server, account, raw)
+            except ServerError as exc:  # not the buyer's fault: no failure counted
+                log.warning("claim on %s could not be checked: %s", server.id, exc)
+                await self.d.say(chat_id, "claim_server_down")
+                return
+        if account is None or proven is None or not self.d.ledger.assign(
+                account, user_id, chat_id, self.lang, secret=proven[0], details=proven[1]):
             self.d.ledger.claim_failed(user_id, time.time())
             log.warning("claim by user %d on %s failed (%d this hour)", user_id,
                         draft.server, self.d.ledger.claim_failures(user_id,
@@ -132,9 +145,27 @@ class Claims:
             return
         log.info("account %d claimed by user %d", account.id, user_id)
         await self.d.say(chat_id, "claim_done", username=account.username)
-        server = self.d.config.server(account.server_id)
         claimed = self.d.ledger.account(account.id)
-        if claimed is not None:
+        if claimed is not None and server is not None:
             await self.d.send(chat_id, Outgoing(messages.account_detail(
-                claimed, server.name if server is not None else account.server_id,
-                self.lang)))
+                claimed, server.name, self.lang)))
+
+    async def _proof(self, server: Server, account: Account, raw: str
+                     ) -> tuple[str, str] | None:
+        """The account's secret and details when `raw` proves it, else None. An SSH
+        password is tried by logging in to the server (the shop had only its hash there:
+        once proven it is the account's, as a bought one's is); an Xray UUID or Trojan
+        password is compared with the one read from the server at import."""
+        if account.protocol == "ssh":
+            password = raw.strip()
+            if not PASSWORD.fullmatch(password) or not await \
+                    self.d.checkout.provisioner.password_opens(server, account.username,
+                                                                password):
+                return None
+            made = Made(order_id=account.tag, username=account.username, secret=password,
+                        expires=account.expires_on, months=0, days=0)
+            return password, json.dumps(details(server, made))
+        if any(hmac.compare_digest(candidate.encode(), account.secret.lower().encode())
+               for candidate in secrets_in(raw)):
+            return account.secret, account.details
+        return None

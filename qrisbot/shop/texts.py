@@ -287,6 +287,18 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Send the account's <b>UUID</b> (or its whole vmess/vless link), or for Trojan its "
         "<b>password</b> / trojan link. Your message will be deleted.",
     ),
+    "ask_claim_password": (
+        "Kirim <b>password</b> akun SSH itu. Toko memeriksanya dengan login ke server, "
+        "tanpa menyimpan apa pun dari percobaan yang salah. Pesan Anda akan dihapus.",
+        "Send the SSH account's <b>password</b>. The shop checks it by logging in to the "
+        "server and keeps nothing of a wrong attempt. Your message will be deleted.",
+    ),
+    "claim_server_down": (
+        "Server itu tidak dapat dihubungi sekarang, jadi akun belum bisa diperiksa. Coba "
+        "lagi nanti lewat /akun → Tambah akun lama.",
+        "That server cannot be reached right now, so the account could not be checked. "
+        "Try again later through /akun → Add an existing account.",
+    ),
     "claim_failed": (
         "Data tidak cocok dengan akun mana pun di server itu. Periksa lagi, lalu coba "
         "/akun → Tambah akun lama.",

@@ -1,0 +1,154 @@
+"""SSH accounts made before the shop (by the seller's autoscript menu, on the real sshd):
+`accounts import` takes on the Linux users that look like tunnel accounts, `servers
+reconcile` sees them changed by hand, and their buyer claims one in the bot with its
+password (checked by a real login), then renews it on the server."""
+
+from __future__ import annotations
+
+import subprocess
+
+import trio
+from buyer import TYPED_PASSWORDS, Buyer
+from conftest import server_entry
+
+from qrisbot import config, operate, operate_accounts
+from qrisbot.ledger import Ledger
+from qrisbot.provision import SshProvisioner
+from qrisbot.testing import config_for
+
+PASSWORD = "lama-pw-1"  # the buyer's password, set by the seller's menu
+TYPED_PASSWORDS.update({PASSWORD, "salah-pw-1"})
+
+
+def menu_user(name: str, *, expire: str | None, shell: str = "/bin/false",
+              system: bool = False, password: str = PASSWORD) -> None:
+    """A user as an autoscript's menu makes one: `useradd -e DATE -s /bin/false -M`."""
+    command = ["useradd", "-M", "-s", shell, *(["-e", expire] if expire else []),
+               *(["-r"] if system else []), name]
+    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
+
+
+def shadow_expiry(name: str) -> str:
+    out = subprocess.run(["chage", "-l", name], capture_output=True, text=True).stdout
+    return next(line for line in out.splitlines() if line.startswith("Account expires"))
+
+
+def ssh_config(tmp_path, sshd, telegram=None, pakasir=None) -> config.Config:
+    raw = config_for(telegram.url if telegram else "http://127.0.0.1:1",
+                     telegram.token if telegram else "1:abcdefghijk",
+                     pakasir.url if pakasir else "http://127.0.0.1:1",
+                     pakasir.project if pakasir else "p", pakasir.api_key if pakasir else "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="ssh", ssh=sshd.access())],
+                     {"remind_days": []})
+    return config.parse(raw, {})
+
+
+async def test_import_takes_on_tunnel_users_once_and_reconcile_sees_them_change(
+    sshd, linux_users, tmp_path, capsys
+):
+    linux_users += ["qbt_old1", "qbt_old2", "qbt_noexp", "qbt_shell", "qbt_sys"]
+    menu_user("qbt_old1", expire="2027-02-01")  # works through 31 January
+    menu_user("qbt_old2", expire="2026-11-20", shell="/usr/sbin/nologin")  # ran out
+    menu_user("qbt_noexp", expire=None)  # no expiry date: nothing to keep
+    menu_user("qbt_shell", expire="2027-02-01", shell="/bin/bash")  # a person's login
+    menu_user("qbt_sys", expire="2027-02-01", shell="/usr/sbin/nologin", system=True)
+    cfg = ssh_config(tmp_path, sshd)
+    Ledger.open(cfg.shop.database).close()
+
+    def run(function, *args):
+        return trio.to_thread.run_sync(function, cfg, *args)
+
+    assert await run(operate_accounts.accounts_import, "sg1", False) == 0
+    out = capsys.readouterr().out
+    assert "new     qbt_old1         last day 2027-01-31" in out
+    assert "new     qbt_old2         last day 2026-11-19" in out
+    for other in ("qbt_noexp", "qbt_shell", "qbt_sys"):
+        assert other not in out
+    assert "skipped" in out  # qbt_noexp: no expiry to keep
+    ledger = Ledger.open(cfg.shop.database)
+    mine = {a.username: a for a in ledger.accounts("sg1") if a.username.startswith("qbt_")}
+    assert sorted(mine) == ["qbt_old1", "qbt_old2"]
+    assert mine["qbt_old1"].state == "active" and mine["qbt_old2"].state == "expired"
+    assert all(a.owner_user_id is None for a in mine.values())
+    # The password is not on the server (only its hash) and so not in the ledger.
+    assert PASSWORD not in {a.secret for a in mine.values()}
+    # They hold their names: nobody can buy qbt_old1 now.
+    assert ledger.username_held("sg1", "qbt_old1")
+
+    assert await run(operate_accounts.accounts_import, "sg1", False) == 0
+    assert "known   qbt_old1" in capsys.readouterr().out
+    assert len([a for a in ledger.accounts("sg1") if a.username.startswith("qbt_")]) == 2
+
+    # By hand in the menu: qbt_old1 renewed to the end of February, qbt_old2 deleted.
+    subprocess.run(["chage", "-E", "2027-03-01", "qbt_old1"], check=True)
+    subprocess.run(["userdel", "-f", "qbt_old2"], check=True)
+    await run(operate.servers_reconcile, "sg1")
+    out = capsys.readouterr().out
+    assert "date     qbt_old1         ledger 2027-01-31, server 2027-02-28" in out
+    assert "missing  qbt_old2" in out
+    assert "qbt_noexp" not in out and "qbt_shell" not in out
+
+
+class CountingLogins(SshProvisioner):
+    """The real provisioner, counting the logins it tries for claims."""
+
+    tried: list[str]
+
+    async def password_opens(self, server, username, password):
+        self.tried.append(username)
+        return await super().password_opens(server, username, password)
+
+
+async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it(
+    sshd, linux_users, tmp_path, start_shop, telegram, pakasir
+):
+    linux_users.append("qbt_old1")
+    menu_user("qbt_old1", expire="2027-02-01")
+    cfg = ssh_config(tmp_path, sshd, telegram, pakasir)
+    Ledger.open(cfg.shop.database).close()
+    assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
+                                         False) == 0
+    provisioner = CountingLogins()
+    provisioner.tried = []
+    await start_shop(cfg, provisioner=provisioner)
+
+    async def claim(buyer: Buyer, username: str, password: str) -> None:
+        buyer.says("/akun")
+        await buyer.sees(lambda m: "claim" in m.button_data())
+        buyer.taps("claim")
+        await buyer.sees("Pilih servernya")
+        buyer.taps("csrv:sg1")
+        await buyer.sees("username")
+        buyer.says(username)
+        await buyer.sees("password")
+        buyer.says(password)
+
+    # A stranger asking about a name the shop does not hold gets the same answer, and the
+    # shop never tries a password on the server for it (no oracle for `root`).
+    stranger = Buyer(telegram, 7502)
+    await claim(stranger, "root", "tebak-tebak")
+    await stranger.sees("Data tidak cocok")
+    assert provisioner.tried == []
+
+    owner = Buyer(telegram, 7501)
+    await claim(owner, "qbt_old1", "salah-pw-1")
+    await owner.sees("Data tidak cocok")
+    await claim(owner, "qbt_old1", PASSWORD)
+    await owner.sees("sekarang tercatat milik Anda")
+    detail = await owner.sees("Akun SSH Anda")
+    assert "qbt_old1" in detail.text and PASSWORD in detail.text
+    assert provisioner.tried == ["qbt_old1", "qbt_old1"]
+    ledger = Ledger.open(cfg.shop.database)
+    (account,) = ledger.accounts_of(7501)
+    assert ledger.claim_failures(7501, 0) == 1
+
+    # Theirs to renew: from its last day (31 January), on the server, password unchanged.
+    owner.says("/akun")
+    assert f"ren:{account.id}" in (await owner.sees("Akun saya")).button_data()
+    _, renewal = await owner.renews(f"ren:{account.id}")
+    pakasir.pay(renewal)
+    await owner.sees("diperpanjang sampai 02-03-2027", within=90)
+    assert "Mar 03, 2027" in shadow_expiry("qbt_old1")
+    assert await provisioner.password_opens(cfg.servers[0], "qbt_old1", PASSWORD)
