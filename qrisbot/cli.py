@@ -71,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.action == "detect":
             return operate.servers_detect(config, args.id)
         if args.action == "reconcile":
-            return operate.servers_reconcile(config, args.id)
+            from qrisbot import operate_drift
+
+            return operate_drift.servers_reconcile(config, args.id, fix=args.fix,
+                                                   missing=args.missing, dates=args.dates)
         return operate.servers_trust(config, args.id, args.yes)
     if args.action == "list":
         return operate.orders_list(config, args.state, args.since)
@@ -181,9 +184,18 @@ def _parser() -> argparse.ArgumentParser:
     add(server_actions, "detect", "read a server (nothing is written) and say which "
                                   "autoscript family laid it out, with the config line to paste"
         ).add_argument("id", help="the server id")
-    add(server_actions, "reconcile", "compare the ledger's accounts on a server with what "
-                                     "the server has, and report each difference (read-only)"
-        ).add_argument("id", help="the server id")
+    reconcile = add(server_actions, "reconcile", "compare the ledger's accounts on a server "
+                                                 "with what the server has, report each "
+                                                 "difference and, with --fix, settle it")
+    reconcile.add_argument("id", help="the server id")
+    reconcile.add_argument("--fix", action="store_true", help="settle the differences by the "
+                                                              "policies below")
+    reconcile.add_argument("--missing", choices=("recreate", "forget", "ignore"),
+                           default="recreate", help="an account the server lost: make it "
+                           "again (default), record it as removed, or leave it")
+    reconcile.add_argument("--dates", choices=("longer", "server", "ledger", "ignore"),
+                           default="longer", help="a last day changed on the server: the "
+                           "later one wins (default), the server's, the ledger's, or neither")
     trust = add(server_actions, "trust", "show a server's host key fingerprint and, once "
                                          "confirmed, add it to its known_hosts file")
     trust.add_argument("id", help="the server id")

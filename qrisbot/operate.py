@@ -280,35 +280,6 @@ def accounts_on(config: cfg.Config, server_id: str) -> tuple[cfg.Server, Found] 
         return None
 
 
-def servers_reconcile(config: cfg.Config, server_id: str) -> int:
-    """Compare the ledger's live accounts on an Xray server with what the server has, and
-    report each difference (nothing is changed). Exit 1 when they differ."""
-    from qrisbot.shop.drift import compare, settling
-
-    read = accounts_on(config, server_id)
-    if read is None:
-        return EXIT_FAILURE
-    _, found = read
-    with open_ledger(config) as ledger:
-        if ledger is None:
-            return EXIT_FAILURE
-        drift = compare(ledger.accounts(server_id), found.accounts,
-                        settling(ledger, server_id))
-    for account in drift.missing:
-        print(f"missing  {account.username:16} the ledger has it ({account.state}, last day "
-              f"{account.expires_on}), the server does not")
-    for account, day in drift.dates:
-        print(f"date     {account.username:16} ledger {account.expires_on}, server {day}")
-    for stranger in drift.unknown:
-        print(f"unknown  {stranger.username:16} on the server (last day {stranger.last_day}), "
-              "not in the ledger (`accounts import` takes it on)")
-    if found.skipped:
-        print(f"({found.skipped} line(s) of the server's config skipped: not an account)")
-    print(f"{server_id}: {'no differences' if drift.none else 'differences found'}; nothing "
-          "was changed")
-    return EXIT_OK if drift.none else EXIT_FAILURE
-
-
 def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = input) -> int:
     servers = _servers(config, server_id)
     if servers is None:

@@ -393,7 +393,7 @@ async def test_importing_a_servers_accounts_twice_records_them_once(sshd, tmp_pa
 async def test_reconcile_names_every_change_made_behind_the_shops_back(
     sshd, tmp_path, capsys
 ):
-    from qrisbot import operate, operate_accounts
+    from qrisbot import operate_accounts, operate_drift
     from qrisbot.ledger import Ledger
 
     path, server = world(tmp_path, "classic", sshd)
@@ -413,7 +413,7 @@ async def test_reconcile_names_every_change_made_behind_the_shops_back(
     cfg = config.parse(raw, {})
     Ledger.open(cfg.shop.database).close()
     assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1", False) == 0
-    assert await trio.to_thread.run_sync(operate.servers_reconcile, cfg, "sg1") == 0
+    assert await trio.to_thread.run_sync(operate_drift.servers_reconcile, cfg, "sg1") == 0
     assert "no differences" in capsys.readouterr().out
 
     # By hand, in the seller's menu: carol deleted, bob's date moved, dave added.
@@ -425,7 +425,7 @@ async def test_reconcile_names_every_change_made_behind_the_shops_back(
     path.write_text(text)
     db_before = sorted((a.username, a.expires_on, a.state)
                        for a in Ledger.open(cfg.shop.database).accounts())
-    assert await trio.to_thread.run_sync(operate.servers_reconcile, cfg, "sg1") == 1
+    assert await trio.to_thread.run_sync(operate_drift.servers_reconcile, cfg, "sg1") == 1
     out = capsys.readouterr().out
     assert "missing  carol" in out
     assert f"date     bob              ledger {LAST_DAY}, server 2027-03-08" in out

@@ -6,11 +6,13 @@ nothing is changed because of it (days pass on the MockClock through the shop's 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 import zoneinfo
+from functools import partial
 
 import attrs
 import trio
-from buyer import Buyer
+from buyer import Buyer, eventually
 from conftest import server_entry
 
 from qrisbot import config
@@ -106,3 +108,88 @@ def test_names_being_made_or_changed_right_now_are_not_drift(tmp_path):
     moved = (Existing("budi", "x", dt.date(2026, 12, 20)),)
     assert [d for _, d in compare(ledger.accounts("sg1"), moved).dates] == [
         dt.date(2026, 12, 20)]
+
+
+def chage_day(name: str) -> str:
+    out = subprocess.run(["chage", "-l", name], capture_output=True, text=True).stdout
+    return next(line for line in out.splitlines() if line.startswith("Account expires"))
+
+
+async def test_reconcile_fix_settles_each_difference_without_losing_paid_days(
+    sshd, linux_users, tmp_path, start_shop, telegram, pakasir, capsys
+):
+    """Beside the running daemon, on the real sshd: a lost account is made again, an
+    earlier day is set back, a later one is adopted, a stranger is left alone."""
+    from test_ledger import new_order
+
+    from qrisbot import operate_drift
+    from qrisbot.provision import SshProvisioner
+
+    names = ["qbt_fa", "qbt_fb", "qbt_fc", "qbt_fd"]
+    linux_users += names
+    raw = config_for(telegram.url, telegram.token, pakasir.url, pakasir.project,
+                     pakasir.api_key, str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="ssh", ssh=sshd.access())],
+                     {"remind_days": []})
+    cfg = config.parse(raw, {})
+    server = cfg.servers[0]
+    today = dt.datetime.now(ZONE).date()
+    last = today + dt.timedelta(days=30)
+    ledger = Ledger.open(cfg.shop.database)
+    provisioner = SshProvisioner()
+    try:
+        for n, name in enumerate(names[:3]):  # sold by the shop: on the server and ledger
+            order = new_order(ledger, f"VPN{n}", chat_id=7600 + n, username=name)
+            for state in ("awaiting_payment", "paid", "provisioning"):
+                order = ledger.transition(order.id, {order.state}, state)
+            await provisioner.create(server, Made(order_id=order.id, username=name,
+                                                  secret="password1", expires=last,
+                                                  months=1, days=30))
+            ledger.record_provisioned(order.id, '{"kind": "ssh"}', last)
+            ledger.transition(order.id, {"provisioned"}, "delivered")
+    finally:
+        provisioner.close()
+
+    def shadow(day: dt.date) -> str:  # as chage prints the day after the last day
+        return f"{day + dt.timedelta(days=1):%b %d, %Y}"
+
+    # By hand in the menu: qbt_fa deleted, qbt_fb cut short, qbt_fc given 20 days more,
+    # qbt_fd made.
+    subprocess.run(["userdel", "-f", "qbt_fa"], check=True)
+    subprocess.run(["chage", "-E", (last - dt.timedelta(days=9)).isoformat(), "qbt_fb"],
+                   check=True)
+    subprocess.run(["chage", "-E", (last + dt.timedelta(days=21)).isoformat(), "qbt_fc"],
+                   check=True)
+    subprocess.run(["useradd", "-M", "-s", "/bin/false", "-e", "2027-06-01", "qbt_fd"],
+                   check=True)
+    await start_shop(cfg, provisioner=SshProvisioner())
+
+    def reconcile(**policy) -> int:
+        return operate_drift.servers_reconcile(cfg, "sg1", **policy)
+
+    assert await trio.to_thread.run_sync(reconcile) == 1  # only a report
+    out = capsys.readouterr().out
+    assert "nothing was changed" in out and "-> " not in out
+    assert await trio.to_thread.run_sync(partial(reconcile, fix=True)) == 0
+    out = capsys.readouterr().out
+    assert "made again on the server by the daemon" in out
+    assert f"set back to {last}" in out
+    assert f"the ledger takes the server's last day {last + dt.timedelta(days=20)}" in out
+    assert "unknown  qbt_fd" in out
+
+    await eventually(lambda: subprocess.run(["id", "qbt_fa"], capture_output=True
+                                            ).returncode == 0, within=30)
+    await eventually(lambda: shadow(last) in chage_day("qbt_fb"), within=30)
+    assert shadow(last) in chage_day("qbt_fa")
+    assert shadow(last + dt.timedelta(days=20)) in chage_day("qbt_fc")  # kept as given
+    assert "Jun 01, 2027" in chage_day("qbt_fd")  # never touched
+    fc = ledger.account_named("sg1", "qbt_fc")
+    assert fc is not None and fc.expires_on == last + dt.timedelta(days=20)
+    await eventually(lambda: not ledger.unfinished(), within=30)
+    # Repairs are silent: nobody was told of an extension, nothing counts as a sale.
+    for n in range(3):
+        assert not telegram.messages(7600 + n)
+    assert ledger.sales(0, "renewal").orders == 0
+    assert await trio.to_thread.run_sync(reconcile) == 1  # only the stranger is left
+    out = capsys.readouterr().out
+    assert "missing" not in out and "date " not in out and "unknown  qbt_fd" in out

@@ -11,7 +11,7 @@ import trio
 from buyer import TYPED_PASSWORDS, Buyer
 from conftest import server_entry
 
-from qrisbot import config, operate, operate_accounts
+from qrisbot import config, operate_accounts, operate_drift
 from qrisbot.ledger import Ledger
 from qrisbot.provision import SshProvisioner
 from qrisbot.testing import config_for
@@ -84,7 +84,7 @@ async def test_import_takes_on_tunnel_users_once_and_reconcile_sees_them_change(
     # By hand in the menu: qbt_old1 renewed to the end of February, qbt_old2 deleted.
     subprocess.run(["chage", "-E", "2027-03-01", "qbt_old1"], check=True)
     subprocess.run(["userdel", "-f", "qbt_old2"], check=True)
-    await run(operate.servers_reconcile, "sg1")
+    await run(operate_drift.servers_reconcile, "sg1")
     out = capsys.readouterr().out
     assert "date     qbt_old1         ledger 2027-01-31, server 2027-02-28" in out
     assert "missing  qbt_old2" in out
@@ -152,3 +152,32 @@ async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it
     await owner.sees("diperpanjang sampai 02-03-2027", within=90)
     assert "Mar 03, 2027" in shadow_expiry("qbt_old1")
     assert await provisioner.password_opens(cfg.servers[0], "qbt_old1", PASSWORD)
+
+
+async def test_an_imported_user_is_removed_as_itself_never_a_shop_or_system_user(
+    sshd, linux_users
+):
+    import datetime as dt
+
+    from qrisbot.config import Server, SshAccess
+    from qrisbot.provision import Removal, Removed
+
+    linux_users += ["qbt_imp", "qbt_made", "qbt_sys"]
+    menu_user("qbt_imp", expire="2026-11-20")
+    menu_user("qbt_sys", expire="2026-11-20", shell="/usr/sbin/nologin", system=True)
+    subprocess.run(["useradd", "-M", "-s", "/bin/false", "-e", "2026-11-20", "-c",
+                    "qrisbot-VPN9", "qbt_made"], check=True)  # another order's account
+    server = Server(id="sg1", name="SG", protocol="ssh", domain="sg1.example.com",
+                    price_per_month=10000, ssh=SshAccess(**sshd.access()))
+    provisioner = SshProvisioner()
+    try:
+        outcome = await provisioner.remove(server, [
+            Removal(made_by="imported", username=name, secret="stand-in-123",
+                    expires=dt.date(2026, 11, 19))
+            for name in ("qbt_imp", "qbt_made", "qbt_sys")])
+    finally:
+        provisioner.close()
+    assert outcome == {"qbt_imp": Removed.GONE, "qbt_made": Removed.FOREIGN,
+                       "qbt_sys": Removed.FOREIGN}
+    present = {line.split(":")[0] for line in open("/etc/passwd")}
+    assert "qbt_imp" not in present and {"qbt_made", "qbt_sys"} <= present

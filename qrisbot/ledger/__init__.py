@@ -317,10 +317,11 @@ class Ledger:
                                     (day.isoformat(),)).fetchone()[0])
 
     def grant_days(self, *, order_id: str, account: Account, expires_on: dt.date,
-                   language: str) -> Order:
+                   language: str, silent: bool = False) -> Order:
         """The operator gives the account a new last day for nothing: a renewal order,
-        ready to be made (`paid`), that the daemon fulfils once."""
-        if account.owner_chat_id is None or account.owner_user_id is None:
+        ready to be made (`paid`), that the daemon fulfils once (and tells the owner, unless
+        `silent`: a repair that only puts back on the server what the ledger has)."""
+        if silent or account.owner_chat_id is None or account.owner_user_id is None:
             chat_id, user_id = 0, 0
         else:
             chat_id, user_id = account.owner_chat_id, account.owner_user_id
@@ -657,6 +658,18 @@ class Ledger:
             f"UPDATE accounts SET state='{REMOVED}', updated_at=? WHERE id=?"
             f" AND state=? AND state != '{REMOVED}' AND expires_on=?",
             (time.time(), account.id, account.state, account.expires_on.isoformat()))
+        return cursor.rowcount == 1
+
+    def adopt_day(self, account: Account, day: dt.date, today: dt.date) -> bool:
+        """Take the last day the server has (changed there by hand) as the account's;
+        compare-and-set on its day as read, never while a renewal is under way or for a
+        trial (which ends by the hour)."""
+        cursor = self._db.execute(
+            f"UPDATE accounts SET expires_on=?, state=?, updated_at=? WHERE id=?"
+            f" AND expires_on=? AND state != '{REMOVED}' AND ends_at IS NULL"
+            f" AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.account_id=? AND {_RENEWING})",
+            (day.isoformat(), ACTIVE if day >= today else ACCOUNT_EXPIRED, time.time(),
+             account.id, account.expires_on.isoformat(), account.id))
         return cursor.rowcount == 1
 
     def account(self, account_id: int) -> Account | None:

@@ -1,0 +1,140 @@
+"""`qrisbot servers reconcile ID [--fix]`: the ledger's live accounts on a server against
+what the server has (sellers still use their autoscript menu by hand). Safe while the
+daemon runs.
+
+Without --fix it only reports. With --fix each difference is settled by the operator's
+policy, whose defaults lose nobody's paid days:
+
+- an account the ledger has but the server lost is made again with its name, secret and
+  last day (`--missing recreate`), or recorded as removed (`forget`), or left (`ignore`);
+- a last day changed on the server: the later of the two wins (`--dates longer`: the
+  ledger adopts a later day, the server gets back an earlier one), or always the
+  server's (`server`), always the ledger's (`ledger`), or neither (`ignore`);
+- an account on the server the ledger does not know is never touched (`accounts import`
+  takes it on).
+
+What the server needs is written as a silent repair order (a renewal to the day the
+ledger has, nothing paid, nobody told) that the running daemon fulfils once, like days
+given; what the ledger needs is one compare-and-set on the account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import time
+import zoneinfo
+
+from qrisbot import config as cfg
+from qrisbot import ledger as L
+from qrisbot.ledger import Account, Ledger
+from qrisbot.operate import EXIT_FAILURE, EXIT_OK, accounts_on, open_ledger
+from qrisbot.shop.drift import Drift, compare, settling
+
+
+def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
+                      missing: str = "recreate", dates: str = "longer") -> int:
+    """Report each difference; with `fix`, settle it by the policies. Exit 1 when they
+    differ and nothing was asked to settle them (or a step was refused)."""
+    read = accounts_on(config, server_id)
+    if read is None:
+        return EXIT_FAILURE
+    server, found = read
+    with open_ledger(config) as ledger:
+        if ledger is None:
+            return EXIT_FAILURE
+        drift = compare(ledger.accounts(server_id), found.accounts,
+                        settling(ledger, server_id))
+        today = dt.datetime.now(zoneinfo.ZoneInfo(config.shop.timezone)).date()
+        refused = _report(ledger, server, drift, today, fix, missing, dates)
+    if found.skipped:
+        print(f"({found.skipped} of the server's entries skipped: not an account the shop "
+              "can take on)")
+    if drift.none:
+        print(f"{server_id}: no differences")
+        return EXIT_OK
+    if not fix:
+        print(f"{server_id}: differences found; nothing was changed (--fix settles them)")
+        return EXIT_FAILURE
+    print(f"{server_id}: settled as above; the running daemon puts back what the server "
+          "needs within seconds")
+    return EXIT_FAILURE if refused else EXIT_OK
+
+
+def _report(ledger: Ledger, server: cfg.Server, drift: Drift, today: dt.date, fix: bool,
+            missing: str, dates: str) -> int:
+    """Print each difference and, with `fix`, what was done; returns how many steps the
+    ledger refused."""
+    refused = 0
+    for account in drift.missing:
+        print(f"missing  {account.username:16} the ledger has it ({account.state}, last day "
+              f"{account.expires_on}), the server does not")
+        if fix:
+            outcome = _settle_missing(ledger, server, account, missing)
+            refused += outcome.startswith("refused")
+            print(f"         -> {outcome}")
+    for account, day in drift.dates:
+        print(f"date     {account.username:16} ledger {account.expires_on}, server {day}")
+        if fix:
+            outcome = _settle_date(ledger, account, day, today, dates)
+            refused += outcome.startswith("refused")
+            print(f"         -> {outcome}")
+    for stranger in drift.unknown:
+        print(f"unknown  {stranger.username:16} on the server (last day {stranger.last_day}), "
+              "not in the ledger (`accounts import` takes it on)")
+    return refused
+
+
+def _unrepairable(account: Account) -> str | None:
+    """Why the server cannot be given this account back as the ledger has it."""
+    if account.is_trial:
+        return "left: a trial (it ends by the hour)"
+    if account.state != L.ACTIVE:
+        return "left: it ran out; the shop removes it at the end of its grace period"
+    if account.protocol == "ssh" and account.tag == L.IMPORTED and account.owner_user_id \
+            is None:
+        return "left: made before the shop and never claimed, so its password is unknown"
+    return None
+
+
+def _settle_missing(ledger: Ledger, server: cfg.Server, account: Account, policy: str
+                    ) -> str:
+    if policy == "ignore":
+        return "left (--missing ignore)"
+    if policy == "forget":
+        if not ledger.record_removed(account):
+            return "refused: the account changed meanwhile; run reconcile again"
+        ledger.record("drift_forgotten", f"{server.id}/{account.username} by cli "
+                                         f"{getpass.getuser()}")
+        return "recorded as removed: its name and place are free"
+    return _unrepairable(account) or _repair(ledger, account, "made again")
+
+
+def _settle_date(ledger: Ledger, account: Account, day: dt.date, today: dt.date,
+                 policy: str) -> str:
+    if policy == "ignore":
+        return "left (--dates ignore)"
+    keep_server = policy == "server" or (policy == "longer" and day > account.expires_on)
+    if keep_server:
+        if not ledger.adopt_day(account, day, today):
+            return "refused: a trial, or changed or being renewed meanwhile; run it again"
+        ledger.record("drift_adopted", f"{account.server_id}/{account.username} "
+                                       f"{account.expires_on} -> {day} by cli "
+                                       f"{getpass.getuser()}")
+        return f"the ledger takes the server's last day {day}"
+    return _unrepairable(account) or _repair(ledger, account,
+                                             f"set back to {account.expires_on}")
+
+
+def _repair(ledger: Ledger, account: Account, what: str) -> str:
+    try:
+        order = ledger.grant_days(order_id=f"OPS{time.time_ns()}", account=account,
+                                  expires_on=account.expires_on, language=account.language,
+                                  silent=True)
+    except L.RenewalPending:
+        return "refused: a renewal is under way; run reconcile again once it is done"
+    except L.LedgerError as exc:
+        return f"refused: {exc}"
+    ledger.record("drift_repair", f"{account.server_id}/{account.username} by cli "
+                                  f"{getpass.getuser()}", order.id)
+    return f"{what} on the server by the daemon (order {order.id}), its buyer not told"
