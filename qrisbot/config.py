@@ -130,6 +130,20 @@ class Xray:
 
 
 @attrs.frozen
+class Linux:
+    """SSH accounts (Linux users) on a server an autoscript family laid out: the family's
+    own list of SSH accounts its menu reads, and its per-user IP-limit files."""
+
+    layout: Layout = "custom"  # "rmbl" fills in the paths below; the others keep none
+    # One line `<list_prefix> <user> <date> <password>` per account (RMBL: /etc/xray/ssh,
+    # the date being the shadow expiry). "" = none.
+    account_list: str = ""
+    list_prefix: str = ""
+    ip_files: str = ""  # <ip_files>/<user>IP holds the IP limit (RMBL: /etc/xray/sshx)
+    ip_limit: int = 0  # 0 = unlimited, as the families read it
+
+
+@attrs.frozen
 class Commands:
     create: str
     exists: str
@@ -148,6 +162,7 @@ class Server:
     capacity: int = 50
     enabled: bool = True
     xray: Xray | None = None
+    linux: Linux | None = None  # SSH servers: what an autoscript family keeps of accounts
     commands: Commands | None = None
     # Ports shown to buyers of SSH accounts, label -> port.
     ports: Mapping[str, int] = attrs.field(factory=lambda: {"OpenSSH": 22})
@@ -218,6 +233,12 @@ LAYOUTS: Final[dict[str, dict[str, Xray]]] = {
     },
 }
 DEFAULT_XRAY = LAYOUTS["custom"]
+# What each layout keeps of SSH accounts (classic keeps no list; Lunatic's newer installer
+# has one under /etc/lunatic whose layout is not confirmed, so none is written).
+LINUX_LAYOUTS: Final[dict[str, Linux]] = {
+    "custom": Linux(), "classic": Linux(), "lunatic": Linux(),
+    "rmbl": Linux(account_list="/etc/xray/ssh", list_prefix="###", ip_files="/etc/xray/sshx"),
+}
 
 _converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
@@ -415,6 +436,23 @@ def _server_problems(at: str, server: Server, config: Config) -> Iterator[str]:
         yield from _xray_problems(f"{at}.xray", server)
     elif server.xray is not None:
         yield f"{at}.xray: only for vmess, vless and trojan servers"
+    if server.linux is not None:
+        if server.protocol != "ssh" or server.commands is not None:
+            yield f"{at}.linux: only for ssh servers with the built-in recipe"
+        yield from _linux_problems(f"{at}.linux", server.linux)
+
+
+def _linux_problems(at: str, linux: Linux) -> Iterator[str]:
+    for name in ("account_list", "ip_files"):
+        path = getattr(linux, name)
+        if path and not re.fullmatch(r"/[A-Za-z0-9/_.-]{1,100}", path):
+            yield f"{at}.{name}: must be an absolute path of plain characters"
+    if linux.list_prefix and not PREFIX.fullmatch(linux.list_prefix):
+        yield f"{at}.list_prefix: must look like '###' (# then up to 8 of #&!A-Za-z0-9_-)"
+    if bool(linux.account_list) != bool(linux.list_prefix) and linux.layout == "custom":
+        yield f"{at}: account_list and list_prefix go together"
+    if not 0 <= linux.ip_limit <= 1000:
+        yield f"{at}.ip_limit: must be 0 (unlimited) to 1000"
 
 
 def _xray_problems(at: str, server: Server) -> Iterator[str]:
@@ -496,6 +534,12 @@ def _with_xray_defaults(config: Config) -> Config:
                 date_offset=0 if xray.layout == "custom" else config.shop.grace_days + 1,
             )
             server = attrs.evolve(server, xray=xray)
+        elif server.protocol == "ssh" and server.commands is None and server.linux is not None:
+            linux, preset = server.linux, LINUX_LAYOUTS[server.linux.layout]
+            server = attrs.evolve(server, linux=attrs.evolve(
+                linux, account_list=linux.account_list or preset.account_list,
+                list_prefix=linux.list_prefix or preset.list_prefix,
+                ip_files=linux.ip_files or preset.ip_files))
         servers.append(server)
     return attrs.evolve(config, servers=tuple(servers))
 

@@ -433,3 +433,77 @@ async def test_reconcile_names_every_change_made_behind_the_shops_back(
     assert "nothing was changed" in out and path.read_text() == text
     assert sorted((a.username, a.expires_on, a.state)
                   for a in Ledger.open(cfg.shop.database).accounts()) == db_before
+
+
+async def test_rmbl_ssh_accounts_are_in_its_ssh_list_and_ip_files(sshd, linux_users, tmp_path):
+    """RMBL lists SSH accounts in /etc/xray/ssh (`### <user> <date> <password>`) and keeps
+    their IP limit in /etc/xray/sshx/<user>IP: qrisbot's SSH accounts get both, renewals
+    move their date, removal takes them away; a seller's own `qbt_rm10` (bob vs bobby)
+    stays byte for byte."""
+    linux_users += ["qbt_rm1"]
+    listed = tmp_path / "xray" / "ssh"
+    listed.parent.mkdir()
+    theirs = "### qbt_rm10 2027-03-01 their-pass\n"
+    listed.write_text(theirs)
+    ips = tmp_path / "xray" / "sshx"
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="ssh", ssh=sshd.access(),
+                                   linux={"layout": "rmbl", "account_list": str(listed),
+                                          "ip_files": str(ips), "ip_limit": 2})], {})
+    (server,) = config.parse(raw, {}).servers
+    assert server.linux is not None and server.linux.list_prefix == "###"  # from the preset
+    provisioner = SshProvisioner()
+    try:
+        await provisioner.create(server, Account(
+            order_id="VPN1", username="qbt_rm1", secret="rm1-pass!", expires=LAST_DAY,
+            months=1, days=30))
+        # The date is the shadow expiry, as RMBL's menu writes it.
+        assert listed.read_text() == theirs + "### qbt_rm1 2027-02-01 rm1-pass!\n"
+        assert (ips / "qbt_rm1IP").read_text() == "2\n"
+        await provisioner.extend(server, Extension(
+            order_id="VPN2", made_by="VPN1", username="qbt_rm1", secret="rm1-pass!",
+            expires=LAST_DAY + dt.timedelta(days=30)))
+        assert listed.read_text() == theirs + "### qbt_rm1 2027-03-03 rm1-pass!\n"
+        outcome = await provisioner.remove(server, [Removal(
+            made_by="VPN1", username="qbt_rm1", secret="rm1-pass!",
+            expires=LAST_DAY + dt.timedelta(days=30))])
+    finally:
+        provisioner.close()
+    assert outcome == {"qbt_rm1": Removed.GONE}
+    assert listed.read_text() == theirs and not (ips / "qbt_rm1IP").exists()
+
+
+@pytest.mark.parametrize("layout", ["classic", "rmbl", "lunatic"])
+def test_servers_check_names_each_way_a_layout_does_not_fit_the_server(
+    layout, sshd, tmp_path, capsys
+):
+    from qrisbot import operate
+
+    path, _ = world(tmp_path, layout, sshd)
+    (tmp_path / "vless").mkdir(exist_ok=True)
+    (tmp_path / "used").mkdir()
+
+    def check(xray: dict) -> tuple[int, str]:
+        raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p",
+                         "k", str(tmp_path / "ledger.sqlite3"),
+                         [server_entry("sg1", protocol="vless", ssh=sshd.access(),
+                                       xray={"config": str(path), "restart": "true", **xray})])
+        status = operate.servers_check(config.parse(raw, {}), "sg1")
+        return status, capsys.readouterr().out
+
+    own = {"rmbl": {"user_files": str(tmp_path / "vless"), "usage_files": str(tmp_path / "used")},
+           "lunatic": {"account_list": str(tmp_path / "vless" / ".vless.db")}}.get(layout, {})
+    status, out = check({"layout": layout, **own})
+    assert status == 0, out
+    assert "MISSING" not in out and "ok      accounts written as" in out
+    # The wrong family for this server: each difference named.
+    wrong = "classic" if layout == "rmbl" else "rmbl"
+    status, out = check({"layout": wrong})
+    assert status == 1
+    if wrong == "rmbl":
+        assert "MISSING accounts written as #vl #vlg with the UUID (the server's accounts " \
+               "use #&)" in out
+        assert "MISSING quota and IP-limit folder /etc/vless" in out
+    else:
+        assert "MISSING accounts written as #& (the server's accounts use #vl #vlg)" in out

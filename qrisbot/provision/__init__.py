@@ -87,7 +87,7 @@ def recipe_for(server: Server) -> Recipe:
     if server.commands is not None:
         return CustomCommands(server.commands)
     if server.protocol == "ssh":
-        return LinuxUsers()
+        return LinuxUsers(server.linux)
     return XrayMarkers(server.protocol, server.xray or Xray())
 
 

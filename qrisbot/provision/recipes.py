@@ -22,7 +22,7 @@ from typing import Protocol
 
 import attrs
 
-from qrisbot.config import Commands, Xray
+from qrisbot.config import Commands, Linux, Xray
 
 USERNAME = re.compile(r"[a-z][a-z0-9_]{2,15}")
 PASSWORD = re.compile(r"[!-9;-~]{6,32}")  # printable ASCII without space and ':'
@@ -235,8 +235,28 @@ class LinuxUsers:
     """SSH tunnel accounts as plain Linux users (`useradd -e`, password via chpasswd's stdin).
 
     The user's comment field carries `qrisbot-<order id>`, so re-running create for the same
-    order recognises its own user and only re-applies password and expiry.
+    order recognises its own user and only re-applies password and expiry. On a server an
+    autoscript family laid out, the family's SSH list and IP-limit file follow the account.
     """
+
+    def __init__(self, linux: Linux | None = None) -> None:
+        self.linux = linux or Linux()
+
+    def _family(self, username: str, shadow_day: str | None) -> str:
+        """Shell: the family's list line (with the password from "$s", `user:password`)
+        and IP-limit file, written for an account whose shadow expiry is `shadow_day`, or
+        dropped (None)."""
+        linux = self.linux
+        listed = _listed(linux.account_list, linux.list_prefix, username, shadow_day,
+                         secret='"${s#*:}"' if shadow_day else "")
+        if not linux.ip_files:
+            return listed
+        folder = shlex.quote(linux.ip_files)
+        limit = shlex.quote(f"{linux.ip_files}/{username}IP")
+        if shadow_day is None:
+            return f"{listed}\nrm -f {limit}"
+        return (f"{listed}\nmkdir -p {folder} && printf '%s\\n' {linux.ip_limit} > {limit} "
+                "|| exit 1")
 
     def exists(self, username: str) -> Script:
         # A name held only by a group is taken too: useradd would refuse it.
@@ -257,7 +277,8 @@ class LinuxUsers:
     def block(self, account: Account) -> str:
         user = shlex.quote(account.username)
         # PAM refuses an account on its expire day: -e is the day after the last good day.
-        expire = shlex.quote((account.expires + dt.timedelta(days=1)).isoformat())
+        expire_day = (account.expires + dt.timedelta(days=1)).isoformat()
+        expire = shlex.quote(expire_day)
         tag = shlex.quote(f"qrisbot-{account.order_id}")
         return f"""tag={tag}
 if line=$(getent passwd {user}); then
@@ -272,7 +293,8 @@ if ! printf '%s\\n' "$s" | chpasswd; then
   [ "$created" = 1 ] && userdel -f {user}
   exit 1
 fi
-chage -E {expire} {user}"""
+chage -E {expire} {user} || exit 1
+{self._family(account.username, expire_day)}"""
 
     def after(self) -> str:
         return ""
@@ -287,29 +309,59 @@ chage -E {expire} {user}"""
         user = shlex.quote(removal.username)
         # The shadow expiry is the day after the last good day, in days since 1970.
         day_after = (removal.expires + dt.timedelta(days=1) - dt.date(1970, 1, 1)).days
-        return f"""line=$(getent passwd {user}) || exit 0
+        return f"""line=$(getent passwd {user}) || {{ {self._family(removal.username, None)}
+  exit 0; }}
 {_ours(removal.made_by)}
 until=$(getent shadow {user} | cut -d: -f8)
 # A later date, or none (someone lifted it by hand): not ours to remove now.
 if [ -z "$until" ] || [ "$until" -gt {day_after} ]; then exit {KEPT}; fi
 pkill -KILL -u {user} 2>/dev/null
-userdel -f {user} || exit 1"""
+userdel -f {user} || exit 1
+{self._family(removal.username, None)}"""
 
     def extend(self, extension: Extension) -> Script:
         user = shlex.quote(extension.username)
-        expire = shlex.quote((extension.expires + dt.timedelta(days=1)).isoformat())
+        expire_day = (extension.expires + dt.timedelta(days=1)).isoformat()
+        expire = shlex.quote(expire_day)
         # Only this account's user (see _ours). chage -E also lifts an expiry that already
         # passed; the password stays.
         return Script(f"""line=$(getent passwd {user}) || \
   {{ echo "user not found" >&2; exit {MISSING}; }}
 {_ours(extension.made_by)}
-chage -E {expire} {user}""")
+chage -E {expire} {user} || exit 1
+{_listed(self.linux.account_list, self.linux.list_prefix, extension.username,
+         expire_day)}""")
 
     def needs(self) -> str:
-        return "\n".join([
-            _have("getent", "useradd", "userdel", "chpasswd", "chage", "pkill"),
-            _test('[ "$(id -u)" = 0 ]', "root (useradd and chpasswd need it)"),
-        ])
+        linux = self.linux
+        lines = [_have("getent", "useradd", "userdel", "chpasswd", "chage", "pkill"),
+                 _test('[ "$(id -u)" = 0 ]', "root (useradd and chpasswd need it)")]
+        if linux.account_list:
+            lines.append(_test(f"[ -f {shlex.quote(linux.account_list)} ]",
+                               f"SSH account list {linux.account_list} (the family's menu "
+                               "reads it)"))
+        if linux.ip_files:
+            lines.append(_test(f"[ -d {shlex.quote(linux.ip_files)} ]",
+                               f"IP-limit folder {linux.ip_files}"))
+        return "\n".join(lines)
+
+
+def _listed(path: str, prefix: str, username: str, day: str | None, secret: str = "") -> str:
+    """Shell: set the account's line `<prefix> <user> <day>` in a family's account list to
+    `day` (None: drop the line), matched on whole fields. `secret`, a shell expression,
+    ends the line (RMBL's SSH list keeps the password); it reaches awk through its
+    environment, never a command line."""
+    if not path:
+        return ":"
+    quoted = shlex.quote(path)
+    keep = ('BEGIN { p = ENVIRON["P"] }'
+            ' $1 == lp && $2 == u { if (d != "" && !done) { $3 = d; if (p != "") $4 = p;'
+            ' print; done = 1 } next }'
+            ' { print } END { if (d != "" && !done) print lp, u, d (p != "" ? " " p : "") }')
+    return (f"mkdir -p \"$(dirname {quoted})\" && touch {quoted} && "
+            f"P={secret or chr(34) * 2} awk -v lp={shlex.quote(prefix)} "
+            f"-v u={shlex.quote(username)} -v d={shlex.quote(day or '')} {shlex.quote(keep)} "
+            f"{quoted} > {quoted}.qrisbot && mv {quoted}.qrisbot {quoted} || exit 1")
 
 
 def _ours(made_by: str) -> str:
@@ -363,17 +415,7 @@ class XrayMarkers:
                                    "found = 1; exit } END { exit !found }")
 
     def _listed(self, username: str, day: str | None) -> str:
-        """Set the account's line in the family's account list to `day` (None: drop it);
-        the line is matched on whole fields."""
-        if not self.xray.account_list:
-            return ":"
-        path = shlex.quote(self.xray.account_list)
-        keep = ('$1 == lp && $2 == u { if (d != "" && !done) { $3 = d; print; done = 1 } next }'
-                ' { print } END { if (d != "" && !done) print lp, u, d }')
-        return (f"mkdir -p \"$(dirname {path})\" && touch {path} && "
-                f"awk -v lp={shlex.quote(self.xray.list_prefix)} -v u={shlex.quote(username)}"
-                f" -v d={shlex.quote(day or '')} {shlex.quote(keep)} {path} > {path}.qrisbot"
-                f" && mv {path}.qrisbot {path} || exit 1")
+        return _listed(self.xray.account_list, self.xray.list_prefix, username, day)
 
     def _user_files(self, username: str, write: bool) -> str:
         """Write (or remove) the family's per-user quota and IP-limit files."""
@@ -510,7 +552,32 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
         lines += [_test(f"grep -Eq {shlex.quote('^[[:space:]]*' + m + '[[:space:]]*$')} "
                         f"{config} 2>/dev/null", f"marker {m} in {self.xray.config}")
                   for m in self.xray.markers]
+        lines.append(self._layout_matches())
+        xray = self.xray
+        lines += [_test(f"[ -d {shlex.quote(folder)} ]", f"{what} folder {folder}")
+                  for what, folder in (("quota and IP-limit", xray.user_files),
+                                       ("usage", xray.usage_files)) if folder]
+        if xray.account_list:
+            lines.append(_test(f"[ -f {shlex.quote(xray.account_list)} ]",
+                               f"account list {xray.account_list} (the family's menu reads it)"))
         return "\n".join(lines)
+
+    def _layout_matches(self) -> str:
+        """Requirement lines: the accounts already in the config are written the way this
+        layout writes them (its prefixes, with or without the UUID). A config without any
+        account line yet matches every layout."""
+        fields = 4 if self.xray.comment_uuid else 3
+        program = (
+            'BEGIN { np = split(ps, pa, " "); for (i = 1; i <= np; i++) P[pa[i]] = 1 }'
+            ' $1 ~ /^#[#&!A-Za-z0-9_-]*$/ && $3 ~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/'
+            ' && NF >= 3 && NF <= 4 { any = 1; if ($1 in P) { ours++; if (NF != f) bad++ }'
+            ' else if (!($1 in seen)) { seen[$1] = 1; others = others " " $1 } }'
+            ' END { w = "accounts written as " ps (f == 4 ? " with the UUID" : "");'
+            ' if (!any || (ours && !bad)) print "ok " w;'
+            ' else if (!ours) print "missing " w " (the server\047s accounts use" others ")";'
+            ' else print "missing " w " (" bad " of its account lines have another shape)" }')
+        return (f"awk -v ps={shlex.quote(self._prefixes())} -v f={fields} "
+                f"{shlex.quote(program)} {shlex.quote(self.xray.config)} 2>/dev/null")
 
 
 class CustomCommands:
