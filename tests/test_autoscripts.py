@@ -443,7 +443,11 @@ async def test_rmbl_ssh_accounts_are_in_its_ssh_list_and_ip_files(sshd, linux_us
     linux_users += ["qbt_rm1"]
     listed = tmp_path / "xray" / "ssh"
     listed.parent.mkdir()
-    theirs = "### qbt_rm10 2027-03-01 their-pass\n"
+    canary = tmp_path / "canary"
+    theirs = ("### qbt_rm10 2027-03-01 their-pass\n"
+              f"### $(touch {canary}) 2027-03-01 `touch {canary}`\n"
+              "garbage without fields\n" + "#" * 5000 + "\n"
+              "### qbt_rm1x 2027-03-01 qbt_rm1\n")
     listed.write_text(theirs)
     ips = tmp_path / "xray" / "sshx"
     raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
@@ -472,6 +476,7 @@ async def test_rmbl_ssh_accounts_are_in_its_ssh_list_and_ip_files(sshd, linux_us
         provisioner.close()
     assert outcome == {"qbt_rm1": Removed.GONE}
     assert listed.read_text() == theirs and not (ips / "qbt_rm1IP").exists()
+    assert not canary.exists()
 
 
 @pytest.mark.parametrize("layout", ["classic", "rmbl", "lunatic"])

@@ -104,3 +104,20 @@ def test_the_installed_command_exists():
     result = subprocess.run([sys.executable, "-m", "qrisbot", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and "check-config" in result.stdout
+
+
+def test_an_ssh_servers_family_layout_fills_its_lists_and_its_values_are_checked():
+    raw = example()
+    raw["servers"][0]["linux"] = {"layout": "rmbl", "ip_limit": 2}
+    linux = config.parse(raw, {}).server("sg1").linux
+    assert (linux.account_list, linux.list_prefix, linux.ip_files, linux.ip_limit) == (
+        "/etc/xray/ssh", "###", "/etc/xray/sshx", 2)
+    raw["servers"][0]["linux"] = {"account_list": "/etc/x; reboot", "list_prefix": "$(x)",
+                                  "ip_limit": -1}
+    raw["servers"][1]["linux"] = {"layout": "rmbl"}
+    found = problems(raw)
+    assert "$.servers[0].linux.account_list: must be an absolute path of plain characters" \
+        in found
+    assert any(p.startswith("$.servers[0].linux.list_prefix") for p in found)
+    assert any(p.startswith("$.servers[0].linux.ip_limit") for p in found)
+    assert "$.servers[1].linux: only for ssh servers with the built-in recipe" in found

@@ -131,6 +131,21 @@ def test_server_output_never_confuses_the_shop(stdout, status):
         assert recipe.presence(status, stdout) in (None, Presence.TAKEN, Presence.ABSENT)
 
 
+@quick
+@given(st.lists(st.text(max_size=80) | st.builds(
+    lambda name, days: f"acct {name} {days}", st.text(max_size=20),
+    st.integers(-5, 10**7).map(str) | st.just("-") | st.text(max_size=8)), max_size=20))
+def test_any_list_of_server_users_is_read_as_accounts_or_skipped(lines):
+    from qrisbot.provision.existing import _users
+
+    text = "\n".join(lines)
+    found = _users(text)
+    assert len(found.accounts) + found.skipped <= len(text.splitlines())
+    for account in found.accounts:  # only names the shop could have sold, real dates
+        assert USERNAME.fullmatch(account.username) and account.secret == ""
+        assert dt.date(1969, 12, 31) <= account.last_day
+
+
 # --- what Pakasir (or someone pretending to be it) sends ------------------------------------
 
 @quick
