@@ -16,6 +16,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 from conftest import server_entry
@@ -512,3 +513,130 @@ def test_servers_check_names_each_way_a_layout_does_not_fit_the_server(
         assert "MISSING quota and IP-limit folder /etc/vless" in out
     else:
         assert "MISSING accounts written as #& (the server's accounts use #vl #vlg)" in out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def client_config(link: str, proxy_port: int) -> dict:
+    """What a buyer's app makes of a delivered vless:// link: an outbound to that server,
+    behind a local HTTP proxy."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    url = urlsplit(link)
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert url.scheme == "vless" and query["type"] == "ws" and query["security"] == "none"
+    return {
+        "log": {"loglevel": "warning"},
+        "inbounds": [{"port": proxy_port, "listen": "127.0.0.1", "protocol": "http"}],
+        "outbounds": [{"protocol": "vless", "settings": {"vnext": [{
+            "address": url.hostname, "port": url.port,
+            "users": [{"id": unquote(url.username or ""), "encryption": "none"}]}]},
+            "streamSettings": {"network": "ws", "wsSettings": {"path": query["path"]}}}],
+    }
+
+
+async def test_a_delivered_link_carries_traffic_through_a_real_v2ray(sshd, tmp_path):
+    """The classic world after qrisbot made bob: Debian's v2ray serves it, a client built
+    from bob's delivered link fetches a page through it; once bob is removed, it cannot."""
+    import http.server
+    import json
+    import threading
+
+    from qrisbot.provision import details
+
+    path, server = world(tmp_path, "classic", sshd)
+    inbound = free_port()
+    assert server.xray is not None
+    server = attrs.evolve(server, domain="127.0.0.1",
+                          xray=attrs.evolve(server.xray, port_ntls=inbound, port_tls=0))
+    bob = str(uuid.uuid4())
+    provisioner = SshProvisioner()
+    try:
+        made = account("bob", bob, "VPN1")
+        await provisioner.create(server, made)
+        (link,) = [link for label, link in details(server, made)["links"] if label == "non-TLS"]
+
+        page = b"through the tunnel"
+
+        class Page(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+        threading.Thread(target=site.serve_forever, daemon=True).start()
+        proxy = free_port()
+        (tmp_path / "client.json").write_text(json.dumps(client_config(link, proxy)))
+
+        def serve() -> subprocess.Popen[bytes]:
+            # v2ray 4.34 predates gRPC: that inbound is served as websocket, on its own port.
+            text = path.read_text().replace('"port": 10001', f'"port": {inbound}').replace(
+                '"port": 10002', f'"port": {free_port()}').replace(
+                '"network": "grpc", "grpcSettings": {"serviceName": "vless-grpc"}',
+                '"network": "ws", "wsSettings": {"path": "/vless-grpc"}')
+            (tmp_path / "served.json").write_text(text)
+            return subprocess.Popen([shutil.which("v2ray") or "v2ray", "-config",
+                                     str(tmp_path / "served.json")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        # The seller's own buyer alice, with the same link but her UUID: the server is up.
+        alice_proxy = free_port()
+        (tmp_path / "alice.json").write_text(json.dumps(client_config(
+            link.replace(bob, ALICE), alice_proxy)))
+
+        def fetch(port: int = proxy) -> bytes:
+            import socket
+
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(f"GET http://127.0.0.1:{site.server_port}/ HTTP/1.1\r\nHost: "
+                          f"127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+                return answer
+
+        async def fetch_soon(port: int = proxy) -> bytes:
+            answer = b""
+            for _ in range(50):  # until the v2rays listen
+                try:
+                    answer = await trio.to_thread.run_sync(fetch, port)
+                except OSError:
+                    answer = b""
+                if page in answer:
+                    break
+                await trio.sleep(0.1)
+            return answer
+
+        clients = [subprocess.Popen([shutil.which("v2ray") or "v2ray", "-config",
+                                     str(tmp_path / name)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for name in ("client.json", "alice.json")]
+        served = serve()
+        try:
+            assert page in await fetch_soon()
+            await provisioner.remove(server, [Removal(made_by="VPN1", username="bob",
+                                                      secret=bob, expires=LAST_DAY)])
+            assert "bob" not in path.read_text()
+            served.terminate()
+            served.wait()
+            served = serve()  # the restart the family's menu (and qrisbot) would do
+            assert page in await fetch_soon(alice_proxy)
+            assert page not in await trio.to_thread.run_sync(fetch)
+        finally:
+            for process in (*clients, served):
+                process.terminate()
+                process.wait()
+            site.shutdown()
+    finally:
+        provisioner.close()
