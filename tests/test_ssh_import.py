@@ -181,3 +181,26 @@ async def test_an_imported_user_is_removed_as_itself_never_a_shop_or_system_user
                        "qbt_sys": Removed.FOREIGN}
     present = {line.split(":")[0] for line in open("/etc/passwd")}
     assert "qbt_imp" not in present and {"qbt_made", "qbt_sys"} <= present
+
+
+async def test_on_an_rmbl_server_only_its_listed_ssh_accounts_are_imported_with_their_password(
+    sshd, linux_users, tmp_path, capsys
+):
+    linux_users += ["qbt_lst1", "qbt_lst2"]
+    menu_user("qbt_lst1", expire="2027-02-01")
+    menu_user("qbt_lst2", expire="2027-02-01")  # a tunnel user, but not in RMBL's list
+    listed = tmp_path / "ssh"
+    listed.write_text(f"### qbt_lst1 2027-02-01 {PASSWORD}\n### $(reboot) 2027-01-01 x\n")
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="ssh", ssh=sshd.access(),
+                                   linux={"layout": "rmbl", "account_list": str(listed),
+                                          "ip_files": str(tmp_path / "sshx")})], {})
+    cfg = config.parse(raw, {})
+    Ledger.open(cfg.shop.database).close()
+    assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
+                                         False) == 0
+    out = capsys.readouterr().out
+    assert "new     qbt_lst1" in out and "qbt_lst2" not in out
+    account = Ledger.open(cfg.shop.database).account_named("sg1", "qbt_lst1")
+    assert account is not None and account.secret == PASSWORD  # as the family keeps it

@@ -21,13 +21,15 @@ from qrisbot.provision.ssh import CommandFailed, Connections
 
 _LINE = re.compile(r"acct (\S{1,64}) (\d{4}-\d{2}-\d{2}) (\S{1,64})")
 _USER_LINE = re.compile(r"acct (\S{1,64}) (\d{1,6}|-)")
+_LISTED_LINE = re.compile(r"listed (\S{1,64}) (\S{1,64})")
 _EPOCH = dt.date(1970, 1, 1)
 
 
 @attrs.frozen
 class Existing:
     username: str
-    secret: str = attrs.field(repr=False)  # "" for an SSH account (only its hash is there)
+    # "" for an SSH account whose password the server does not keep (only its hash)
+    secret: str = attrs.field(repr=False)
     last_day: dt.date  # the date on its comment line, less the layout's offset
 
 
@@ -47,8 +49,18 @@ awk -F: -v min="$min" 'NR == FNR { e[$1] = $8; next }
     print "acct", $1, (e[$1] ~ /^[0-9]+$/ ? e[$1] : "-") }' /etc/shadow /etc/passwd"""
 
 
+def _listed_users(path: str, prefix: str) -> str:
+    """The family's SSH list: `listed <user> <password>` per line of its prefix."""
+    program = '$1 == lp && NF >= 3 { print "listed", $2, (NF >= 4 ? $4 : "-") }'
+    return (f"\n[ -f {shlex.quote(path)} ] && awk -v lp={shlex.quote(prefix)} "
+            f"{shlex.quote(program)} {shlex.quote(path)}")
+
+
 def _script(server: Server) -> str:
     if server.protocol == "ssh":
+        linux = server.linux
+        if linux is not None and linux.account_list:
+            return _USERS + _listed_users(linux.account_list, linux.list_prefix)
         return _USERS
     assert server.xray is not None
     xray = server.xray
@@ -76,7 +88,8 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
         raise CommandFailed(f"reading {what} failed (exit {result.status})",
                             result.status, result.stderr[:500])
     if server.protocol == "ssh":
-        return _users(result.stdout)
+        listed = server.linux is not None and bool(server.linux.account_list)
+        return _users(result.stdout, listed)
     assert server.xray is not None
     # A VMess / VLESS id is a UUID; a Trojan password may be one, or the family's own.
     shapes = (UUID, PASSWORD) if server.protocol == "trojan" else (UUID,)
@@ -97,18 +110,30 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
     return Found(tuple(accounts.values()), skipped)
 
 
-def _users(stdout: str) -> Found:
+def _users(stdout: str, listed: bool = False) -> Found:
     """Linux users with an expiry date; the last day is the one before it (PAM refuses an
-    account on its expire day)."""
+    account on its expire day). Where the family keeps an SSH list (`listed`), only the
+    users in it, with the password it holds."""
     accounts: dict[str, Existing] = {}
     skipped = 0
+    passwords: dict[str, str] = {}
+    lines = []
     for line in stdout.splitlines():
+        entry = _LISTED_LINE.fullmatch(line.strip())
+        if entry is not None:
+            passwords[entry[1]] = entry[2] if PASSWORD.fullmatch(entry[2]) else ""
+        else:
+            lines.append(line)
+    for line in lines:
         match = _USER_LINE.fullmatch(line.strip())
+        if match is not None and listed and match[1] not in passwords:
+            continue  # a Linux user, but not one of the family's SSH accounts
         if match is None or not USERNAME.fullmatch(match[1]) or match[2] == "-":
             skipped += 1  # not a name the shop can take on, or no expiry date to keep
             continue
         last_day = _EPOCH + dt.timedelta(days=int(match[2]) - 1)
-        accounts.setdefault(match[1], Existing(match[1], "", last_day))
+        accounts.setdefault(match[1], Existing(match[1], passwords.get(match[1], ""),
+                                               last_day))
     return Found(tuple(accounts.values()), skipped)
 
 
