@@ -75,7 +75,8 @@ async def test_the_daily_look_names_each_change_made_behind_the_shops_back(
     body = notice.body
     assert "carol</b>: tidak ada lagi di server (hari terakhir 2026-12-31)" in body
     assert "bob</b>: hari terakhir di toko 2026-12-31, di server 2027-03-10" in body
-    assert "eve</b>: di server (hari terakhir 2027-05-01), tidak dikenal toko" in body
+    assert "Server SG1: 1 akun di server tidak dikenal toko (eve); " in body
+    assert "qrisbot accounts import sg1" in body
     assert "dave" not in body and "Server SG2" not in body  # sg2 agrees with the ledger
     assert body.count("Server SG1") == 3
     # Nothing was changed by it, in the ledger or on the server.
@@ -193,3 +194,15 @@ async def test_reconcile_fix_settles_each_difference_without_losing_paid_days(
     assert await trio.to_thread.run_sync(reconcile) == 1  # only the stranger is left
     out = capsys.readouterr().out
     assert "missing" not in out and "date " not in out and "unknown  qbt_fd" in out
+
+
+def test_many_accounts_unknown_to_the_shop_are_one_line():
+    from qrisbot.shop.drift import Drift, entries
+
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     "x.sqlite3", [server_entry("sg1", protocol="vless")])
+    (server,) = config.parse(raw, {}).servers
+    strangers = tuple(Existing(f"user{n}", "x", dt.date(2027, 1, 1)) for n in range(300))
+    (line, buttons), = entries(server, Drift((), (), strangers), "en")
+    assert "300 account(s) on the server unknown to the shop (user0, user1, user2, user3, " \
+           "user4…)" in line and buttons == []

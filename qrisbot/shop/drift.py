@@ -32,6 +32,7 @@ log = logging.getLogger("qrisbot.drift")
 LOOK_AT = dt.time(4, 30)  # shop time: the daily look, when buyers sleep
 READ_DEADLINE = 120  # seconds one server may take to list its accounts
 CHECKED_KEY = "drift_checked"  # meta: the shop date of the last daily look
+UNKNOWN_NAMED = 5  # accounts unknown to the shop named in the daily message (then "…")
 
 
 @attrs.frozen
@@ -78,8 +79,12 @@ def entries(server: Server, drift: Drift, lang: str) -> list[Entry]:
     lines += [text("drift_date", lang, server=server.name, username=a.username,
                    ledger=a.expires_on.isoformat(), there=day.isoformat())
               for a, day in drift.dates]
-    lines += [text("drift_unknown", lang, server=server.name, username=e.username,
-                   day=e.last_day.isoformat()) for e in drift.unknown]
+    # Accounts the shop does not know are many on a server nobody imported yet: one line.
+    if drift.unknown:
+        names = ", ".join(e.username for e in drift.unknown[:UNKNOWN_NAMED])
+        more = "…" if len(drift.unknown) > UNKNOWN_NAMED else ""
+        lines.append(text("drift_unknown", lang, server=server.name, id=server.id,
+                          count=len(drift.unknown), names=names + more))
     return [(line, []) for line in lines]
 
 
@@ -97,7 +102,6 @@ async def watch(config: Config, ledger: Ledger, provisioner: Provisioner,
             await trio.sleep((due - now).total_seconds())
             continue
         ledger.set_meta(CHECKED_KEY, now.date().isoformat())
-        log.info("daily look at the servers")
         await look(config, ledger, provisioner, notifier)
 
 

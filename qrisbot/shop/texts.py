@@ -499,8 +499,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "• {server} · <b>{username}</b>: last day {ledger} in the shop, {there} on the server",
     ),
     "drift_unknown": (
-        "• {server} · <b>{username}</b>: di server (hari terakhir {day}), tidak dikenal toko",
-        "• {server} · <b>{username}</b>: on the server (last day {day}), unknown to the shop",
+        "• {server}: {count} akun di server tidak dikenal toko ({names}); "
+        "<code>qrisbot accounts import {id}</code> mengambilnya",
+        "• {server}: {count} account(s) on the server unknown to the shop ({names}); "
+        "<code>qrisbot accounts import {id}</code> takes them on",
     ),
     "broadcast_usage": (
         "Ketik /broadcast lalu pesannya, misalnya:\n"
