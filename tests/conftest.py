@@ -106,12 +106,16 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     sshd_module.stop(server)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_leftover_test_users() -> None:
+def pytest_configure(config: pytest.Config) -> None:
     """The suite owns Linux user names starting with qbt_; a run killed half-way may have
-    left some behind, which would look like usernames taken on the server."""
+    left some behind, which would look like usernames taken on the server. Removed once,
+    before any test runs (by xdist's controller, never by a worker while others work)."""
     import subprocess
 
+    config.addinivalue_line(
+        "markers", "logs_secrets_on_purpose: the test feeds secrets to the logger itself")
+    if hasattr(config, "workerinput"):
+        return
     for line in Path("/etc/passwd").read_text().splitlines():
         if line.startswith("qbt_"):
             subprocess.run(["userdel", "-f", line.split(":")[0]], capture_output=True)
@@ -149,11 +153,6 @@ class _Collect(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # Unredacted, traceback included: the code must not even try to log a secret.
         self.lines.append(logging.Formatter("%(name)s %(message)s").format(record))
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "logs_secrets_on_purpose: the test feeds secrets to the logger itself")
 
 
 @pytest.fixture(autouse=True)

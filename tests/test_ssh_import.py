@@ -48,9 +48,9 @@ def ssh_config(tmp_path, sshd, telegram=None, pakasir=None) -> config.Config:
 async def test_import_takes_on_tunnel_users_once_and_reconcile_sees_them_change(
     sshd, linux_users, tmp_path, capsys
 ):
-    linux_users += ["qbt_old1", "qbt_old2", "qbt_noexp", "qbt_shell", "qbt_sys"]
-    menu_user("qbt_old1", expire="2027-02-01")  # works through 31 January
-    menu_user("qbt_old2", expire="2026-11-20", shell="/usr/sbin/nologin")  # ran out
+    linux_users += ["qbt_pre1", "qbt_pre2", "qbt_noexp", "qbt_shell", "qbt_sys"]
+    menu_user("qbt_pre1", expire="2027-02-01")  # works through 31 January
+    menu_user("qbt_pre2", expire="2026-11-20", shell="/usr/sbin/nologin")  # ran out
     menu_user("qbt_noexp", expire=None)  # no expiry date: nothing to keep
     menu_user("qbt_shell", expire="2027-02-01", shell="/bin/bash")  # a person's login
     menu_user("qbt_sys", expire="2027-02-01", shell="/usr/sbin/nologin", system=True)
@@ -62,32 +62,33 @@ async def test_import_takes_on_tunnel_users_once_and_reconcile_sees_them_change(
 
     assert await run(operate_accounts.accounts_import, "sg1", False) == 0
     out = capsys.readouterr().out
-    assert "new     qbt_old1         last day 2027-01-31" in out
-    assert "new     qbt_old2         last day 2026-11-19" in out
+    assert "new     qbt_pre1         last day 2027-01-31" in out
+    assert "new     qbt_pre2         last day 2026-11-19" in out
     for other in ("qbt_noexp", "qbt_shell", "qbt_sys"):
         assert other not in out
     assert "skipped" in out  # qbt_noexp: no expiry to keep
     ledger = Ledger.open(cfg.shop.database)
-    mine = {a.username: a for a in ledger.accounts("sg1") if a.username.startswith("qbt_")}
-    assert sorted(mine) == ["qbt_old1", "qbt_old2"]
-    assert mine["qbt_old1"].state == "active" and mine["qbt_old2"].state == "expired"
+    # (Other tests' users may be on this machine meanwhile: only this test's are looked at.)
+    mine = {a.username: a for a in ledger.accounts("sg1") if a.username in linux_users}
+    assert sorted(mine) == ["qbt_pre1", "qbt_pre2"]
+    assert mine["qbt_pre1"].state == "active" and mine["qbt_pre2"].state == "expired"
     assert all(a.owner_user_id is None for a in mine.values())
     # The password is not on the server (only its hash) and so not in the ledger.
     assert PASSWORD not in {a.secret for a in mine.values()}
-    # They hold their names: nobody can buy qbt_old1 now.
-    assert ledger.username_held("sg1", "qbt_old1")
+    # They hold their names: nobody can buy qbt_pre1 now.
+    assert ledger.username_held("sg1", "qbt_pre1")
 
     assert await run(operate_accounts.accounts_import, "sg1", False) == 0
-    assert "known   qbt_old1" in capsys.readouterr().out
-    assert len([a for a in ledger.accounts("sg1") if a.username.startswith("qbt_")]) == 2
+    assert "known   qbt_pre1" in capsys.readouterr().out
+    assert len([a for a in ledger.accounts("sg1") if a.username in linux_users]) == 2
 
-    # By hand in the menu: qbt_old1 renewed to the end of February, qbt_old2 deleted.
-    subprocess.run(["chage", "-E", "2027-03-01", "qbt_old1"], check=True)
-    subprocess.run(["userdel", "-f", "qbt_old2"], check=True)
+    # By hand in the menu: qbt_pre1 renewed to the end of February, qbt_pre2 deleted.
+    subprocess.run(["chage", "-E", "2027-03-01", "qbt_pre1"], check=True)
+    subprocess.run(["userdel", "-f", "qbt_pre2"], check=True)
     await run(operate_drift.servers_reconcile, "sg1")
     out = capsys.readouterr().out
-    assert "date     qbt_old1         ledger 2027-01-31, server 2027-02-28" in out
-    assert "missing  qbt_old2" in out
+    assert "date     qbt_pre1         ledger 2027-01-31, server 2027-02-28" in out
+    assert "missing  qbt_pre2" in out
     assert "qbt_noexp" not in out and "qbt_shell" not in out
 
 
@@ -104,8 +105,8 @@ class CountingLogins(SshProvisioner):
 async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it(
     sshd, linux_users, tmp_path, start_shop, telegram, pakasir
 ):
-    linux_users.append("qbt_old1")
-    menu_user("qbt_old1", expire="2027-02-01")
+    linux_users.append("qbt_pre1")
+    menu_user("qbt_pre1", expire="2027-02-01")
     cfg = ssh_config(tmp_path, sshd, telegram, pakasir)
     Ledger.open(cfg.shop.database).close()
     assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
@@ -133,13 +134,13 @@ async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it
     assert provisioner.tried == []
 
     owner = Buyer(telegram, 7501)
-    await claim(owner, "qbt_old1", "salah-pw-1")
+    await claim(owner, "qbt_pre1", "salah-pw-1")
     await owner.sees("Data tidak cocok")
-    await claim(owner, "qbt_old1", PASSWORD)
+    await claim(owner, "qbt_pre1", PASSWORD)
     await owner.sees("sekarang tercatat milik Anda")
     detail = await owner.sees("Akun SSH Anda")
-    assert "qbt_old1" in detail.text and PASSWORD in detail.text
-    assert provisioner.tried == ["qbt_old1", "qbt_old1"]
+    assert "qbt_pre1" in detail.text and PASSWORD in detail.text
+    assert provisioner.tried == ["qbt_pre1", "qbt_pre1"]
     ledger = Ledger.open(cfg.shop.database)
     (account,) = ledger.accounts_of(7501)
     assert ledger.claim_failures(7501, 0) == 1
@@ -150,8 +151,8 @@ async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it
     _, renewal = await owner.renews(f"ren:{account.id}")
     pakasir.pay(renewal)
     await owner.sees("diperpanjang sampai 02-03-2027", within=90)
-    assert "Mar 03, 2027" in shadow_expiry("qbt_old1")
-    assert await provisioner.password_opens(cfg.servers[0], "qbt_old1", PASSWORD)
+    assert "Mar 03, 2027" in shadow_expiry("qbt_pre1")
+    assert await provisioner.password_opens(cfg.servers[0], "qbt_pre1", PASSWORD)
 
 
 async def test_an_imported_user_is_removed_as_itself_never_a_shop_or_system_user(
