@@ -56,6 +56,11 @@ def open_ledger(config: cfg.Config) -> Iterator[Ledger | None]:
         ledger.close()
 
 
+def shop_today(config: cfg.Config) -> dt.date:
+    """Today in the shop's time zone (the day accounts are counted by)."""
+    return dt.datetime.now(zoneinfo.ZoneInfo(config.shop.timezone)).date()
+
+
 def confirmed(question: str, yes: bool, ask: Ask) -> bool:
     if yes:
         return True

@@ -27,15 +27,12 @@ from qrisbot.operate import (
     confirmed,
     fail,
     open_ledger,
+    shop_today,
 )
 from qrisbot.shop.texts import rupiah
 
 MAX_GIFT_DAYS = 366
 STATES = (L.ACTIVE, L.ACCOUNT_EXPIRED, L.REMOVED)
-
-
-def _today(config: cfg.Config) -> dt.date:
-    return dt.datetime.now(zoneinfo.ZoneInfo(config.shop.timezone)).date()
 
 
 def _ends(config: cfg.Config, account: Account) -> str:
@@ -54,7 +51,7 @@ def accounts_list(config: cfg.Config, server_id: str | None, state: str | None,
     with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE
-        today = _today(config)
+        today = shop_today(config)
         for a in ledger.accounts(server_id):
             if state is not None and a.state != state:
                 continue
@@ -83,7 +80,7 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
     with open_ledger(config) as ledger:
         if ledger is None:
             return EXIT_FAILURE
-        today, added = _today(config), 0
+        today, added = shop_today(config), 0
         for there in found.accounts:
             # An SSH account's password is not on the server (only its hash): a stand-in
             # nobody is shown, until the buyer who claims it proves the real one.
@@ -149,7 +146,7 @@ def accounts_show(config: cfg.Config, server_id: str, username: str) -> int:
                       "owner_chat_id", "language", "made_by"):
             print(f"{field:14} {getattr(account, field)}")
         print(f"{'last day':14} {account.expires_on.isoformat()} "
-              f"({account.days_left(_today(config))} day(s) left)")
+              f"({account.days_left(shop_today(config))} day(s) left)")
         if account.is_trial:
             print(f"{'trial ends':14} {_ends(config, account)}")
         if account.remove_asked and account.state != L.REMOVED:
@@ -172,8 +169,8 @@ def accounts_extend(config: cfg.Config, server_id: str, username: str, days: int
         if found is None:
             return EXIT_FAILURE
         ledger, account = found
-        base = account.expires_on if not account.is_trial else _today(config)
-        new_day = max(base, _today(config)) + dt.timedelta(days=days)
+        base = account.expires_on if not account.is_trial else shop_today(config)
+        new_day = max(base, shop_today(config)) + dt.timedelta(days=days)
         try:
             order = ledger.grant_days(order_id=f"OPS{int(time.time() * 1000)}",
                                       account=account, expires_on=new_day,
@@ -209,7 +206,7 @@ def accounts_remove(config: cfg.Config, server_id: str, username: str, yes: bool
         if account.state == L.REMOVED:
             return fail(f"{username} on {server_id} was removed already")
         question = (f"Remove {username} ({account.protocol}) from {server_id} now? Its buyer "
-                    f"loses {account.days_left(_today(config))} day(s) left.")
+                    f"loses {account.days_left(shop_today(config))} day(s) left.")
         if not confirmed(question, yes, ask):
             return fail("not removed")
         try:

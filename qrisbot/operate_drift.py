@@ -23,12 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import time
-import zoneinfo
 
 from qrisbot import config as cfg
 from qrisbot import ledger as L
 from qrisbot.ledger import Account, Ledger
-from qrisbot.operate import EXIT_FAILURE, EXIT_OK, accounts_on, open_ledger
+from qrisbot.operate import EXIT_FAILURE, EXIT_OK, accounts_on, open_ledger, shop_today
 from qrisbot.shop.drift import Drift, compare, settling
 
 
@@ -45,7 +44,7 @@ def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
             return EXIT_FAILURE
         drift = compare(ledger.accounts(server_id), found.accounts,
                         settling(ledger, server_id))
-        today = dt.datetime.now(zoneinfo.ZoneInfo(config.shop.timezone)).date()
+        today = shop_today(config)
         refused = _report(ledger, server, drift, today, fix, missing, dates)
     if found.skipped:
         print(f"({found.skipped} of the server's entries skipped: not an account the shop "
