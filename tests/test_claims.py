@@ -83,6 +83,29 @@ async def test_a_buyer_claims_their_old_account_with_its_link(
     assert ledger.claim_failures(7302, 0) == MAX_FAILURES
 
 
+async def test_a_trojan_password_with_capitals_is_claimed_exactly_as_it_is(
+    autojump_clock, start_shop, make_config, telegram
+):
+    """A Trojan password is compared exactly (the protocol does): capitals are kept, and
+    the same letters in another case are not the password."""
+    cfg = make_config([server_entry(), server_entry("sg2", protocol="trojan")])
+    ledger = Ledger.open(cfg.shop.database)
+    assert ledger.import_account(
+        server_id="sg2", protocol="trojan", username="tro", secret="RahasiaBudi9",
+        expires_on=dt.date(2030, 1, 1), today=dt.date(2026, 12, 1), details=json.dumps({
+            "protocol": "trojan", "kind": "custom", "host": "sg2.example.com",
+            "username": "tro", "secret": "RahasiaBudi9", "expires": "2030-01-01"}))
+    await start_shop(cfg)
+    guesser = Buyer(telegram, 7311)
+    await claim(guesser, "tro", "rahasiabudi9")
+    await guesser.sees("Data tidak cocok")
+    owner = Buyer(telegram, 7312)
+    await claim(owner, "tro", "trojan://RahasiaBudi9@sg2.example.com:443?type=ws#tro")
+    await owner.sees("sekarang tercatat milik Anda")
+    assert [a.username for a in ledger.accounts_of(7312)] == ["tro"]
+    assert ledger.accounts_of(7311) == []
+
+
 def test_the_proof_may_be_the_uuid_or_any_share_link_holding_it():
     vmess = base64.b64encode(json.dumps({"v": "2", "id": OLD.upper(), "add": "x"}).encode())
     assert OLD in secrets_in(f"vmess://{vmess.decode()}")

@@ -165,7 +165,20 @@ class Claims:
             made = Made(order_id=account.tag, username=account.username, secret=password,
                         expires=account.expires_on, months=0, days=0)
             return password, json.dumps(details(server, made))
-        if any(hmac.compare_digest(candidate.encode(), account.secret.lower().encode())
-               for candidate in secrets_in(raw)):
+        if proves(account.protocol, account.secret, raw):
             return account.secret, account.details
         return None
+
+
+def proves(protocol: str, secret: str, proof: str) -> bool:
+    """Does the buyer's text hold the account's secret? A UUID is the same UUID in any
+    case (VMess / VLESS read it so); a Trojan password is compared exactly, capitals and
+    all (the protocol does, and the buyer's link keeps them)."""
+    if protocol == "trojan":
+        expected = secret
+    elif _UUID.fullmatch(secret):
+        expected = secret.lower()
+    else:
+        return False
+    return any(hmac.compare_digest(candidate.encode(), expected.encode())
+               for candidate in secrets_in(proof))
