@@ -44,16 +44,41 @@ def fail(message: str) -> int:
 
 
 @contextmanager
-def open_ledger(config: cfg.Config) -> Iterator[Ledger | None]:
-    if not Path(config.shop.database).exists():
-        print(f"no ledger at {config.shop.database}", file=sys.stderr)
-        yield None
-        return
-    ledger = Ledger.open(config.shop.database)
+def open_ledger(config: cfg.Config, *, create: bool = False) -> Iterator[Ledger | None]:
+    """The ledger (None: said why not). `create`: make it if the daemon never ran (the
+    commands that take on a server's accounts before the shop goes live)."""
+    path = Path(config.shop.database)
+    if not path.exists():
+        if not create:
+            print(f"no ledger at {path}", file=sys.stderr)
+            yield None
+            return
+        if not path.parent.is_dir():
+            print(f"no folder {path.parent} for the ledger {path}", file=sys.stderr)
+            yield None
+            return
+        _make_ledger_file(path)
+    ledger = Ledger.open(path)
     try:
         yield ledger
     finally:
         ledger.close()
+
+
+def _make_ledger_file(path: Path) -> None:
+    """An empty ledger file as the daemon makes it (owner-only, Ledger.open fills it in).
+    Run as root, it belongs to the owner of its folder (the daemon's state directory), so
+    the daemon can open it; SQLite gives its WAL files the same owner."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # the daemon made it meanwhile
+    try:
+        if os.geteuid() == 0:
+            folder = path.parent.stat()
+            os.fchown(fd, folder.st_uid, folder.st_gid)
+    finally:
+        os.close(fd)
 
 
 def shop_today(config: cfg.Config) -> dt.date:

@@ -77,7 +77,7 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
     if read is None:
         return EXIT_FAILURE
     server, found = read
-    with open_ledger(config) as ledger:
+    with open_ledger(config, create=True) as ledger:
         if ledger is None:
             return EXIT_FAILURE
         today, added = shop_today(config), 0

@@ -39,7 +39,7 @@ def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
     if read is None:
         return EXIT_FAILURE
     server, found = read
-    with open_ledger(config) as ledger:
+    with open_ledger(config, create=True) as ledger:
         if ledger is None:
             return EXIT_FAILURE
         drift = compare(ledger.accounts(server_id), found.accounts,

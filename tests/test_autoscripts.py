@@ -391,6 +391,50 @@ async def test_importing_a_servers_accounts_twice_records_them_once(sshd, tmp_pa
     assert outcome == {"zed": Removed.GONE} and "zed" not in path.read_text()
 
 
+async def test_a_seller_imports_and_reconciles_before_the_daemon_ever_ran(
+    sshd, tmp_path, capsys
+):
+    """No ledger yet (the daemon never ran): import, even a dry run, and reconcile make it
+    as the daemon would, owner-only, and owned by the owner of its folder (the daemon's
+    state directory) when run as root."""
+    import os
+    import stat
+
+    from qrisbot import operate_accounts, operate_drift
+    from qrisbot.ledger import Ledger
+
+    path, _ = world(tmp_path, "classic", sshd)
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 65534, 65534)  # the daemon's user owns its state directory
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(state / "qrisbot.sqlite3"),
+                     [server_entry("sg1", protocol="vless", ssh=sshd.access(),
+                                   xray={"layout": "classic", "config": str(path),
+                                         "restart": "true"})], {"grace_days": GRACE})
+    cfg = config.parse(raw, {})
+    assert await trio.to_thread.run_sync(operate_drift.servers_reconcile, cfg, "sg1") == 1
+    captured = capsys.readouterr()
+    assert "no ledger" not in captured.err and "unknown  alice" in captured.out
+    ledger_file = state / "qrisbot.sqlite3"
+    mode = ledger_file.stat()
+    assert stat.S_IMODE(mode.st_mode) == 0o600 and (mode.st_uid, mode.st_gid) == (65534, 65534)
+    ledger_file.unlink()
+    assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
+                                         True) == 0
+    assert "1 would be imported" in capsys.readouterr().out
+    assert stat.S_IMODE(ledger_file.stat().st_mode) == 0o600
+    assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
+                                         False) == 0
+    assert [a.username for a in Ledger.open(cfg.shop.database).accounts()] == ["alice"]
+    # No folder for it: said so, nothing made.
+    missing = attrs.evolve(cfg, shop=attrs.evolve(cfg.shop, database=str(
+        tmp_path / "nowhere" / "qrisbot.sqlite3")))
+    assert await trio.to_thread.run_sync(operate_accounts.accounts_import, missing, "sg1",
+                                         True) == 1
+    assert "nowhere" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()
+
+
 async def test_reconcile_names_every_change_made_behind_the_shops_back(
     sshd, tmp_path, capsys
 ):
