@@ -10,13 +10,18 @@ import typing
 import zoneinfo
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NewType
 
 import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn
 
 Protocol = Literal["ssh", "vmess", "vless", "trojan"]
+# Whole rupiah. Its own type only so that a price written the Indonesian way (12.000 for
+# twelve thousand, a TOML float) is refused with the right hint.
+Rupiah = NewType("Rupiah", int)
 
 SERVER_ID = re.compile(r"[a-z0-9-]{1,16}")
 # Markers and prefixes end up inside awk programs on the server: keep them to plain characters.
@@ -157,7 +162,7 @@ class Server:
     name: str
     protocol: Protocol
     domain: str
-    price_per_month: int
+    price_per_month: Rupiah
     ssh: SshAccess
     capacity: int = 50
     enabled: bool = True
@@ -240,7 +245,121 @@ LINUX_LAYOUTS: Final[dict[str, Linux]] = {
     "rmbl": Linux(account_list="/etc/xray/ssh", list_prefix="###", ip_files="/etc/xray/sshx"),
 }
 
-_converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+# --- strict structuring: a value of another TOML type is an error, never converted --------
+# (cattrs' own hooks call int(), bool(), tuple() on whatever they get: "123456789" became
+# nine admins, "false" kept a server on sale, 12.000 was Rp12.)
+
+class WrongType(TypeError):
+    """A value of another TOML type than its key takes; the message says what to write."""
+
+
+_TOML_TYPES: Final = ((bool, "a boolean"), (int, "an integer"), (float, "a float"),
+                      (str, "a string"), (list, "an array"), (tuple, "an array"),
+                      (dict, "a table"))
+
+
+def _toml_type(value: Any) -> str:
+    return next((name for kind, name in _TOML_TYPES if isinstance(value, kind)),
+                "a date or time")
+
+
+def _wrong(expected: str, value: Any) -> WrongType:
+    """Never echoes the value: it may be a secret in the wrong place."""
+    hint = ""
+    if isinstance(value, str) and re.fullmatch(r"\s*(true|false|-?\d+(\.\d+)?)\s*", value):
+        hint = " (write it without quotes)"
+    return WrongType(f"expected {expected}, got {_toml_type(value)}{hint}")
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float:
+        raise WrongType("expected a whole number, got a float: write it without a dot")
+    raise _wrong("a whole number", value)
+
+
+def _structure_rupiah(value: Any, _: Any) -> Rupiah:
+    if type(value) is float:
+        thousands = round(value * 1000, 6)  # 12.000 is how Indonesians write 12000
+        write = f"write {int(thousands)}" if thousands.is_integer() else "write the amount"
+        raise WrongType(f"expected whole rupiah, got a float: {write}, without a dot")
+    return Rupiah(_structure_int(value, int))
+
+
+def _structure_float(value: Any, _: Any) -> float:
+    if type(value) in (int, float):
+        return float(value)
+    raise _wrong("a number", value)
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise _wrong("true or false", value)
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    if type(value) is str:
+        return value
+    raise _wrong("a string (in quotes)", value)
+
+
+def _structure_literal(value: Any, type_: Any) -> Any:
+    allowed = typing.get_args(type_)
+    if any(type(value) is type(a) and value == a for a in allowed):
+        return value
+    got = "" if any(type(value) is type(a) for a in allowed) else f", got {_toml_type(value)}"
+    raise WrongType("must be one of " + ", ".join(repr(a) for a in allowed) + got)
+
+
+def _is_array(type_: Any) -> bool:
+    args = typing.get_args(type_)
+    return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _array_factory(type_: Any, converter: cattrs.Converter) -> Any:
+    elements = homogenous_tuple_structure_factory(type_, converter)
+
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) not in (list, tuple):  # a string is never read as a list
+            raise _wrong("an array such as [1, 2]", value)
+        return elements(value, type_)
+
+    return structure
+
+
+def _is_table(type_: Any) -> bool:
+    return attrs.has(type_) or typing.get_origin(type_) in (Mapping, dict)
+
+
+def _table_factory(type_: Any, converter: cattrs.Converter) -> Any:
+    fields = (make_dict_structure_fn(type_, converter) if attrs.has(type_)
+              else converter.gen_structure_mapping(type_))
+
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) is not dict:
+            raise _wrong("a table such as { key = value }", value)
+        return fields(value, type_)
+
+    return structure
+
+
+def _strict_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    for kind, hook in ((int, _structure_int), (Rupiah, _structure_rupiah),
+                       (float, _structure_float), (bool, _structure_bool),
+                       (str, _structure_str)):
+        converter.register_structure_hook(kind, hook)
+    literal: Any = Literal
+    converter.register_structure_hook_func(
+        lambda t: typing.get_origin(t) is literal, _structure_literal)
+    converter.register_structure_hook_factory(_is_array, _array_factory)
+    converter.register_structure_hook_factory(_is_table, _table_factory)
+    return converter
+
+
+_converter = _strict_converter()
 
 
 def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *,
@@ -264,27 +383,105 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None,
 
 def parse(raw: dict[str, Any], environ: Mapping[str, str], *,
           secrets_required: bool = True) -> Config:
+    """Structure and check a raw configuration; raise ConfigError naming every problem.
+
+    All at once: each table and each server is structured on its own, so a value of the
+    wrong type in one hides none of the problems of the others (only those of its own
+    table, which cannot be checked further until it is structured).
+    """
     raw = _apply_environment(raw, environ)
-    problems = [f"missing table [{k}]" for k in ("telegram", "pakasir") if k not in raw]
-    for i, server in enumerate(raw.get("servers") or []):
-        if isinstance(server, dict) and isinstance(server.get("xray"), dict) and (
-                "date_offset" in server["xray"]):
-            problems.append(f"$.servers[{i}].xray: unknown key(s) date_offset")
-    raw.setdefault("shop", {})
-    if not raw.get("servers"):
+    missing = [f"$.{k}" for k in ("telegram", "pakasir") if k not in raw]
+    problems = [f"missing table [{k[2:]}]" for k in missing]
+    unknown = sorted(set(raw) - {a.name for a in attrs.fields(Config)})
+    if unknown:
+        problems.append(f"unknown key(s) {', '.join(unknown)} @ $")
+    unchecked = list(missing)  # key paths whose problems are already named
+    sections: dict[str, Any] = {}
+    for name, cls in (("shop", Shop), ("telegram", Telegram), ("pakasir", Pakasir),
+                      ("trial", Trial)):
+        value, found, skipped = _structure(raw.get(name, {}), cls, f"$.{name}")
+        problems += found
+        unchecked += skipped
+        sections[name] = value or cls()
+    entries = raw.get("servers") or []
+    if not isinstance(entries, list):
+        problems.append(f"expected [[servers]] tables, got {_toml_type(entries)} @ $.servers")
+        entries = []
+    elif not entries:
         problems.append("servers: at least one [[servers]] entry is needed")
-    if problems:
-        raise ConfigError(problems)
-    try:
-        config = _converter.structure(raw, Config)
-    except ClassValidationError as exc:
-        raise ConfigError(_structure_problems(exc)) from None
-    problems = list(_semantic_problems(config))
+    servers: list[Server] = []
+    paths: list[str] = []
+    unstructured_ids: set[str] = set()
+    for i, entry in enumerate(entries):
+        at = f"$.servers[{i}]"
+        if isinstance(entry, dict) and isinstance(entry.get("xray"), dict) and (
+                "date_offset" in entry["xray"]):
+            problems.append(f"{at}.xray: unknown key(s) date_offset")
+        server, found, skipped = _structure(entry, Server, at)
+        problems += found
+        unchecked += skipped
+        if server is None:
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                unstructured_ids.add(entry["id"])
+        else:
+            servers.append(server)
+            paths.append(at)
+    config = Config(servers=tuple(servers), **sections)
+    checked = [p for p in _semantic_problems(config, paths, unstructured_ids)
+               if not any(re.match(re.escape(u) + r"[.:\[]", p) for u in unchecked)]
     if not secrets_required:
-        problems = [p for p in problems if not p.startswith(SECRET_KEYS)]
-    if problems:
-        raise ConfigError(problems)
+        checked = [p for p in checked if not p.startswith(SECRET_KEYS)]
+    if problems or checked:
+        raise ConfigError(problems + checked)
     return _with_xray_defaults(config)
+
+
+T = typing.TypeVar("T")
+
+
+def _structure(value: Any, cls: type[T], at: str) -> tuple[T | None, list[str], list[str]]:
+    """One table structured strictly: the value (or None), its problems with their key
+    paths, and the key paths left unchecked. A key of the wrong type is replaced by its
+    default or a stand-in, so that the rest of the table is still checked in this pass."""
+    try:
+        return _converter.structure(value, cls), [], []
+    except ClassValidationError as exc:
+        problems = _structure_problems(exc, at)
+        value, unchecked = _stand_ins(value, cls, exc, at)
+    except WrongType as exc:  # not a table at all
+        return None, [f"{exc} @ {at}"], [at]
+    try:
+        return _converter.structure(value, cls), problems, unchecked
+    except (ClassValidationError, WrongType):
+        return None, problems, [at]
+
+
+def _stand_ins(value: dict[str, Any], cls: type, exc: ClassValidationError, at: str,
+               ) -> tuple[dict[str, Any], list[str]]:
+    """`value` without its unknown keys, each key that failed replaced by its default (left
+    out) or a stand-in of its type (its problems are named; a stand-in's are not checked)."""
+    fields = attrs.fields_dict(cls)
+    value = {k: v for k, v in value.items() if k in fields}
+    unchecked = []
+    for _, note in exc.group_exceptions()[0]:
+        path, inner = f"{at}.{note.name}", value.get(note.name)
+        # X | None: the table X
+        kind = next((t for t in typing.get_args(note.type) if attrs.has(t)), note.type)
+        if attrs.has(kind) and type(inner) is dict:  # a table with bad keys inside
+            table, _, skipped = _structure(inner, kind, path)
+            if table is not None:
+                value[note.name] = _converter.unstructure(table)
+                unchecked += skipped
+                continue
+        unchecked.append(path)
+        if fields[note.name].default is not attrs.NOTHING:
+            value.pop(note.name, None)
+        elif note.type in _STAND_INS:
+            value[note.name] = _STAND_INS[note.type]
+    return value, unchecked
+
+
+_STAND_INS: Final[dict[Any, Any]] = {int: 0, Rupiah: 0, float: 0.0, str: "", bool: False}
 
 
 def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -299,14 +496,13 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[
     return raw
 
 
-def _structure_problems(exc: ClassValidationError) -> list[str]:
-    problems = []
-    for message in cattrs.transform_error(exc, path="$", format_exception=_format_exception):
-        problems.append(message)
-    return problems
+def _structure_problems(exc: ClassValidationError, at: str) -> list[str]:
+    return cattrs.transform_error(exc, path=at, format_exception=_format_exception)
 
 
 def _format_exception(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, WrongType):
+        return str(exc)
     if isinstance(exc, ForbiddenExtraKeysError):
         return f"unknown key(s) {', '.join(sorted(exc.extra_fields))}"
     if isinstance(exc, KeyError):
@@ -322,7 +518,10 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
 SECRET_KEYS: Final = ("$.telegram.token:", "$.pakasir.api_key:", "$.pakasir.webhook_secret:")
 
 
-def _semantic_problems(config: Config) -> Iterator[str]:
+def _semantic_problems(config: Config, paths: typing.Sequence[str],
+                       unstructured_ids: typing.AbstractSet[str]) -> Iterator[str]:
+    """`paths`: each server's key path; `unstructured_ids`: servers that could not be
+    structured (their problems are already named; a trial may still name them)."""
     shop, tg, pk = config.shop, config.telegram, config.pakasir
     if not shop.name.strip():
         yield "$.shop.name: must not be empty"
@@ -374,22 +573,23 @@ def _semantic_problems(config: Config) -> Iterator[str]:
                    "webhook is on (may come from QRISBOT_PAKASIR_WEBHOOK_SECRET)")
         if not pk.check_interval <= pk.webhook_fallback_interval <= 600:
             yield "$.pakasir.webhook_fallback_interval: must be check_interval..600 seconds"
-    yield from _trial_problems(config)
-    seen: set[str] = set()
-    for i, server in enumerate(config.servers):
-        yield from _server_problems(f"$.servers[{i}]", server, config)
+    yield from _trial_problems(config, unstructured_ids)
+    seen: set[str] = set(unstructured_ids)
+    for at, server in zip(paths, config.servers, strict=True):
+        yield from _server_problems(at, server, config)
         if server.id in seen:
-            yield f"$.servers[{i}].id: duplicate server id {server.id!r}"
+            yield f"{at}.id: duplicate server id {server.id!r}"
         seen.add(server.id)
 
 
-def _trial_problems(config: Config) -> Iterator[str]:
+def _trial_problems(config: Config, unstructured_ids: typing.AbstractSet[str]
+                    ) -> Iterator[str]:
     trial = config.trial
     if not 0 <= trial.hours <= 72:
         yield "$.trial.hours: must be 0 (no trials) or 1-72"
     if trial.daily_limit < 0:
         yield "$.trial.daily_limit: must be 0 (no limit) or more"
-    known = {s.id for s in config.servers}
+    known = {s.id for s in config.servers} | unstructured_ids
     for j, server_id in enumerate(trial.servers):
         if server_id not in known:
             yield f"$.trial.servers[{j}]: no server {server_id!r} in [[servers]]"

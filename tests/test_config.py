@@ -41,7 +41,7 @@ def test_structural_problems_are_all_reported_with_paths():
     raw["servers"][0]["sshh"] = {}
     del raw["servers"][1]["domain"]
     found = problems(raw)
-    assert "expected int @ $.shop.max_months" in found
+    assert "expected a whole number, got a string @ $.shop.max_months" in found
     assert "must be one of 1, 2 @ $.pakasir.api_version" in found
     assert any("$.servers[0].protocol" in p and "'ssh'" in p for p in found)
     assert "unknown key(s) sshh @ $.servers[0]" in found
@@ -121,3 +121,62 @@ def test_an_ssh_servers_family_layout_fills_its_lists_and_its_values_are_checked
     assert any(p.startswith("$.servers[0].linux.list_prefix") for p in found)
     assert any(p.startswith("$.servers[0].linux.ip_limit") for p in found)
     assert "$.servers[1].linux: only for ssh servers with the built-in recipe" in found
+
+
+def test_values_of_the_wrong_toml_type_are_errors_not_conversions(tmp_path):
+    # Each of these was silently converted: nine admins 1..9, a server kept on sale by
+    # "false", Rp12 and Rp500 for twelve and five hundred thousand written the Indonesian way.
+    text = (EXAMPLE.read_text()
+            .replace("admins = []", 'admins = "123456789"')
+            .replace("max_months = 12 ", 'max_months = "12" ')
+            .replace("enabled = true", 'enabled = "false"')
+            .replace("price_per_month = 10000", "price_per_month = 12.000")
+            .replace("price_per_month = 12000", "price_per_month = 500.000")
+            .replace("api_version = 2 ", "api_version = 2.0 ")
+            .replace("poll_timeout = 50 ", "poll_timeout = true ")
+            .replace('"OpenSSH" = 22,', '"OpenSSH" = "22",')
+            .replace('remind_days = [3, 1]', 'remind_days = [3, "1"]')
+            .replace('name = "Toko VPN"', "name = 5")
+            # and, in the same file, a value problem that is not about types
+            .replace("grace_days = 1 ", "grace_days = 99 "))
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path, {})
+    found = caught.value.problems
+    by_path = {p.rpartition(" @ ")[2]: p for p in found if " @ " in p}
+    assert set(by_path) >= {
+        "$.shop.admins", "$.shop.max_months", "$.servers[0].enabled",
+        "$.servers[0].price_per_month", "$.servers[1].price_per_month",
+        "$.pakasir.api_version", "$.telegram.poll_timeout", "$.servers[0].ports['OpenSSH']",
+        "$.shop.remind_days[1]", "$.shop.name"}, found
+    assert "write 12000, without a dot" in by_path["$.servers[0].price_per_month"]
+    assert "write 500000, without a dot" in by_path["$.servers[1].price_per_month"]
+    assert "array" in by_path["$.shop.admins"] and "string" in by_path["$.shop.admins"]
+    assert "without quotes" in by_path["$.servers[0].enabled"]
+    # All at once: the value problem comes in the same pass as the type problems.
+    assert "$.shop.grace_days: must be between 0 and 30" in found
+
+
+def test_a_broken_section_does_not_hide_the_problems_of_the_others():
+    raw = example()
+    raw["servers"][0]["price_per_month"] = "10000"
+    raw["servers"][1]["domain"] = "not a host!"
+    raw["trial"]["servers"] = ["sg1"]  # names the broken server: not a second problem
+    raw["pakasir"]["project"] = ""
+    del raw["telegram"]
+    found = problems(raw)
+    assert "missing table [telegram]" in found
+    assert any(p.endswith("@ $.servers[0].price_per_month") for p in found)
+    assert "$.servers[1].domain: not a host name" in found
+    assert any(p.startswith("$.pakasir.project") for p in found)
+    assert not any(p.startswith("$.trial.servers") for p in found), found
+    assert not any(p.startswith("$.telegram") for p in found), found
+
+
+def test_configs_of_the_previous_release_still_load(tmp_path):
+    # Integers where seconds may be fractions, arrays written as TOML arrays, every table.
+    cfg = config.load(EXAMPLE, {})
+    assert cfg.pakasir.check_interval == 5.0 and isinstance(cfg.pakasir.check_interval, float)
+    assert cfg.shop.remind_days == (3, 1) and cfg.server("sg1").ports["SSH WS"] == 80
+    assert cfg.server("sg1").enabled is True and cfg.server("sg2").price_per_month == 12000
