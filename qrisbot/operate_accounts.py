@@ -169,19 +169,17 @@ def accounts_extend(config: cfg.Config, server_id: str, username: str, days: int
         if found is None:
             return EXIT_FAILURE
         ledger, account = found
-        base = account.expires_on if not account.is_trial else shop_today(config)
-        new_day = max(base, shop_today(config)) + dt.timedelta(days=days)
         try:
             order = ledger.grant_days(order_id=f"OPS{int(time.time() * 1000)}",
-                                      account=account, expires_on=new_day,
-                                      language=account.language)
-        except L.RenewalPending:
-            return fail(f"a renewal of {username} is under way; try again once it is done")
+                                      account=account, days=days, language=account.language)
         except L.LedgerError as exc:
             return fail(f"{username} on {server_id}: {exc}")
         ledger.record("days_given", f"{days} day(s) by cli {getpass.getuser()}", order.id)
-        print(f"{username} on {server_id}: last day {account.expires_on} -> {new_day} "
-              f"(order {order.id}); the running daemon sets it within seconds")
+        # Added to the day the account has when the daemon applies it, after any renewal
+        # paid before (never a day fixed now that a renewal landing meanwhile would undo).
+        print(f"{username} on {server_id}: last day {account.expires_on} + {days} day(s) "
+              f"(order {order.id}); the running daemon sets it within seconds, after any "
+              f"renewal paid before it")
         return _follow(ledger, wait, lambda: _extended(ledger, order.id),
                        f"`qrisbot orders show {order.id}` follows it")
 
@@ -190,7 +188,7 @@ def _extended(ledger: Ledger, order_id: str) -> str | None:
     order = ledger.get(order_id)
     assert order is not None
     if order.state in (L.PROVISIONED, L.DELIVERED):
-        return f"done: the server has the new last day ({order.state})"
+        return f"done: the server has the new last day {order.expires_on} ({order.state})"
     if order.state == L.FAILED:
         return f"the attempt failed: {order.last_error} (the daemon keeps trying)"
     return None

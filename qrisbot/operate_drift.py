@@ -128,10 +128,7 @@ def _settle_date(ledger: Ledger, account: Account, day: dt.date, today: dt.date,
 def _repair(ledger: Ledger, account: Account, what: str) -> str:
     try:
         order = ledger.grant_days(order_id=f"OPS{time.time_ns()}", account=account,
-                                  expires_on=account.expires_on, language=account.language,
-                                  silent=True)
-    except L.RenewalPending:
-        return "refused: a renewal is under way; run reconcile again once it is done"
+                                  days=0, language=account.language, silent=True)
     except L.LedgerError as exc:
         return f"refused: {exc}"
     ledger.record("drift_repair", f"{account.server_id}/{account.username} by cli "

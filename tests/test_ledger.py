@@ -82,7 +82,7 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path):
     old_schema = old_schema.replace(ACCOUNTS, "").replace(
         "CREATE INDEX IF NOT EXISTS orders_by_account ON orders(account_id);", "").replace(
         "    retryable INTEGER NOT NULL DEFAULT 1,\n    kind TEXT NOT NULL DEFAULT 'purchase',\n"
-        "    account_id INTEGER\n", "    retryable INTEGER NOT NULL DEFAULT 1\n")
+        "    account_id INTEGER,\n    days INTEGER\n", "    retryable INTEGER NOT NULL DEFAULT 1\n")
     assert "account" not in old_schema.replace("account TEXT", "")
     old_schema = old_schema[:old_schema.index("CREATE TABLE IF NOT EXISTS inbox")]
     with sqlite3.connect(path) as db:
@@ -258,16 +258,20 @@ def test_a_schema_3_ledger_keeps_every_order_account_and_reminder(tmp_path):
     path = tmp_path / "ledger.sqlite3"
     shutil.copy(SCHEMA_3_FILE, path)
     assert rows(path, "PRAGMA user_version") == [(3,)]
-    kept = ["SELECT * FROM orders ORDER BY id", "SELECT * FROM reminders",
+    kept = ["SELECT * FROM reminders",
             "SELECT * FROM events ORDER BY id", "SELECT * FROM chats ORDER BY chat_id",
             "SELECT * FROM inbox", "SELECT * FROM meta ORDER BY key"]
     before = [rows(path, q) for q in kept]
+    orders_before = rows(path, "SELECT * FROM orders ORDER BY id")
     accounts_before = rows(path, "SELECT * FROM accounts ORDER BY id")
-    assert len(before[0]) == 13 and len(accounts_before) == 5
+    assert len(orders_before) == 13 and len(accounts_before) == 5
 
     ledger = Ledger.open(path)
     assert rows(path, "PRAGMA user_version") == [(L.SCHEMA_VERSION,)]
     assert [rows(path, q) for q in kept] == before
+    # Every order with every field it had (later schemas add columns).
+    orders_after = rows(path, "SELECT * FROM orders ORDER BY id")
+    assert [row[:len(orders_before[0])] for row in orders_after] == orders_before
     # Every account as it was; none is a trial or asked to be removed.
     after = rows(path, "SELECT * FROM accounts ORDER BY id")
     assert [row[:len(accounts_before[0])] for row in after] == accounts_before
@@ -280,10 +284,56 @@ def test_a_schema_3_ledger_keeps_every_order_account_and_reminder(tmp_path):
     # The renewal awaiting payment still holds its account back from a second one.
     with pytest.raises(L.RenewalPending):
         ledger.create_renewal(order_id="VPN3", chat_id=777, user_id=501,
-                              account=by_name["budi_dua"], months=1, amount=1, language="id",
+                              account=by_name["budi_dua"], months=1, days=30, amount=1,
+                              language="id",
                               deadline=0)
     # Nobody has had a trial yet.
     assert not ledger.had_trial(501) and ledger.trials_on(dt.date(2026, 12, 1)) == 0
     ledger.close()
     Ledger.open(path).close()
     assert rows(path, "SELECT COUNT(*) FROM accounts") == [(5,)]
+
+
+# A ledger written by the previous release (schema 4, qrisbot at 3d221bd) through its own
+# Ledger: the schema-3 file above migrated, plus the renewal that was awaiting payment
+# settled late (paid, its day fixed when paid, not yet made), days the operator gave (not
+# yet on the server), a trial made and delivered, an imported account nobody has claimed,
+# and an account the operator asked to remove.
+SCHEMA_4_FILE = Path(__file__).parent / "data" / "ledger-schema4.sqlite3"
+
+
+def test_a_schema_4_ledger_keeps_everything_and_applies_its_renewals_in_flight(tmp_path):
+    import shutil
+
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copy(SCHEMA_4_FILE, path)
+    assert rows(path, "PRAGMA user_version") == [(4,)]
+    kept = ["SELECT * FROM accounts ORDER BY id", "SELECT * FROM reminders",
+            "SELECT * FROM trials", "SELECT * FROM events ORDER BY id",
+            "SELECT * FROM chats ORDER BY chat_id", "SELECT * FROM inbox",
+            "SELECT * FROM meta ORDER BY key"]
+    before = [rows(path, q) for q in kept]
+    orders_before = rows(path, "SELECT * FROM orders ORDER BY id")
+    assert len(orders_before) == 15 and len(before[0]) == 7
+
+    ledger = Ledger.open(path)
+    assert rows(path, "PRAGMA user_version") == [(L.SCHEMA_VERSION,)]
+    assert [rows(path, q) for q in kept] == before
+    after = rows(path, "SELECT * FROM orders ORDER BY id")
+    assert [row[:len(orders_before[0])] for row in after] == orders_before
+    assert rows(tmp_path / "ledger.sqlite3.schema4.bak", "PRAGMA user_version") == [(4,)]
+    accounts = {a.username: a for a in ledger.accounts()}
+    assert accounts["trialab12"].is_trial and accounts["belum_kirim"].remove_asked
+    assert ledger.unowned("sg2", "warisan") is not None and ledger.had_trial(601)
+
+    # The renewal paid under the previous release keeps the day it was paid for, and the
+    # days given keep theirs; neither ever moves an account's day backwards.
+    today = dt.date(2026, 12, 8)
+    renewal = ledger.claim_extension("VPN2002", today)
+    assert (renewal.state, renewal.days, renewal.expires_on) == (
+        L.PROVISIONING, None, "2027-12-22")
+    gift = ledger.claim_extension("OPS1765000000000", today)
+    assert gift.expires_on == "2026-12-12"
+    ledger.close()
+    Ledger.open(path).close()
+    assert rows(path, "SELECT COUNT(*) FROM orders") == [(15,)]

@@ -100,8 +100,11 @@ class TrialsExhausted(LedgerError):
 
 
 class RenewalPending(LedgerError):
-    """The account has a renewal that is not finished yet (one at a time: each one's new
-    date is counted from the date the previous one set)."""
+    """The account has a renewal that is not finished yet (a buyer renews one at a time)."""
+
+
+class ExtensionQueued(LedgerError):
+    """Another extension of the account is applied first (see `claim_extension`)."""
 
 
 @attrs.frozen
@@ -141,6 +144,9 @@ class Order:
     retryable: int = 1  # a failed order the shop may try again by itself (e.g. on start)
     kind: str = PURCHASE
     account_id: int | None = None  # the account it made
+    # A renewal: the days it adds (0: puts the ledger's day back on the server; None: a
+    # renewal of an earlier release, whose day was fixed when it was paid).
+    days: int | None = None
 
     def account_details(self) -> dict[str, Any]:
         return dict(json.loads(self.account)) if self.account else {}
@@ -264,16 +270,17 @@ class Ledger:
 
     def create_renewal(
         self, *, order_id: str, chat_id: int, user_id: int, account: Account, months: int,
-        amount: int, language: str, deadline: float,
+        days: int, amount: int, language: str, deadline: float,
     ) -> Order:
-        """Write a `new` renewal order for the account (no name or place to reserve)."""
+        """Write a `new` renewal order for the account (no name or place to reserve) that
+        adds `days`; its last day is decided when it is applied (`claim_extension`)."""
         with self._write() as db:
             _refuse_a_second_open_order(db, chat_id)
             _refuse_a_second_renewal(db, account)
             _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
                           **_of_account(account), months=months, amount=amount,
                           language=language, state=NEW, deadline=deadline, kind=RENEWAL,
-                          account_id=account.id)
+                          account_id=account.id, days=days)
         return self._written(order_id)
 
     def create_trial(
@@ -316,11 +323,12 @@ class Ledger:
         return int(self._db.execute("SELECT COUNT(*) FROM trials WHERE day=?",
                                     (day.isoformat(),)).fetchone()[0])
 
-    def grant_days(self, *, order_id: str, account: Account, expires_on: dt.date,
+    def grant_days(self, *, order_id: str, account: Account, days: int,
                    language: str, silent: bool = False) -> Order:
-        """The operator gives the account a new last day for nothing: a renewal order,
-        ready to be made (`paid`), that the daemon fulfils once (and tells the owner, unless
-        `silent`: a repair that only puts back on the server what the ledger has)."""
+        """The operator gives the account `days` more for nothing: a renewal order, ready
+        to be made (`paid`), that the daemon fulfils once, after any extension paid before
+        it (and tells the owner, unless `silent`). 0 days with `silent` is a repair: the
+        ledger's last day, put back on the server when it is applied."""
         if silent or account.owner_chat_id is None or account.owner_user_id is None:
             chat_id, user_id = 0, 0
         else:
@@ -329,12 +337,54 @@ class Ledger:
         with self._write() as db:
             if account.state == REMOVED:
                 raise LedgerError("the account was removed from its server")
-            _refuse_a_second_renewal(db, account)
             _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
                           **_of_account(account), months=0, amount=0, language=language,
                           state=PAID, deadline=now, kind=RENEWAL, account_id=account.id,
-                          expires_on=expires_on.isoformat())
+                          days=days)
         return self._written(order_id)
+
+    def claim_extension(self, order_id: str, today: dt.date) -> Order | None:
+        """Take a renewal that is `paid` (or `failed`, to try again) to apply it now, and
+        decide its last day in the same write.
+
+        The rule: an account's extensions are applied one at a time, in the order they were
+        paid, each from the day the one before it produced; no extension moves the
+        account's last day backwards. Raises ExtensionQueued while another extension of the
+        account is being applied, or was paid earlier and waits; None when the order is not
+        `paid` or `failed` (another path took it).
+        """
+        with self._write() as db:
+            row = db.execute("SELECT * FROM orders WHERE id=? AND kind=? AND state IN (?, ?)",
+                             (order_id, RENEWAL, PAID, FAILED)).fetchone()
+            if row is None:
+                return None
+            order = _order(row)
+            ahead = db.execute(
+                f"SELECT id FROM orders WHERE account_id=? AND kind='{RENEWAL}' AND id != ?"
+                f" AND (state='{PROVISIONING}' OR (state IN ('{PAID}', '{FAILED}')"
+                f" AND needs_attention=0 AND (COALESCE(paid_at, created_at), id) < (?, ?)))"
+                " LIMIT 1",
+                (order.account_id, order.id, order.paid_at or order.created_at, order.id),
+            ).fetchone()
+            if ahead is not None:
+                raise ExtensionQueued(str(ahead[0]))
+            account = self.account(order.account_id or 0)
+            day = (_extended_day(account, order, today) if account is not None
+                   else order.expires_on)
+            db.execute("UPDATE orders SET state=?, expires_on=?, updated_at=? WHERE id=?",
+                       (PROVISIONING, str(day) if day else None, time.time(), order.id))
+        return self.get(order_id)
+
+    def next_extension(self, account_id: int) -> Order | None:
+        """The account's extension to apply next (paid first, first), if none is being
+        applied."""
+        row = self._db.execute(
+            f"SELECT * FROM orders WHERE account_id=? AND kind='{RENEWAL}'"
+            f" AND (state='{PAID}' OR (state='{FAILED}' AND needs_attention=0))"
+            f" AND NOT EXISTS (SELECT 1 FROM orders WHERE account_id=? AND kind='{RENEWAL}'"
+            f" AND state='{PROVISIONING}') ORDER BY COALESCE(paid_at, created_at), id LIMIT 1",
+            (account_id, account_id)).fetchone()
+        return _order(row) if row is not None else None
 
     def _written(self, order_id: str) -> Order:
         order = self.get(order_id)
@@ -542,9 +592,11 @@ class Ledger:
                 (PROVISIONED, now, details, order_id, PROVISIONING, RENEWAL))
             if cursor.rowcount != 1:
                 return None
-            # A renewed trial is a paid account from now on.
+            # A renewed trial is a paid account from now on. The later day wins: no
+            # extension moves an account's last day backwards.
             db.execute(
-                "UPDATE accounts SET expires_on=?, state=?, details=?, updated_at=?,"
+                "UPDATE accounts SET expires_on=MAX(expires_on, ?), state=?, details=?,"
+                " updated_at=?,"
                 " ends_at=NULL, remove_asked=0"
                 " WHERE id=(SELECT account_id FROM orders WHERE id=?)",
                 (expires_on.isoformat(), ACTIVE, details, now, order_id))
@@ -875,6 +927,18 @@ def _refuse_a_second_renewal(db: sqlite3.Connection, account: Account) -> None:
     if db.execute(f"SELECT 1 FROM orders o WHERE o.account_id=? AND {_RENEWING}",
                   (account.id,)).fetchone():
         raise RenewalPending(account.username)
+
+
+def _extended_day(account: Account, order: Order, today: dt.date) -> dt.date:
+    """The last day an extension gives the account, decided when it is applied."""
+    if order.days is None:  # fixed when it was paid, by an earlier release: never backwards
+        fixed = dt.date.fromisoformat(order.expires_on) if order.expires_on else None
+        return max(fixed or account.expires_on, account.expires_on)
+    if order.days == 0:  # a repair: the day the ledger has, put back on the server
+        return account.expires_on
+    # Days left are never lost; a trial becomes a paid account from today.
+    start = today if account.is_trial else max(account.expires_on, today)
+    return start + dt.timedelta(days=order.days)
 
 
 def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:

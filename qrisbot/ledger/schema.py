@@ -102,7 +102,8 @@ CREATE TABLE IF NOT EXISTS orders (
     needs_attention INTEGER NOT NULL DEFAULT 0,
     retryable INTEGER NOT NULL DEFAULT 1,
     kind TEXT NOT NULL DEFAULT 'purchase',
-    account_id INTEGER
+    account_id INTEGER,
+    days INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_order_per_chat ON orders(chat_id)
     WHERE state IN ('new', 'awaiting_payment');
@@ -137,7 +138,7 @@ def _statements(script: str) -> list[str]:
 
 
 SCHEMA: Final = _TABLES.format(accounts=ACCOUNTS)
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 # Statements taking a ledger from the previous version to each version, in order.
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
@@ -161,4 +162,7 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         " WHERE state IN ('provisioned', 'delivered')",
     ),
     4: (*_ACCOUNTS_4, *_statements(_TRIALS)),
+    # A renewal records the days it adds; its last day is decided when it is applied.
+    # Renewals of earlier releases keep the day they fixed when paid (days NULL).
+    5: ("ALTER TABLE orders ADD COLUMN days INTEGER",),
 }

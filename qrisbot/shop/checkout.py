@@ -16,6 +16,7 @@ import string
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -116,7 +117,8 @@ class Checkout:
         refusals)."""
         return self.ledger.create_renewal(
             order_id=self._new_order_id(chat_id), chat_id=chat_id, user_id=user_id,
-            account=account, months=months, amount=months * server.price_per_month,
+            account=account, months=months, days=self.config.shop.days_per_month * months,
+            amount=months * server.price_per_month,
             language=language, deadline=time.time() + self.config.pakasir.payment_timeout,
         )
 
@@ -372,19 +374,19 @@ class Checkout:
 
     # --- paid ---------------------------------------------------------------------------
 
-    def paid_until(self, order: Order) -> dt.date:
-        """The last day the payment buys, fixed in the ledger when it is paid (before any
-        remote call). A renewal adds to the current last day, or to today once that has
-        passed: days left are never lost."""
+    def paid_terms(self, order: Order) -> dict[str, Any]:
+        """What the payment buys, fixed in the ledger when it is paid (before any remote
+        call): a purchase's last day; a renewal's days, whose last day is decided when it
+        is applied, from the day the account has then (`Ledger.claim_extension`)."""
+        days = self.config.shop.days_per_month * order.months
         if order.kind == L.RENEWAL:
-            account = self.ledger.account(order.account_id or 0)
-            if account is not None:
-                return self.renewed_until(account, order.months)
-        return self.today() + dt.timedelta(days=self.config.shop.days_per_month * order.months)
+            # A renewal written by an earlier release has no days yet.
+            return {"days": order.days if order.days is not None else days}
+        return {"expires_on": (self.today() + dt.timedelta(days=days)).isoformat()}
 
     def renewed_until(self, account: L.Account, months: int) -> dt.date:
-        """The account's last day after a renewal of `months` paid today (a trial becomes a
-        paid account from today)."""
+        """The account's last day after a renewal of `months` applied today, for the buyer
+        to see before paying (a trial becomes a paid account from today)."""
         days = dt.timedelta(days=self.config.shop.days_per_month * months)
         if account.is_trial:
             return self.today() + days
@@ -406,7 +408,7 @@ class Checkout:
             return False
         updated = self.ledger.transition(
             order.id, {L.AWAITING, L.EXPIRED, L.CANCELLED}, L.PAID, paid_at=time.time(),
-            expires_on=self.paid_until(order).isoformat(),
+            **self.paid_terms(order),
         )
         if updated is None:
             return True  # someone else (checker, cancel, resume) already took it

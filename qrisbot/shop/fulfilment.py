@@ -87,6 +87,7 @@ class Fulfilment:
         try:
             try:
                 await self._provision(order_id)
+                await self._next_extension(order_id)
             except Exception:
                 # A paid order must never be left in `provisioning` with nobody told.
                 log.exception("unexpected error while provisioning")
@@ -108,7 +109,15 @@ class Fulfilment:
             if order is None:
                 return
             if order.state in (L.PAID, L.FAILED):
-                claimed = self.ledger.transition(order.id, {order.state}, L.PROVISIONING)
+                try:
+                    claimed = (
+                        self.ledger.claim_extension(order.id, self.today())
+                        if order.kind == L.RENEWAL
+                        else self.ledger.transition(order.id, {order.state}, L.PROVISIONING))
+                except L.ExtensionQueued as exc:
+                    # Applied when the one before it is done (`_next_extension`).
+                    log.info("waits for %s, an earlier extension of its account", exc)
+                    return
                 if claimed is None:
                     continue
                 order = claimed
@@ -151,6 +160,15 @@ class Fulfilment:
             self.servers.provisioned(server, None)
             return
 
+    async def _next_extension(self, order_id: str) -> None:
+        """An extension is done (or waits): start the account's next one, if any."""
+        order = self.ledger.get(order_id)
+        if order is None or order.kind != L.RENEWAL or order.account_id is None:
+            return
+        following = self.ledger.next_extension(order.account_id)
+        if following is not None and not self.stopping.is_set():
+            self.fulfil(following)
+
     async def _make(self, order: Order, server: Server) -> None:
         """A purchase: create the account, then record it as its buyer's."""
         if self.ledger.username_held(order.server_id, order.username,
@@ -169,8 +187,9 @@ class Fulfilment:
         log.info("account created")
 
     async def _extend(self, order: Order, server: Server) -> None:
-        """A renewal: set the account's new last day (fixed in the ledger when it was paid).
-        An account the server no longer has is made again with the same name and secret."""
+        """A renewal: set the account's new last day (decided in the ledger when the
+        extension was claimed). An account the server no longer has is made again with the
+        same name and secret."""
         account = self.ledger.account(order.account_id or 0)
         if account is None or order.expires_on is None:
             raise _GiveUp("the account to renew is not in the ledger")
