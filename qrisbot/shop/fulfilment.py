@@ -87,7 +87,6 @@ class Fulfilment:
         try:
             try:
                 await self._provision(order_id)
-                await self._next_extension(order_id)
             except Exception:
                 # A paid order must never be left in `provisioning` with nobody told.
                 log.exception("unexpected error while provisioning")
@@ -96,6 +95,8 @@ class Fulfilment:
                     await self._give_up(order, "unexpected error while provisioning (see the "
                                         "log)", retryable=True)
                 return
+            finally:
+                self._next_extension(order_id)
             order = self.ledger.get(order_id)
             if order is not None and order.state == L.PROVISIONED:
                 await self._deliver(order)
@@ -160,8 +161,8 @@ class Fulfilment:
             self.servers.provisioned(server, None)
             return
 
-    async def _next_extension(self, order_id: str) -> None:
-        """An extension is done (or waits): start the account's next one, if any."""
+    def _next_extension(self, order_id: str) -> None:
+        """An extension is done, given up or waits: start the account's next one, if any."""
         order = self.ledger.get(order_id)
         if order is None or order.kind != L.RENEWAL or order.account_id is None:
             return
