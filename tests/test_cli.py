@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -11,6 +12,26 @@ from qrisbot.cli import main
 from qrisbot.ledger import Ledger
 
 EXAMPLE = Path(__file__).parent.parent / "config.toml.example"
+
+
+def edited_example(tmp_path: Path, text: str | None = None) -> Path:
+    """The example as a seller finishes it: own token, slug, key and admin; key files there."""
+    key, known_hosts = tmp_path / "id_ed25519", tmp_path / "known_hosts"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    known_hosts.write_text("")
+    path = tmp_path / "config.toml"
+    path.write_text((text or EXAMPLE.read_text())
+                    .replace("123456:ABC-replace-with-your-bot-token",
+                             "7012345678:AAF0123456789abcdefghijklmnopqrstuv")
+                    .replace('project = "slug"', 'project = "tokovpn-budi"')
+                    .replace('api_key = "key"', 'api_key = "pk_live_8c1e5b7a9d2f4e6b"')
+                    .replace("admins = []", "admins = [123456789]")
+                    .replace("/etc/qrisbot/id_ed25519", str(key))
+                    .replace("/etc/qrisbot/known_hosts", str(known_hosts))
+                    .replace(".example.com", ".tokovpn.id")
+                    .replace("203.0.113.1", "45.77.1.1"))
+    path.chmod(0o600)
+    return path
 
 
 def config_with_ledger(tmp_path: Path) -> tuple[Path, Path]:
@@ -30,14 +51,13 @@ def config_with_ledger(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_check_config_warns_when_secrets_are_readable_by_others(tmp_path, capsys):
-    path = tmp_path / "config.toml"
-    path.write_text(EXAMPLE.read_text())
+    path = edited_example(tmp_path)
     path.chmod(0o644)
     assert main(["check-config", "--config", str(path)]) == 0
     assert "readable by other users" in capsys.readouterr().err
     path.chmod(0o600)
     assert main(["check-config", "--config", str(path)]) == 0
-    assert "readable" not in capsys.readouterr().err
+    assert capsys.readouterr().err == ""
 
 
 def test_backup_copies_the_ledger_and_never_overwrites(tmp_path, capsys):
@@ -83,18 +103,18 @@ def test_operator_commands_run_without_the_daemons_secrets(tmp_path, capsys, mon
 
 def test_check_config_says_what_a_server_cannot_do_for_accounts(tmp_path, capsys):
     text = EXAMPLE.read_text()
-    path = tmp_path / "config.toml"
-    path.write_text(text.replace("hours = 0 ", "hours = 3 ") + """
+    path = edited_example(tmp_path, text.replace("hours = 0 ", "hours = 3 ") + """
 [[servers]]
 id = "own"
 name = "Own scripts"
 protocol = "ssh"
 domain = "own.example.com"
 price_per_month = 10000
-ssh = { host = "own.example.com", key_file = "/k", known_hosts = "/kh" }
+ssh.host = "own.example.com"
+ssh.key_file = "/etc/qrisbot/id_ed25519"
+ssh.known_hosts = "/etc/qrisbot/known_hosts"
 commands = { create = "mk {username} {expires}", exists = "id {username}" }
 """)
-    path.chmod(0o600)
     assert main(["check-config", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "trials: 3 h on every enabled server, 50 a day at most" in out
@@ -104,3 +124,31 @@ commands = { create = "mk {username} {expires}", exists = "id {username}" }
     assert "cannot remove expired accounts (no commands.delete)" in own
     # The built-in recipes can do both.
     assert out[:out.index("  own ")].count("cannot") == 0
+
+
+def test_check_config_does_not_pass_the_unedited_example(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text(EXAMPLE.read_text())
+    path.chmod(0o600)
+    assert main(["check-config", "--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert "configuration OK" not in out + err
+    # A key file that is not there is an error; the placeholders are at least warnings.
+    for key in ("$.telegram.token", "$.pakasir.project", "$.pakasir.api_key", "$.shop.admins",
+                "$.servers[0].ssh.key_file", "$.servers[1].ssh.key_file",
+                "$.servers[0].ssh.known_hosts", "$.servers[0].domain", "$.servers[0].ssh.host"):
+        assert key in err, (key, err)
+    assert "ABC-replace" not in out + err  # the token is named, never printed
+    errors = err[:err.index("warning")]
+    assert "/etc/qrisbot/id_ed25519 does not exist" in errors
+
+
+def test_check_config_passes_a_finished_config_without_warnings(tmp_path, capsys):
+    path = edited_example(tmp_path)
+    assert main(["check-config", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"configuration OK: {path}") and err == "", err
+    # A key file that is not a private key is an error too.
+    (tmp_path / "id_ed25519").write_text("ssh-ed25519 AAAA... the public half\n")
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert "$.servers[0].ssh.key_file" in capsys.readouterr().err

@@ -86,10 +86,12 @@ def test_secrets_may_come_from_the_environment():
 
 
 def test_check_config_prints_a_summary_or_every_problem(tmp_path, capsys):
-    assert main(["check-config", "--config", str(EXAMPLE)]) == 0
+    from test_cli import edited_example
+
+    assert main(["check-config", "--config", str(edited_example(tmp_path))]) == 0
     out = capsys.readouterr().out
     assert "sg1" in out and "Rp10.000/month" in out and "API v2" in out
-    assert "ABC-replace" not in out  # no secrets in the summary
+    assert "AAF0123456789" not in out  # no secrets in the summary
     broken = tmp_path / "broken.toml"
     broken.write_text(EXAMPLE.read_text().replace("max_months = 12", "max_months = 13"))
     assert main(["check-config", "-c", str(broken)]) == 2
