@@ -234,6 +234,111 @@ async def test_a_locked_lunatic_account_renews_and_is_removed(sshd, tmp_path):
         provisioner.close()
 
 
+# Classic: Shadowsocks accounts, after their own markers, use VMess's `###` prefix.
+CLASSIC_VMESS_SS = """{
+  "log": {"loglevel": "warning"},
+  "inbounds": [
+    {"port": 10011, "listen": "127.0.0.1", "protocol": "vmess",
+     "settings": {"clients": [
+      {"id": "11111111-1111-1111-1111-111111111111", "alterId": 0
+#vmess
+### carol 2030-01-01
+},{"id": "%(carol)s","alterId": 0,"email": "carol"
+      }]}, "streamSettings": {"network": "ws", "wsSettings": {"path": "/vmess"}}},
+    {"port": 10012, "listen": "127.0.0.1", "protocol": "vmess",
+     "settings": {"clients": [
+      {"id": "11111111-1111-1111-1111-111111111111", "alterId": 0
+#vmessgrpc
+### carol 2030-01-01
+},{"id": "%(carol)s","alterId": 0,"email": "carol"
+      }]}, "streamSettings": {"network": "grpc", "grpcSettings": {"serviceName": "vmess-grpc"}}},
+    {"port": 10013, "listen": "127.0.0.1", "protocol": "shadowsocks",
+     "settings": {"method": "aes-128-gcm", "password": "seller-ss-pw", "clients": [
+      {"method": "aes-128-gcm", "password": "seller-ss-pw"
+#ssws
+### carol 2030-02-01
+},{"password": "%(carol_ss)s","method": "aes-128-gcm","email": "carol"
+### dina 2030-03-01
+},{"password": "%(dina_ss)s","method": "aes-128-gcm","email": "dina"
+      }], "network": "tcp,udp"},
+     "streamSettings": {"network": "ws", "wsSettings": {"path": "/ss-ws"}}},
+    {"port": 10014, "listen": "127.0.0.1", "protocol": "shadowsocks",
+     "settings": {"method": "aes-128-gcm", "password": "seller-ss-pw", "clients": [
+      {"method": "aes-128-gcm", "password": "seller-ss-pw"
+#ssgrpc
+### carol 2030-02-01
+},{"password": "%(carol_ss)s","method": "aes-128-gcm","email": "carol"
+### dina 2030-03-01
+},{"password": "%(dina_ss)s","method": "aes-128-gcm","email": "dina"
+      }], "network": "tcp,udp"},
+     "streamSettings": {"network": "grpc", "grpcSettings": {"serviceName": "ss-grpc"}}}
+  ],
+  "outbounds": [{"protocol": "freedom"}]
+}
+"""
+
+
+async def test_classic_shadowsocks_accounts_are_not_taken_for_vmess_ones(
+    sshd, tmp_path, capsys
+):
+    """A comment line belongs to the inbound whose marker it follows: on a classic VMess
+    server, the Shadowsocks carol (and dina) are not imported, renewed or removed as VMess
+    accounts; the VMess carol is, on her own lines only."""
+    import re
+
+    from qrisbot import operate_accounts
+    from qrisbot.ledger import Ledger
+
+    carol, carol_ss, dina_ss = (str(uuid.uuid4()) for _ in range(3))
+    path = tmp_path / "config.json"
+    original = CLASSIC_VMESS_SS % {"carol": carol, "carol_ss": carol_ss, "dina_ss": dina_ss}
+    path.write_text(original)
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="vmess", ssh=sshd.access(),
+                                   xray={"layout": "classic", "config": str(path),
+                                         "restart": "true"})], {"grace_days": GRACE})
+    cfg = config.parse(raw, {})
+    (server,) = cfg.servers
+
+    def v2ray_reads() -> None:  # 4.34 predates gRPC: those inbounds checked as websocket
+        copy = tmp_path / "v2ray-check.json"
+        copy.write_text(re.sub(r'"network": "grpc", "grpcSettings": \{"serviceName": '
+                               r'"([^"]+)"\}', r'"network": "ws", "wsSettings": {"path": '
+                               r'"/\1"}', path.read_text()))
+        done = subprocess.run([shutil.which("v2ray") or "v2ray", "-test", "-config",
+                               str(copy)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    v2ray_reads()
+    assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
+                                         False) == 0
+    assert "1 imported" in capsys.readouterr().out
+    (imported,) = Ledger.open(cfg.shop.database).accounts()
+    assert (imported.username, imported.secret) == ("carol", carol)
+
+    provisioner = SshProvisioner()
+    try:
+        renewed = imported.expires_on + dt.timedelta(days=30)
+        await provisioner.extend(server, Extension(
+            order_id="VPN1", made_by="imported", username="carol", secret=carol,
+            expires=renewed))
+        later = (renewed + dt.timedelta(days=GRACE + 1)).isoformat()
+        text = path.read_text()
+        assert text == original.replace("### carol 2030-01-01\n", f"### carol {later}\n")
+        v2ray_reads()
+        outcome = await provisioner.remove(server, [Removal(
+            made_by="imported", username="carol", secret=carol, expires=renewed)])
+    finally:
+        provisioner.close()
+    assert outcome == {"carol": Removed.GONE}
+    # Her VMess lines went; her Shadowsocks namesake and dina stay as the seller had them.
+    assert path.read_text() == original.replace(
+        f'### carol 2030-01-01\n}},{{"id": "{carol}","alterId": 0,"email": "carol"\n', "")
+    assert path.read_text().count("### carol 2030-02-01\n") == 2
+    v2ray_reads()
+
+
 def test_a_layout_fills_in_only_what_the_server_leaves_out():
     raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
                      "/tmp/x.sqlite3", [

@@ -16,7 +16,7 @@ import shlex
 import attrs
 
 from qrisbot.config import Server
-from qrisbot.provision.recipes import PASSWORD, USERNAME, UUID
+from qrisbot.provision.recipes import IN_BLOCK, MARKERS_BEGIN, PASSWORD, USERNAME, UUID
 from qrisbot.provision.ssh import CommandFailed, Connections
 
 _LINE = re.compile(r"acct (\S{1,64}) (\d{4}-\d{2}-\d{2}) (\S{1,64})")
@@ -65,18 +65,21 @@ def _script(server: Server) -> str:
     assert server.xray is not None
     xray = server.xray
     prefixes = " ".join(sorted(set(xray.prefixes or (xray.prefix,))))
-    # For each comment line: the name, the date, and the id / password of the client line
-    # after it (commented out or not: a locked account is still one).
+    # For each comment line in the server's marker blocks (IN_BLOCK): the name, the date,
+    # and the id / password of the client line after it (commented out or not: a locked
+    # account is still one).
     program = (
-        'BEGIN { np = split(ps, pa, " "); for (i = 1; i <= np; i++) P[pa[i]] = 1 }'
-        ' ($1 in P) && NF >= 3 { user = $2; day = $3;'
+        'BEGIN { np = split(ps, pa, " "); for (i = 1; i <= np; i++) P[pa[i]] = 1; '
+        + MARKERS_BEGIN + '} ' + IN_BLOCK +
+        ' inb && ($1 in P) && NF >= 3 { user = $2; day = $3;'
         ' if ((getline line) <= 0) exit;'
         ' if (match(line, /"(id|password)": *"[^"]*"/)) {'
         ' v = substr(line, RSTART, RLENGTH); sub(/^"(id|password)": *"/, "", v);'
         ' sub(/"$/, "", v); print "acct", user, day, v } }'
     )
     return (f"[ -f {shlex.quote(xray.config)} ] || {{ echo 'config file not found' >&2; "
-            f"exit 4; }}\nawk -v ps={shlex.quote(prefixes)} {shlex.quote(program)} "
+            f"exit 4; }}\nawk -v ps={shlex.quote(prefixes)} "
+            f"-v ms={shlex.quote(' '.join(xray.markers))} {shlex.quote(program)} "
             f"{shlex.quote(xray.config)}")
 
 

@@ -380,6 +380,15 @@ uid=$(printf '%s\n' "$line" | cut -d: -f3)
 [ "$uid" -ge 1000 ] 2>/dev/null || {{ echo "not a tunnel user" >&2; exit {TAKEN}; }}"""
 
 
+# awk: `inb` is 1 on the lines of one of the server's marker blocks (from one of its markers,
+# given in `ms`, to the next marker-shaped comment line). A comment line is an account of
+# this server's only inside them: on the classic layout Shadowsocks accounts, after their
+# own #ssws / #ssgrpc, carry VMess's `###` prefix.
+MARKERS_BEGIN = 'nm = split(ms, ma, " "); for (i = 1; i <= nm; i++) M[ma[i]] = 1; '
+IN_BLOCK = ('{ t = $0; gsub(/^[ \\t]+|[ \\t]+$/, "", t); if (t in M) inb = 1;'
+            ' else if (t ~ /^#[A-Za-z0-9_-]+$/) inb = 0 } ')
+
+
 class XrayMarkers:
     """Xray clients in the autoscript marker layout (`#vless` lines in a #-commented config).
 
@@ -402,17 +411,22 @@ class XrayMarkers:
         return " ".join(sorted(set(self.xray.prefixes or (self.xray.prefix,))))
 
     def _awk(self, username: str, program: str, **values: str) -> str:
-        """awk over the config with `u` the username and P the set of comment prefixes (a
-        comment line is `$1 in P && $2 == u`: whole fields, so `bob` is never `bobby`)."""
+        """awk over the config where `mine` holds on the user's comment lines: `$1 in P &&
+        $2 == u` (P the comment prefixes; whole fields, so `bob` is never `bobby`) inside
+        one of the server's marker blocks (IN_BLOCK); `named` the same anywhere."""
         extra = "".join(f" -v {k}={shlex.quote(v)}" for k, v in values.items())
-        begin = 'BEGIN { np = split(ps, pa, " "); for (i = 1; i <= np; i++) P[pa[i]] = 1 } '
-        return (f"awk -v ps={shlex.quote(self._prefixes())} -v u={shlex.quote(username)}"
+        begin = ('BEGIN { np = split(ps, pa, " "); for (i = 1; i <= np; i++) P[pa[i]] = 1; '
+                 + MARKERS_BEGIN + '} ' + IN_BLOCK
+                 + '{ named = ($1 in P) && $2 == u; mine = inb && named } ')
+        return (f"awk -v ps={shlex.quote(self._prefixes())} "
+                f"-v ms={shlex.quote(' '.join(self.xray.markers))} -v u={shlex.quote(username)}"
                 f"{extra} {shlex.quote(begin + program)} {shlex.quote(self.xray.config)}")
 
-    def _find(self, username: str) -> str:
-        # Prints the client line after the user's comment line; exit 1 when there is none.
-        return self._awk(username, "($1 in P) && $2 == u { getline line; print line; "
-                                   "found = 1; exit } END { exit !found }")
+    def _find(self, username: str, anywhere: bool = False) -> str:
+        # Prints the client line after the user's comment line in the server's blocks
+        # (`anywhere`: in the whole file); exit 1 when there is none.
+        return self._awk(username, f"{'named' if anywhere else 'mine'} {{ getline line; "
+                                   "print line; found = 1; exit } END { exit !found }")
 
     def _listed(self, username: str, day: str | None) -> str:
         return _listed(self.xray.account_list, self.xray.list_prefix, username, day)
@@ -435,8 +449,9 @@ class XrayMarkers:
         return "\n".join(lines) or ":"
 
     def exists(self, username: str) -> Script:
+        # Taken when any inbound has the name (the families' menus refuse it so too).
         _check(USERNAME, username)
-        return Script(self._find(username))
+        return Script(self._find(username, anywhere=True))
 
     def presence(self, status: int, stdout: str) -> Presence | None:
         if status == 0:
@@ -507,10 +522,9 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
         line after each (fields compared whole: removing `bob` never touches `bobby`)."""
         config = shlex.quote(self.xray.config)
         user, day = removal.username, self._day(removal.expires)
-        drop = self._awk(user, "skip { skip = 0; next } ($1 in P) && $2 == u && $3 == d "
+        drop = self._awk(user, "skip { skip = 0; next } mine && $3 == d "
                                "{ skip = 1; next } { print }", d=day)
-        later = self._awk(user, "($1 in P) && $2 == u && $3 != d { later = 1 } "
-                                "END { exit later }", d=day)
+        later = self._awk(user, "mine && $3 != d { later = 1 } END { exit later }", d=day)
         # Whatever else the family keeps of the account goes with it (or after it).
         forget = f"{self._user_files(user, write=False)}\n{self._listed(user, None)}"
         return f"""[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
@@ -529,7 +543,7 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
         links keep working. The client must be there with this account's secret."""
         config = shlex.quote(self.xray.config)
         rewrite = self._awk(extension.username,
-                            "($1 in P) && $2 == u && (NF == 3 || NF == 4) { $3 = d } { print }",
+                            "mine && (NF == 3 || NF == 4) { $3 = d } { print }",
                             d=self._day(extension.expires)) + ' > "$tmp"'
         listed = self._listed(extension.username, self._day(extension.expires))
         return Script(f"""IFS= read -r s
