@@ -35,15 +35,23 @@ def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
                       missing: str = "recreate", dates: str = "longer") -> int:
     """Report each difference; with `fix`, settle it by the policies. Exit 1 when they
     differ and nothing was asked to settle them (or a step was refused)."""
-    read = accounts_on(config, server_id)
-    if read is None:
-        return EXIT_FAILURE
-    server, found = read
     with open_ledger(config, create=True) as ledger:
         if ledger is None:
             return EXIT_FAILURE
-        drift = compare(ledger.accounts(server_id), found.accounts,
-                        settling(ledger, server_id))
+        # The ledger's moment first, then the server: what the daemon delivers or renews
+        # while the server is read is left for the next run, never judged against (or
+        # settled by) a reading taken before it happened.
+        moment = time.time()
+        known, busy = ledger.accounts(server_id), settling(ledger, server_id)
+        read = accounts_on(config, server_id)
+        if read is None:
+            return EXIT_FAILURE
+        server, found = read
+        changed = ledger.changed_since(server_id, moment) - busy
+        drift = compare(known, found.accounts, busy | changed)
+        for name in sorted(changed):
+            print(f"changed  {name:16} by the shop while the server was read; left for the "
+                  "next run")
         today = shop_today(config)
         refused = _report(ledger, server, drift, today, fix, missing, dates)
     if found.skipped:

@@ -206,3 +206,69 @@ def test_many_accounts_unknown_to_the_shop_are_one_line():
     (line, buttons), = entries(server, Drift((), (), strangers), "en")
     assert "300 account(s) on the server unknown to the shop (user0, user1, user2, user3, " \
            "user4…)" in line and buttons == []
+
+
+async def test_reconcile_leaves_what_the_shop_changes_while_the_server_is_read(
+    sshd, linux_users, tmp_path, telegram, pakasir, capsys, monkeypatch
+):
+    """An account delivered and one renewed while `reconcile --fix` reads the server are not
+    judged against that reading: the paid account is not forgotten, the paid month not
+    taken back (the real sshd; the daemon's two writes made at the worst moment: after the
+    server was read, before the ledger would be)."""
+    from test_ledger import new_order
+
+    from qrisbot import operate_drift
+    from qrisbot.provision import SshProvisioner, existing
+
+    linux_users += ["qbt_ga", "qbt_gb"]
+    raw = config_for(telegram.url, telegram.token, pakasir.url, pakasir.project,
+                     pakasir.api_key, str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="ssh", ssh=sshd.access())],
+                     {"remind_days": []})
+    cfg = config.parse(raw, {})
+    server = cfg.servers[0]
+    last = dt.datetime.now(ZONE).date() + dt.timedelta(days=30)
+    ledger = Ledger.open(cfg.shop.database)
+    provisioner = SshProvisioner()
+
+    async def sold(order_id: str, name: str) -> None:
+        """As the daemon sells: made on the server, then recorded and delivered."""
+        order = new_order(ledger, order_id, chat_id=7700 + len(order_id), username=name)
+        for state in ("awaiting_payment", "paid", "provisioning"):
+            order = ledger.transition(order.id, {order.state}, state)
+        await provisioner.create(server, Made(order_id=order.id, username=name,
+                                              secret="password1", expires=last, months=1,
+                                              days=30))
+        ledger.record_provisioned(order.id, '{"kind": "ssh"}', last)
+        ledger.transition(order.id, {"provisioned"}, "delivered")
+
+    try:
+        await sold("VPN1", "qbt_gb")
+        read = existing.read
+
+        async def read_while_the_shop_works(server):
+            found = await read(server)
+            # Meanwhile the daemon delivers qbt_ga and renews qbt_gb by a month.
+            await sold("VPN22", "qbt_ga")
+            subprocess.run(["chage", "-E", (last + dt.timedelta(days=31)).isoformat(),
+                            "qbt_gb"], check=True)
+            renewal = ledger.grant_days(order_id="VPN3", account=ledger.account_named(
+                "sg1", "qbt_gb"), days=30, language="id")
+            ledger.claim_extension(renewal.id, dt.date.today())
+            ledger.record_extended(renewal.id, '{"kind": "ssh"}',
+                                   last + dt.timedelta(days=30))
+            return found
+
+        monkeypatch.setattr(existing, "read", read_while_the_shop_works)
+        code = await trio.to_thread.run_sync(partial(
+            operate_drift.servers_reconcile, cfg, "sg1", fix=True, missing="forget",
+            dates="server"))
+    finally:
+        provisioner.close()
+    out = capsys.readouterr().out
+    assert "recorded as removed" not in out and "ledger takes" not in out
+    assert "changed  qbt_ga" in out and "changed  qbt_gb" in out
+    assert code == 0 and "missing" not in out and "date " not in out
+    ga, gb = ledger.account_named("sg1", "qbt_ga"), ledger.account_named("sg1", "qbt_gb")
+    assert ga.state == "active" and ledger.username_held("sg1", "qbt_ga")
+    assert gb.expires_on == last + dt.timedelta(days=30)

@@ -799,6 +799,15 @@ class Ledger:
             (account.id, account.made_by)).fetchall()
         return [_order(row) for row in rows]
 
+    def changed_since(self, server_id: str, moment: float) -> set[str]:
+        """Names on the server whose account or any order was written at or after `moment`
+        (epoch seconds): a comparison with the server read after `moment` must leave them
+        for the next one."""
+        return {str(row[0]) for row in self._db.execute(
+            "SELECT username FROM accounts WHERE server_id=? AND updated_at >= ?"
+            " UNION SELECT username FROM orders WHERE server_id=? AND updated_at >= ?",
+            (server_id, moment, server_id, moment))}
+
     def removal_asked(self) -> bool:
         """Has the operator asked for a removal the daemon has not made yet?"""
         return self._db.execute(f"SELECT 1 FROM accounts WHERE remove_asked=1 AND"

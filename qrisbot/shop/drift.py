@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable
 from typing import NoReturn
 
@@ -67,9 +68,12 @@ def settling(ledger: Ledger, server_id: str) -> set[str]:
 
 
 async def drift_on(server: Server, ledger: Ledger, provisioner: Provisioner) -> Drift:
-    """Read the server and compare (raises ServerError)."""
+    """Read the server and compare (raises ServerError): the ledger as it was before the
+    server was read, without what the shop changed meanwhile."""
+    moment = time.time()
+    known, busy = ledger.accounts(server.id), settling(ledger, server.id)
     found = await provisioner.read_accounts(server)
-    return compare(ledger.accounts(server.id), found.accounts, settling(ledger, server.id))
+    return compare(known, found.accounts, busy | ledger.changed_since(server.id, moment))
 
 
 def entries(server: Server, drift: Drift, lang: str) -> list[Entry]:
