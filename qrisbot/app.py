@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -15,7 +16,7 @@ import trio
 
 from qrisbot import http, instance, systemd, webhook
 from qrisbot.config import Config
-from qrisbot.ledger import Ledger
+from qrisbot.ledger import Ledger, LedgerError
 from qrisbot.pacing import TelegramPacer
 from qrisbot.pakasir import Pakasir
 from qrisbot.provision import Provisioner, SshProvisioner
@@ -35,10 +36,19 @@ log = logging.getLogger("qrisbot")
 
 GRACE = 30  # seconds running provisioning may take to finish on SIGTERM
 EXIT_INTERRUPTED = 130  # a second signal: the shell's convention for "interrupted"
+# A revoked or mistyped token does not heal by restarting: the unit's RestartPreventExitStatus=.
+EXIT_TOKEN_REFUSED = 3
+UNAUTHORIZED = ("Telegram refused the bot token (401): check telegram.token or "
+                 "QRISBOT_TELEGRAM_TOKEN")
 
 
 class Fatal(Exception):
-    """The daemon cannot go on until the operator changes something."""
+    """The daemon cannot go on until the operator changes something: the message is one
+    line naming what to fix (its key or environment variable); `status` the exit status."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 async def run(
@@ -59,7 +69,10 @@ async def run(
         try:
             held.enter_context(instance.sole_daemon(config.shop.database))
         except instance.InUse as exc:
-            raise Fatal(str(exc)) from None
+            raise Fatal(f"{exc} (shop.database)") from None
+        except OSError as exc:
+            raise Fatal(f"cannot use the ledger {config.shop.database} (shop.database): "
+                        f"{exc.strerror}") from None
         await _run(config, provisioner, pacer, stop, calendar, task_status)
 
 
@@ -67,7 +80,11 @@ async def _run(
     config: Config, provisioner: Provisioner | None, pacer: TelegramPacer | None,
     stop: trio.Event | None, calendar: Calendar | None, task_status: trio.TaskStatus[None],
 ) -> None:
-    ledger = Ledger.open(config.shop.database)
+    try:
+        ledger = Ledger.open(config.shop.database)
+    except (OSError, sqlite3.Error, LedgerError) as exc:
+        raise Fatal(f"cannot open the ledger {config.shop.database} (shop.database): "
+                    f"{exc}") from None
     provisioner = provisioner or SshProvisioner()
     try:
         async with (
@@ -105,7 +122,11 @@ async def _run(
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)
-                    await intake.start(webhook.run, receiver, pk.webhook_listen)
+                    try:
+                        await intake.start(webhook.run, receiver, pk.webhook_listen)
+                    except OSError as exc:
+                        raise Fatal(f"cannot listen on {pk.webhook_listen} "
+                                    f"(pakasir.webhook_listen): {exc.strerror}") from None
                 await intake.start(_poll, poller, conversation, ledger, config)
                 log.info("qrisbot is running: %d server(s), polling Telegram",
                          len(config.servers))
@@ -145,7 +166,7 @@ async def _poll(
             task_status=task_status,
         )
     except Unauthorized:
-        raise Fatal("Telegram refused the bot token (401): check telegram.token") from None
+        raise Fatal(UNAUTHORIZED, EXIT_TOKEN_REFUSED) from None
 
 
 async def _prepare_bot(bot: BotApi, config: Config) -> None:
@@ -167,7 +188,7 @@ async def _prepare_bot(bot: BotApi, config: Config) -> None:
         try:
             await bot.call(method, params, attempts=2)
         except Unauthorized:
-            raise Fatal("Telegram refused the bot token (401): check telegram.token") from None
+            raise Fatal(UNAUTHORIZED, EXIT_TOKEN_REFUSED) from None
         except TelegramError as exc:
             log.warning("%s failed at start-up: %s", method, exc.description)
 

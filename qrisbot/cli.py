@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import trio
@@ -122,7 +122,8 @@ def _readable_by_others(path: str, config: cfg.Config) -> str | None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qrisbot", description="Telegram shop for VPN accounts, paid by QRIS (Pakasir).",
-        epilog="Exit status: 0 done, 1 failed or refused, 2 bad configuration or usage.")
+        epilog="Exit status: 0 done, 1 failed or refused, 2 bad configuration or usage, 3 "
+               "(run) Telegram refused the bot token.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     default = os.environ.get("QRISBOT_CONFIG", "config.toml")
     with_config = []
@@ -284,12 +285,39 @@ def _run(config: cfg.Config) -> int:
     qlog.setup(cfg.secrets(config))
     try:
         trio.run(app.run_until_signal, config)
-    except app.Fatal as exc:
-        logging.getLogger("qrisbot").error("stopping: %s", exc)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        pass
+    except BaseException as exc:  # as trio's nurseries wrap it, in exception groups
+        return _stopped(exc)
     return EXIT_OK
+
+
+def _stopped(exc: BaseException) -> int:
+    """The exit status for what stopped the daemon. A Fatal error is one line naming what
+    to fix, wherever a nursery wrapped it; anything else is a bug and keeps its traceback."""
+    from qrisbot import app
+
+    leaves = list(_leaves(exc))
+    log = logging.getLogger("qrisbot")
+    fatal = next((e for e in leaves if isinstance(e, app.Fatal)), None)
+    if fatal is not None:
+        log.error("stopping: %s", fatal)
+        return fatal.status
+    if all(isinstance(e, KeyboardInterrupt) for e in leaves):
+        return EXIT_OK
+    if not all(isinstance(e, Exception | KeyboardInterrupt) for e in leaves):
+        raise exc  # SystemExit and the like: not ours to translate
+    for leaf in leaves:
+        if isinstance(leaf, Exception):
+            log.error("stopping on an unexpected error (a bug; please report it)",
+                      exc_info=leaf)
+    return EXIT_FAILURE
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
 
 
 if __name__ == "__main__":

@@ -184,14 +184,14 @@ async def test_bad_config_exits_2_naming_every_problem(tmp_path):
         assert path in result.stderr
 
 
-async def test_refused_token_stops_with_status_1_and_a_clear_message(
+async def test_refused_token_stops_with_status_3_and_a_clear_message(
     daemon, telegram, tmp_path
 ):
     process = daemon()
     telegram.token = "999:a-different-token-entirely"  # the one in the config is refused
     await process.start()
     with trio.fail_after(STEP):
-        assert await process.process.wait() == 1
+        assert await process.process.wait() == 3  # the unit's RestartPreventExitStatus=
     log = (tmp_path / "daemon.log").read_text()
     assert "refused the bot token" in log
     assert "TEST-token" not in log

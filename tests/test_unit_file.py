@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from qrisbot.app import GRACE
+from qrisbot.app import EXIT_TOKEN_REFUSED, GRACE
+from qrisbot.cli import EXIT_CONFIG, EXIT_FAILURE
 
 UNIT = Path(__file__).parent.parent / "contrib" / "qrisbot.service"
 INSTALLED = "/usr/local/bin/qrisbot"
@@ -45,3 +46,8 @@ def test_unit_keeps_what_the_daemon_relies_on():
     assert service["EnvironmentFile"].startswith("-/etc/qrisbot/")
     assert service["ProtectSystem"] == "strict" and service["NoNewPrivileges"] == "yes"
     assert "/etc/qrisbot" in service["ReadOnlyPaths"]  # config, SSH key, known_hosts
+    # A refused token or a bad configuration does not heal by restarting every 2 s; a
+    # ledger held by another daemon (exit 1) may: the unit takes over once it is gone.
+    final = set(service["RestartPreventExitStatus"].split())
+    assert {str(EXIT_TOKEN_REFUSED), str(EXIT_CONFIG)} <= final
+    assert str(EXIT_FAILURE) not in final
