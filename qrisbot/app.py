@@ -8,13 +8,14 @@ import logging
 import os
 import signal
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
 import trio
 
 from qrisbot import http, instance, systemd, webhook
+from qrisbot import log as qlog
 from qrisbot.config import Config
 from qrisbot.ledger import Ledger, LedgerError
 from qrisbot.pacing import TelegramPacer
@@ -112,13 +113,14 @@ async def _run(
                 await checkout.resume()
                 expiry = Expiry(config, ledger, bot, provisioner, checkout.servers,
                                 checkout.calendar)
-                intake.start_soon(checkout.sweep, expiry.wake)
-                intake.start_soon(checkout.servers.probe, provisioner)
-                intake.start_soon(daily_summaries, config, ledger, notifier)
-                intake.start_soon(send_reminders, config, ledger, bot, checkout.calendar)
-                intake.start_soon(expiry.run)
-                intake.start_soon(drift.watch, config, ledger, provisioner, notifier,
-                                  checkout.calendar)
+                keep = partial(_keep, intake, notifier)
+                keep("sweep", checkout.sweep, expiry.wake)
+                keep("probe", checkout.servers.probe, provisioner)
+                keep("summary", daily_summaries, config, ledger, notifier)
+                keep("reminders", send_reminders, config, ledger, bot, checkout.calendar)
+                keep("expiry", expiry.run)
+                keep("drift", drift.watch, config, ledger, provisioner, notifier,
+                     checkout.calendar)
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)
@@ -131,7 +133,7 @@ async def _run(
                 log.info("qrisbot is running: %d server(s), polling Telegram",
                          len(config.servers))
                 systemd.notify("READY=1\nSTATUS=polling Telegram")
-                intake.start_soon(systemd.watchdog)
+                keep("watchdog", systemd.watchdog)
                 task_status.started()
                 if stop is not None:
                     await stop.wait()
@@ -143,6 +145,13 @@ async def _run(
     finally:
         provisioner.close()
         ledger.close()
+
+
+def _keep(nursery: trio.Nursery, notifier: Notifier, task: str,
+          fn: Callable[..., Awaitable[object]], *args: object) -> None:
+    """Start one of the daemon's long-running tasks: a bug in it is logged and told to the
+    admins once, and the task starts again (`log.supervised`); never fatal."""
+    nursery.start_soon(qlog.supervised, task, notifier.task_failed, fn, *args)
 
 
 async def _poll(

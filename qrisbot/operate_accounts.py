@@ -96,6 +96,8 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
             added += not held
             print(f"{'known  ' if held else 'new    '} {there.username:16} last day "
                   f"{there.last_day}")
+        for note in found.notes:
+            print(f"skipped  {note}")
         verb = "would be imported" if dry_run else "imported"
         print(f"{server_id}: {len(found.accounts)} account(s) on the server, {added} {verb}"
               + (f"; {found.skipped} line(s) skipped (not an account)" if found.skipped else ""))

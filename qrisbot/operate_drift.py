@@ -54,6 +54,8 @@ def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
                   "next run")
         today = shop_today(config)
         refused = _report(ledger, server, drift, today, fix, missing, dates)
+    for note in found.notes:
+        print(f"skipped  {note}")
     if found.skipped:
         print(f"({found.skipped} of the server's entries skipped: not an account the shop "
               "can take on)")

@@ -20,9 +20,12 @@ from qrisbot.provision.recipes import IN_BLOCK, MARKERS_BEGIN, PASSWORD, USERNAM
 from qrisbot.provision.ssh import CommandFailed, Connections
 
 _LINE = re.compile(r"acct (\S{1,64}) (\d{4}-\d{2}-\d{2}) (\S{1,64})")
-_USER_LINE = re.compile(r"acct (\S{1,64}) (\d{1,6}|-)")
+_USER_LINE = re.compile(r"acct (\S{1,64}) (\d{1,12}|-)")
 _LISTED_LINE = re.compile(r"listed (\S{1,64}) (\S{1,64})")
 _EPOCH = dt.date(1970, 1, 1)
+# The last days the shop keeps, with centuries of renewals to spare at either end of the
+# calendar: a line with a date outside is skipped and named (no arithmetic on it is safe).
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(8999, 12, 31)
 
 
 @attrs.frozen
@@ -37,6 +40,8 @@ class Existing:
 class Found:
     accounts: tuple[Existing, ...]
     skipped: int  # lines that were not an account the shop can take on
+    # the skipped lines worth naming to the operator: "<name>: <why>" (never a secret)
+    notes: tuple[str, ...] = ()
 
 
 # Linux users that look like tunnel accounts, with their shadow expiry (days since 1970,
@@ -98,6 +103,7 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
     shapes = (UUID, PASSWORD) if server.protocol == "trojan" else (UUID,)
     accounts: dict[str, Existing] = {}
     skipped = 0
+    notes: list[str] = []
     for line in result.stdout.splitlines():
         match = _LINE.fullmatch(line.strip())
         try:
@@ -108,9 +114,13 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
                 shape.fullmatch(match[3]) for shape in shapes):
             skipped += 1
             continue
-        last_day = day - dt.timedelta(days=server.xray.date_offset)
+        last_day = _last_day(day, server.xray.date_offset)
+        if last_day is None:
+            skipped += 1
+            notes.append(_out_of_range(match[1], f"date {match[2]}"))
+            continue
         accounts.setdefault(match[1], Existing(match[1], match[3], last_day))
-    return Found(tuple(accounts.values()), skipped)
+    return Found(tuple(accounts.values()), skipped, tuple(notes))
 
 
 def _users(stdout: str, listed: bool = False) -> Found:
@@ -119,6 +129,7 @@ def _users(stdout: str, listed: bool = False) -> Found:
     users in it, with the password it holds."""
     accounts: dict[str, Existing] = {}
     skipped = 0
+    notes: list[str] = []
     passwords: dict[str, str] = {}
     lines = []
     for line in stdout.splitlines():
@@ -134,10 +145,27 @@ def _users(stdout: str, listed: bool = False) -> Found:
         if match is None or not USERNAME.fullmatch(match[1]) or match[2] == "-":
             skipped += 1  # not a name the shop can take on, or no expiry date to keep
             continue
-        last_day = _EPOCH + dt.timedelta(days=int(match[2]) - 1)
+        last_day = _last_day(_EPOCH, 1 - int(match[2]))
+        if last_day is None:
+            skipped += 1
+            notes.append(_out_of_range(match[1], f"shadow expiry day {match[2]}"))
+            continue
         accounts.setdefault(match[1], Existing(match[1], passwords.get(match[1], ""),
                                                last_day))
-    return Found(tuple(accounts.values()), skipped)
+    return Found(tuple(accounts.values()), skipped, tuple(notes))
+
+
+def _last_day(day: dt.date, offset: int) -> dt.date | None:
+    """`day` less `offset` days, or None when that is outside the days the shop keeps."""
+    try:
+        last_day = day - dt.timedelta(days=offset)
+    except OverflowError:
+        return None
+    return last_day if FIRST_DAY <= last_day <= LAST_DAY else None
+
+
+def _out_of_range(username: str, what: str) -> str:
+    return f"{username}: {what} out of range (last days {FIRST_DAY}..{LAST_DAY} are kept)"
 
 
 async def read(server: Server) -> Found:

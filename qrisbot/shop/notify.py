@@ -65,6 +65,12 @@ class Notifier:
         self.tell("notify_needs_admin", order_id=order.id, server=self._name(order.server_id),
                   username=order.username, reason=_scrub(reason, order))
 
+    def task_failed(self, task: str, error: BaseException) -> None:
+        """A bug stopped one of the daemon's long-running tasks (it starts again). Only the
+        kind of error: its message may carry what a server or a buyer sent."""
+        self.tell("notify_task_failed", task=text(f"task_{task}", self.lang),
+                  error=type(error).__name__)
+
     def _name(self, server_id: str) -> str:
         server = self._config.server(server_id)
         return server.name if server is not None else server_id

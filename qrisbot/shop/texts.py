@@ -504,6 +504,21 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "• {server}: {count} account(s) on the server unknown to the shop ({names}); "
         "<code>qrisbot accounts import {id}</code> takes them on",
     ),
+    "notify_task_failed": (
+        "⚠️ Kesalahan program menghentikan tugas latar <b>{task}</b> ({error}). Toko tetap "
+        "berjalan dan tugas itu dimulai lagi sebentar lagi; rinciannya ada di log qrisbot "
+        "(journalctl -u qrisbot). Kesalahan yang sama tidak dilaporkan lagi.",
+        "⚠️ A bug stopped the background task <b>{task}</b> ({error}). The shop keeps "
+        "running and the task starts again shortly; the details are in qrisbot's log "
+        "(journalctl -u qrisbot). The same error is not reported again.",
+    ),
+    "task_sweep": ("perintah operator dari CLI", "operator commands from the CLI"),
+    "task_probe": ("cek server berkala", "periodic server check"),
+    "task_summary": ("ringkasan harian", "daily summary"),
+    "task_reminders": ("pengingat perpanjangan", "renewal reminders"),
+    "task_expiry": ("akun habis dan penghapusannya", "expiry and removal"),
+    "task_drift": ("pemeriksaan harian server", "daily server check"),
+    "task_watchdog": ("watchdog systemd", "systemd watchdog"),
     "broadcast_usage": (
         "Ketik /broadcast lalu pesannya, misalnya:\n"
         "<code>/broadcast Server SG2 sudah tersedia!</code>",
