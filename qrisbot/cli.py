@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         args.wait)
     if args.command == "servers":
         if args.action == "check":
-            return operate.servers_check(config, args.id)
+            return operate.servers_check(config, args.id, config_path=args.config,
+                                         unit_user=args.unit_user)
         if args.action == "detect":
             return operate.servers_detect(config, args.id)
         if args.action == "reconcile":
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return operate_drift.servers_reconcile(config, args.id, fix=args.fix,
                                                    missing=args.missing, dates=args.dates)
-        return operate.servers_trust(config, args.id, args.yes)
+        return operate.servers_trust(config, args.id, args.yes, config_path=args.config)
     if args.action == "list":
         return operate.orders_list(config, args.state, args.since)
     if args.action == "show":
@@ -199,9 +200,14 @@ def _parser() -> argparse.ArgumentParser:
     servers = commands.add_parser("servers", help="check or detect servers, trust a host key",
                                   description="The servers of the configuration.")
     server_actions = servers.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add(server_actions, "check", "connect, verify the host key, time a harmless command and "
-                                 "check what the recipe needs"
-        ).add_argument("id", nargs="?", help="one server (default: all)")
+    check = add(server_actions, "check", "connect, verify the host key, time a harmless "
+                                         "command, check what the recipe needs, and that "
+                                         "the daemon's user can read the key files")
+    check.add_argument("id", nargs="?", help="one server (default: all)")
+    check.add_argument("--unit-user", metavar="USER",
+                       help="the user the daemon runs as (default: the config file's owner, "
+                            "or if that is root the user named like its group, as the "
+                            "unit's User=qrisbot Group=qrisbot)")
     add(server_actions, "detect", "read a server (nothing is written) and say which "
                                   "autoscript family laid it out, with the config line to paste"
         ).add_argument("id", help="the server id")

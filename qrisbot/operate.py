@@ -21,7 +21,7 @@ import attrs
 import trio
 
 from qrisbot import config as cfg
-from qrisbot import http
+from qrisbot import http, unit_files
 from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
 from qrisbot.provision import hostkeys
@@ -229,14 +229,50 @@ def _servers(config: cfg.Config, server_id: str | None) -> list[cfg.Server] | No
     return [server]
 
 
-def servers_check(config: cfg.Config, server_id: str | None) -> int:
+def servers_check(config: cfg.Config, server_id: str | None, *,
+                  config_path: str | None = None, unit_user: str | None = None) -> int:
+    """Each server as the shop reaches it; with `config_path`, also whether the daemon's
+    user (`unit_files.unit_user`) can read the files the unit needs."""
     servers = _servers(config, server_id)
     if servers is None:
         return EXIT_FAILURE
+    readable = True
+    if config_path is not None:
+        try:
+            readable = _readable_by_the_unit(config, servers, config_path, unit_user)
+        except unit_files.UnknownUser as exc:
+            return fail(str(exc))
     reports = trio.run(_check_all, servers)
     for report in reports:
         _print_report(report)
-    return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURE
+    return EXIT_OK if readable and all(r.ok for r in reports) else EXIT_FAILURE
+
+
+def _readable_by_the_unit(config: cfg.Config, servers: list[cfg.Server], config_path: str,
+                          name: str | None) -> bool:
+    account = unit_files.unit_user(config_path, name)
+    if account is None:
+        return True  # the daemon runs as root
+    user = account.pw_name
+    needed: dict[str, list[str]] = {}  # path -> the keys that name it
+    for server in servers:
+        at = f"$.servers[{config.servers.index(server)}]"
+        for key in ("key_file", "known_hosts"):
+            needed.setdefault(getattr(server.ssh, key), []).append(f"{at}.ssh.{key}")
+    # Files that are not there are check-config's and servers trust's to name.
+    failed = unit_files.unreadable(account, [p for p in needed if os.path.exists(p)])
+    if failed is None:
+        print(f"(cannot tell whether {user}, the daemon's user, can read the key files: "
+              "run this as root or as that user)")
+        return True
+    group = unit_files.group_name(account.pw_gid)
+    for path, why in failed.items():
+        print(f"{user} cannot read {path} ({', '.join(needed[path])}): {why}; the daemon "
+              f"cannot connect. Run: chgrp {group} {path} && chmod g+r {path} "
+              "(and let the group pass its folders)")
+    if not failed:
+        print(f"files the unit needs: readable as {user}")
+    return not failed
 
 
 async def _check_all(servers: list[cfg.Server]) -> list[Report]:
@@ -310,7 +346,10 @@ def accounts_on(config: cfg.Config, server_id: str) -> tuple[cfg.Server, Found] 
         return None
 
 
-def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = input) -> int:
+def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = input, *,
+                  config_path: str | None = None) -> int:
+    """Add a server's host key to its known_hosts once confirmed; with `config_path`, the
+    file is shared with the daemon's group (the config file's)."""
     servers = _servers(config, server_id)
     if servers is None:
         return EXIT_FAILURE
@@ -325,7 +364,8 @@ def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = inpu
     if key.get_name() in already:
         if already[key.get_name()] == key:
             print(f"already trusted in {access.known_hosts}")
-            return EXIT_OK
+            problem = config_path and unit_files.share(access.known_hosts, config_path)
+            return fail(problem) if problem else EXIT_OK
         old = hostkeys.fingerprint(already[key.get_name()])
         return fail(
             f"WARNING: {access.known_hosts} holds a DIFFERENT {key.get_name()} key for {name} "
@@ -337,4 +377,8 @@ def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = inpu
         return fail("not trusted; nothing written")
     hostkeys.add(access, key)
     print(f"added to {access.known_hosts}")
+    if config_path is not None:
+        problem = unit_files.share(access.known_hosts, config_path)
+        if problem:
+            return fail(f"{problem}; the daemon cannot connect until it can read it")
     return EXIT_OK
