@@ -126,3 +126,25 @@ async def test_a_probe_that_raises_every_round_is_told_once(
     pakasir.pay(order_id)
     await bob.sees("Akun VLESS Anda siap")
 
+
+async def test_a_server_the_daily_look_cannot_read_is_told_once_until_it_reads_again(
+    autojump_clock, start_shop, telegram, pakasir, tmp_path
+):
+    calendar = Calendar("Asia/Jakarta", START)
+    down = {dt.date(2026, 12, 2), dt.date(2026, 12, 3)}
+    provisioner = Flawed(calendar=calendar, unreadable=down)
+    begun = trio.current_time()
+    await start_shop(shop_config(telegram, pakasir, tmp_path), provisioner=provisioner,
+                     calendar=calendar)
+    await trio.sleep_until(at(begun, 2, 12))
+    (told,) = admin_says(telegram, "tidak bisa dibaca untuk")
+    assert "Server SG1" in told and "exit 4" in told
+    await trio.sleep_until(at(begun, 3, 12))  # still unreadable: said once is enough
+    assert len(admin_says(telegram, "tidak bisa dibaca untuk")) == 1
+    assert admin_says(telegram, "bisa dibaca lagi") == []
+    await trio.sleep_until(at(begun, 4, 12))
+    (again,) = admin_says(telegram, "bisa dibaca lagi")
+    assert "Server SG1" in again
+    await trio.sleep_until(at(begun, 5, 12))
+    assert len(admin_says(telegram, "bisa dibaca lagi")) == 1
+    assert len(admin_says(telegram, "tidak bisa dibaca untuk")) == 1

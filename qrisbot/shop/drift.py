@@ -120,9 +120,10 @@ async def look(config: Config, ledger: Ledger, provisioner: Provisioner,
             try:
                 drift = await drift_on(server, ledger, provisioner)
             except ServerError as exc:
-                # The health probe tells the admins of a server that does not answer.
                 log.warning("drift check of %s failed: %s", server.id, exc)
+                record_unreadable(ledger, notifier, server, str(exc)[:300])
                 return
+            record_unreadable(ledger, notifier, server, None)
             if not drift.none:
                 log.warning("%s differs from the ledger: %d missing, %d dates, %d unknown",
                             server.id, len(drift.missing), len(drift.dates),
@@ -132,6 +133,7 @@ async def look(config: Config, ledger: Ledger, provisioner: Provisioner,
                 found[server.id] = entries(server, drift, notifier.lang)
             return
         log.warning("drift check of %s: no answer within %d s", server.id, READ_DEADLINE)
+        record_unreadable(ledger, notifier, server, f"no answer within {READ_DEADLINE} s")
 
     async with trio.open_nursery() as nursery:
         for server in servers:
@@ -140,3 +142,18 @@ async def look(config: Config, ledger: Ledger, provisioner: Provisioner,
         lines = [entry for server in servers for entry in found.get(server.id, [])]
         notifier.send(listing(text("drift_title", notifier.lang), lines, len(lines),
                               notifier.lang).text)
+
+
+def record_unreadable(ledger: Ledger, notifier: Notifier, server: Server,
+                      error: str | None) -> None:
+    """How reading the server went (`error` None: it was read). The admins hear once that
+    it cannot be read, and once that it can again (kept in the ledger across restarts)."""
+    key = f"drift:{server.id}:unreadable"
+    told = ledger.meta(key) == "1"
+    if error is not None and not told:
+        ledger.set_meta(key, "1")
+        notifier.tell("notify_drift_unreadable", name=server.name, error=error)
+    elif error is None and told:
+        ledger.set_meta(key, "0")
+        log.info("the accounts on %s can be read again", server.id)
+        notifier.tell("notify_drift_readable", name=server.name)

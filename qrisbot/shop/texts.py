@@ -519,6 +519,15 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "task_expiry": ("akun habis dan penghapusannya", "expiry and removal"),
     "task_drift": ("pemeriksaan harian server", "daily server check"),
     "task_watchdog": ("watchdog systemd", "systemd watchdog"),
+    "notify_drift_unreadable": (
+        "🔴 Akun di {name} tidak bisa dibaca untuk pemeriksaan harian: {error}. Perubahan "
+        "lewat menu autoscript di server itu tidak terlihat sampai terbaca lagi.",
+        "🔴 The accounts on {name} could not be read for the daily check: {error}. Changes "
+        "made in its autoscript menu go unseen until it can be read again.",
+    ),
+    "notify_drift_readable": ("🟢 Akun di {name} bisa dibaca lagi untuk pemeriksaan harian.",
+                              "🟢 The accounts on {name} can be read again for the daily "
+                              "check."),
     "broadcast_usage": (
         "Ketik /broadcast lalu pesannya, misalnya:\n"
         "<code>/broadcast Server SG2 sudah tersedia!</code>",
