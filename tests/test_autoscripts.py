@@ -234,6 +234,63 @@ async def test_a_locked_lunatic_account_renews_and_is_removed(sshd, tmp_path):
         provisioner.close()
 
 
+async def test_menu_made_names_are_imported_renewed_and_removed_as_spelled(
+    sshd, tmp_path, capsys
+):
+    """The families' menus accept `[A-Za-z0-9_]+`: `Budi2779` and `20245161x` are imported
+    as they are spelled, renewed and removed on their own lines. A name no family makes is
+    still skipped; `budi2779` is not the shop's to make (Xray refuses a config with both)."""
+    from qrisbot import operate_accounts
+    from qrisbot.ledger import Ledger
+    from qrisbot.provision import Presence, UsernameTaken
+
+    path, server = world(tmp_path, "classic", sshd)
+    budi, digits, ours = (str(uuid.uuid4()) for _ in range(3))
+    menu = "".join(f'#& {name} 2030-01-01\n}},{{"id": "{secret}","email": "{name}"\n'
+                   for name, secret in (("Budi2779", budi), ("20245161x", digits),
+                                        ("bad-name", digits)))
+    path.write_text(path.read_text().replace("#vless\n", f"#vless\n{menu}").replace(
+        "#vlessgrpc\n", f"#vlessgrpc\n{menu}"))
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="vless", ssh=sshd.access(),
+                                   xray={"layout": "classic", "config": str(path),
+                                         "restart": "true"})], {"grace_days": GRACE})
+    cfg = config.parse(raw, {})
+    provisioner = SshProvisioner()
+    try:
+        before = path.read_text()
+        assert await provisioner.presence(server, "budi2779") == Presence.TAKEN
+        with pytest.raises(UsernameTaken):
+            await provisioner.create(server, account("budi2779", ours, "VPN1"))
+        assert path.read_text() == before
+        assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
+                                             False) == 0
+        out = capsys.readouterr().out
+        assert "new     Budi2779" in out and "new     20245161x" in out
+        assert "bad-name" not in out and "2 line(s) skipped" in out
+        imported = {a.username: a for a in Ledger.open(cfg.shop.database).accounts()}
+        assert imported["Budi2779"].secret == budi
+        renewed = imported["Budi2779"].expires_on + dt.timedelta(days=30)
+        await provisioner.extend(server, Extension(
+            order_id="VPN2", made_by="imported", username="Budi2779", secret=budi,
+            expires=renewed))
+        later = (renewed + dt.timedelta(days=GRACE + 1)).isoformat()
+        assert path.read_text() == before.replace("#& Budi2779 2030-01-01\n",
+                                                  f"#& Budi2779 {later}\n")
+        v2ray_accepts(path, tmp_path)
+        outcome = await provisioner.remove(server, [Removal(
+            made_by="imported", username="20245161x", secret=digits,
+            expires=imported["20245161x"].expires_on)])
+        assert outcome == {"20245161x": Removed.GONE}
+        text = path.read_text()
+        assert "20245161x" not in text and "budi2779" not in text
+        assert text.count(f"#& Budi2779 {later}\n") == 2
+        v2ray_accepts(path, tmp_path)
+    finally:
+        provisioner.close()
+
+
 # Classic: Shadowsocks accounts, after their own markers, use VMess's `###` prefix.
 CLASSIC_VMESS_SS = """{
   "log": {"loglevel": "warning"},

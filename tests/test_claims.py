@@ -106,6 +106,39 @@ async def test_a_trojan_password_with_capitals_is_claimed_exactly_as_it_is(
     assert ledger.accounts_of(7311) == []
 
 
+async def test_a_menu_made_name_is_claimed_and_renewed_as_it_is_spelled(
+    autojump_clock, start_shop, make_config, telegram, pakasir, provisioner
+):
+    """The families' menus make names like `Budi2779` (capitals) or `20245161x`: claimed
+    with the name exactly as the server has it, then renewed under it."""
+    cfg = make_config([server_entry(), server_entry("sg2", protocol="vless")])
+    ledger = Ledger.open(cfg.shop.database)
+    for name, secret in (("Budi2779", OLD), ("20245161x", OTHER)):
+        assert ledger.import_account(
+            server_id="sg2", protocol="vless", username=name, secret=secret,
+            expires_on=dt.date(2030, 1, 1), today=dt.date(2026, 12, 1), details=json.dumps({
+                "protocol": "vless", "kind": "custom", "host": "sg2.example.com",
+                "username": name, "secret": secret, "expires": "2030-01-01"}))
+    await start_shop(cfg)
+    owner = Buyer(telegram, 7321)
+    await claim(owner, "budi2779", OLD)  # another spelling is another name
+    await owner.sees("Data tidak cocok")
+    await claim(owner, "Budi2779", OLD)
+    await owner.sees("sekarang tercatat milik Anda")
+    other = Buyer(telegram, 7322)
+    await claim(other, "20245161x", OTHER)
+    await other.sees("sekarang tercatat milik Anda")
+    assert [a.username for a in ledger.accounts_of(7322)] == ["20245161x"]
+    accounts = {a.username: a for a in ledger.accounts_of(7321)}
+    assert set(accounts) == {"Budi2779"}
+    owner.says("/akun")
+    await owner.sees("Akun saya")
+    _, renewal = await owner.renews(f"ren:{accounts['Budi2779'].id}")
+    pakasir.pay(renewal)
+    await owner.sees("diperpanjang sampai 31-01-2030")
+    assert provisioner.accounts[("sg2", "Budi2779")].expires == dt.date(2030, 1, 31)
+
+
 def test_the_proof_may_be_the_uuid_or_any_share_link_holding_it():
     vmess = base64.b64encode(json.dumps({"v": "2", "id": OLD.upper(), "add": "x"}).encode())
     assert OLD in secrets_in(f"vmess://{vmess.decode()}")

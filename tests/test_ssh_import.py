@@ -155,6 +155,59 @@ async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it
     assert await provisioner.password_opens(cfg.servers[0], "qbt_pre1", PASSWORD)
 
 
+async def test_menu_made_names_are_imported_claimed_renewed_and_removed_as_spelled(
+    sshd, linux_users, tmp_path, start_shop, telegram, pakasir
+):
+    """The families' menus make Linux users like `Budi2779` or `20245161x`: imported with
+    their name as it is, claimed by it (exactly: `qbt_h3budi` is another name), renewed
+    on the server, and removed as themselves."""
+    import datetime as dt
+
+    from qrisbot.provision import Removal, Removed
+
+    linux_users += ["Qbt_H3Budi", "2024qbt_h3"]
+    menu_user("Qbt_H3Budi", expire="2027-02-01")
+    menu_user("2024qbt_h3", expire="2027-02-01")
+    cfg = ssh_config(tmp_path, sshd, telegram, pakasir)
+    assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
+                                         False) == 0
+    ledger = Ledger.open(cfg.shop.database)
+    assert {"Qbt_H3Budi", "2024qbt_h3"} <= {a.username for a in ledger.accounts("sg1")}
+    provisioner = SshProvisioner()
+    await start_shop(cfg, provisioner=provisioner)
+    owner = Buyer(telegram, 7511)
+
+    async def claim(username: str) -> None:
+        owner.says("/akun")
+        await owner.sees(lambda m: "claim" in m.button_data())
+        owner.taps("claim")
+        await owner.sees("Pilih servernya")
+        owner.taps("csrv:sg1")
+        await owner.sees("username")
+        owner.says(username)
+        await owner.sees("password")
+        owner.says(PASSWORD)
+
+    await claim("qbt_h3budi")
+    await owner.sees("Data tidak cocok")
+    await claim("Qbt_H3Budi")
+    await owner.sees("sekarang tercatat milik Anda")
+    (account,) = ledger.accounts_of(7511)
+    assert account.username == "Qbt_H3Budi"
+    owner.says("/akun")
+    await owner.sees("Akun saya")
+    _, renewal = await owner.renews(f"ren:{account.id}")
+    pakasir.pay(renewal)
+    await owner.sees("diperpanjang sampai 02-03-2027", within=90)
+    assert "Mar 03, 2027" in shadow_expiry("Qbt_H3Budi")
+    outcome = await provisioner.remove(cfg.servers[0], [Removal(
+        made_by="imported", username="2024qbt_h3", secret="stand-in-123",
+        expires=dt.date(2027, 1, 31))])
+    assert outcome == {"2024qbt_h3": Removed.GONE}
+    present = {line.split(":")[0] for line in open("/etc/passwd")}
+    assert "2024qbt_h3" not in present and "Qbt_H3Budi" in present
+
+
 async def test_an_imported_user_is_removed_as_itself_never_a_shop_or_system_user(
     sshd, linux_users
 ):

@@ -16,7 +16,14 @@ import shlex
 import attrs
 
 from qrisbot.config import Server
-from qrisbot.provision.recipes import IN_BLOCK, MARKERS_BEGIN, PASSWORD, USERNAME, UUID
+from qrisbot.provision.recipes import (
+    IN_BLOCK,
+    LINUX_NAME,
+    MARKERS_BEGIN,
+    NAME,
+    PASSWORD,
+    UUID,
+)
 from qrisbot.provision.ssh import CommandFailed, Connections
 
 _LINE = re.compile(r"acct (\S{1,64}) (\d{4}-\d{2}-\d{2}) (\S{1,64})")
@@ -110,7 +117,7 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
             day = dt.date.fromisoformat(match[2]) if match else None
         except ValueError:
             day = None
-        if match is None or day is None or not USERNAME.fullmatch(match[1]) or not any(
+        if match is None or day is None or not NAME.fullmatch(match[1]) or not any(
                 shape.fullmatch(match[3]) for shape in shapes):
             skipped += 1
             continue
@@ -142,7 +149,7 @@ def _users(stdout: str, listed: bool = False) -> Found:
         match = _USER_LINE.fullmatch(line.strip())
         if match is not None and listed and match[1] not in passwords:
             continue  # a Linux user, but not one of the family's SSH accounts
-        if match is None or not USERNAME.fullmatch(match[1]) or match[2] == "-":
+        if match is None or not LINUX_NAME.fullmatch(match[1]) or match[2] == "-":
             skipped += 1  # not a name the shop can take on, or no expiry date to keep
             continue
         last_day = _last_day(_EPOCH, 1 - int(match[2]))

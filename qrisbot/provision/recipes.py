@@ -25,6 +25,13 @@ import attrs
 from qrisbot.config import Commands, Linux, Xray
 
 USERNAME = re.compile(r"[a-z][a-z0-9_]{2,15}")
+# Names an autoscript family's menu makes (`[A-Za-z0-9_]+`: `Budi2779`, `20245161x`): an
+# account made before the shop is imported, claimed, renewed and removed under its name,
+# matched exactly, case kept. No script is built from a name of another shape; the shop
+# makes new accounts only under USERNAME ones (is_sellable_username).
+NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
+# Of those, the ones a Linux user may have (not all digits: that is a uid's shape).
+LINUX_NAME = re.compile(r"(?![0-9]+$)[A-Za-z0-9_]{1,32}")
 PASSWORD = re.compile(r"[!-9;-~]{6,32}")  # printable ASCII without space and ':'
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Names the shop never sells, whatever the server says: system and service accounts and
@@ -64,7 +71,7 @@ class Presence(enum.Enum):
 
 def _check_identity(username: str, secret: str, *order_ids: str) -> None:
     """Every value that names an account in a script: refused unless well-formed."""
-    if not USERNAME.fullmatch(username):
+    if not NAME.fullmatch(username):
         raise ValueError("invalid username")
     if not all(ORDER_ID.fullmatch(order_id) for order_id in order_ids):
         raise ValueError("invalid order id")
@@ -260,7 +267,7 @@ class LinuxUsers:
 
     def exists(self, username: str) -> Script:
         # A name held only by a group is taken too: useradd would refuse it.
-        _check(USERNAME, username)
+        _check(LINUX_NAME, username)
         user = shlex.quote(username)
         return Script(f"getent passwd {user} || getent group {user}")
 
@@ -275,6 +282,7 @@ class LinuxUsers:
         return f"{account.username}:{account.secret}"
 
     def block(self, account: Account) -> str:
+        _check(LINUX_NAME, account.username)
         user = shlex.quote(account.username)
         # PAM refuses an account on its expire day: -e is the day after the last good day.
         expire_day = (account.expires + dt.timedelta(days=1)).isoformat()
@@ -306,6 +314,7 @@ chage -E {expire} {user} || exit 1
         return True
 
     def remove(self, removal: Removal) -> str:
+        _check(LINUX_NAME, removal.username)
         user = shlex.quote(removal.username)
         # The shadow expiry is the day after the last good day, in days since 1970.
         day_after = (removal.expires + dt.timedelta(days=1) - dt.date(1970, 1, 1)).days
@@ -320,6 +329,7 @@ userdel -f {user} || exit 1
 {self._family(removal.username, None)}"""
 
     def extend(self, extension: Extension) -> Script:
+        _check(LINUX_NAME, extension.username)
         user = shlex.quote(extension.username)
         expire_day = (extension.expires + dt.timedelta(days=1)).isoformat()
         expire = shlex.quote(expire_day)
@@ -413,20 +423,23 @@ class XrayMarkers:
     def _awk(self, username: str, program: str, **values: str) -> str:
         """awk over the config where `mine` holds on the user's comment lines: `$1 in P &&
         $2 == u` (P the comment prefixes; whole fields, so `bob` is never `bobby`) inside
-        one of the server's marker blocks (IN_BLOCK); `named` the same anywhere."""
+        one of the server's marker blocks (IN_BLOCK); `alike` on a comment line anywhere
+        whose name is the user's in any case (Xray refuses a config whose inbound has two
+        emails differing only in case: `Budi` and `budi` cannot both be there)."""
         extra = "".join(f" -v {k}={shlex.quote(v)}" for k, v in values.items())
         begin = ('BEGIN { np = split(ps, pa, " "); for (i = 1; i <= np; i++) P[pa[i]] = 1; '
                  + MARKERS_BEGIN + '} ' + IN_BLOCK
-                 + '{ named = ($1 in P) && $2 == u; mine = inb && named } ')
+                 + '{ mine = inb && ($1 in P) && $2 == u;'
+                 ' alike = ($1 in P) && tolower($2) == tolower(u) } ')
         return (f"awk -v ps={shlex.quote(self._prefixes())} "
                 f"-v ms={shlex.quote(' '.join(self.xray.markers))} -v u={shlex.quote(username)}"
                 f"{extra} {shlex.quote(begin + program)} {shlex.quote(self.xray.config)}")
 
-    def _find(self, username: str, anywhere: bool = False) -> str:
-        # Prints the client line after the user's comment line in the server's blocks
-        # (`anywhere`: in the whole file); exit 1 when there is none.
-        return self._awk(username, f"{'named' if anywhere else 'mine'} {{ getline line; "
-                                   "print line; found = 1; exit } END { exit !found }")
+    def _find(self, username: str, where: str = "mine") -> str:
+        # Prints the client line after the first line where `where` (see _awk) holds; exit
+        # 1 when there is none.
+        return self._awk(username, f"{where} {{ getline line; print line; found = 1; exit }}"
+                                   " END { exit !found }")
 
     def _listed(self, username: str, day: str | None) -> str:
         return _listed(self.xray.account_list, self.xray.list_prefix, username, day)
@@ -449,9 +462,10 @@ class XrayMarkers:
         return "\n".join(lines) or ":"
 
     def exists(self, username: str) -> Script:
-        # Taken when any inbound has the name (the families' menus refuse it so too).
-        _check(USERNAME, username)
-        return Script(self._find(username, anywhere=True))
+        # Taken when any inbound has the name in any case (the families' menus refuse a
+        # name used anywhere; Xray, one differing only in case).
+        _check(NAME, username)
+        return Script(self._find(username, "alike"))
 
     def presence(self, status: int, stdout: str) -> Presence | None:
         if status == 0:
@@ -500,6 +514,7 @@ if line=$({self._find(user)}); then
     *) echo "client exists" >&2; exit {TAKEN} ;;
   esac
 fi
+if {self._find(user, "alike")} >/dev/null; then echo "name in use" >&2; exit {TAKEN}; fi
 {checks}
 tmp={config}.qrisbot.$$
 {insert} || {{ rm -f "$tmp"; exit 1; }}
@@ -601,7 +616,7 @@ class CustomCommands:
         self.commands = commands
 
     def exists(self, username: str) -> Script:
-        _check(USERNAME, username)
+        _check(NAME, username)
         return Script(_fill(self.commands.exists, username=username))
 
     def presence(self, status: int, stdout: str) -> Presence | None:

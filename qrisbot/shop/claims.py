@@ -23,7 +23,7 @@ from qrisbot.config import Server
 from qrisbot.ledger import Account
 from qrisbot.provision import Account as Made
 from qrisbot.provision import ServerError, details
-from qrisbot.provision.recipes import PASSWORD, USERNAME
+from qrisbot.provision.recipes import NAME, PASSWORD
 from qrisbot.shop import messages
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
@@ -109,7 +109,7 @@ class Claims:
         ask = "ask_claim_password" if server is not None and server.protocol == "ssh" \
             else "ask_claim_proof"
         await self.d.ask(message.chat_id, attrs.evolve(
-            draft, step="claim_proof", username=raw.strip().lower()[:32]), Outgoing(
+            draft, step="claim_proof", username=raw.strip()[:64]), Outgoing(
             text(ask, self.lang), [cancel_row(self.lang)]))
 
     async def _on_proof(self, message: Message, draft: Draft, raw: str) -> None:
@@ -125,7 +125,7 @@ class Claims:
             return
         username = draft.username or ""
         account = (self.d.ledger.unowned(draft.server, username)
-                   if draft.server is not None and USERNAME.fullmatch(username) else None)
+                   if draft.server is not None and NAME.fullmatch(username) else None)
         server = self.d.config.server(account.server_id) if account is not None else None
         proven: tuple[str, str] | None = None
         if account is not None and server is not None:
