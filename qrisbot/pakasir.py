@@ -36,6 +36,15 @@ class PakasirError(Exception):
         self.status = status
 
 
+class Refused(PakasirError):
+    """Pakasir refused the shop's credentials: nothing can be paid until the operator
+    fixes `settings` (keys of `[pakasir]`; v1 does not say which of the two)."""
+
+    def __init__(self, message: str, *, settings: tuple[str, ...], status: int) -> None:
+        super().__init__(message, transient=False, status=status)
+        self.settings = settings
+
+
 @attrs.frozen
 class Transaction:
     txn_id: str
@@ -82,6 +91,8 @@ class Pakasir:
                 "POST",
                 f"/api/v2/create-transaction/{self._path(self._project)}/{self._path(order_id)}",
                 json={"method": "qris", "amount": amount},
+                # Create is find-or-create: only the project in its path can be unknown.
+                unknown=("project",),
             )
             payment = body
             txn_id = _text(body, "txn_id")
@@ -153,7 +164,10 @@ class Pakasir:
     def _path(value: str) -> str:
         return quote(value, safe="")
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _request(self, method: str, path: str, unknown: tuple[str, ...] = (),
+                       **kwargs: Any) -> dict[str, Any]:
+        """One call; a non-2xx answer raises PakasirError, a refused key (401/403) or a 404
+        that can only mean the settings `unknown` names raises Refused."""
         headers = {"X-Api-Key": self._key} if self.version == 2 else {}
         try:
             response = await self._client.request(
@@ -171,6 +185,12 @@ class Pakasir:
         if not 200 <= status < 300:
             message = body.get("message") if isinstance(body, dict) else None
             text = str(message)[:200] if message else "no message"
+            if self._key:
+                text = text.replace(self._key, "***")  # an echo of the key stays here
+            if status in (401, 403) or (status == 404 and unknown):
+                settings = (unknown if status == 404 else ("api_key",) if self.version == 2
+                            else ("project", "api_key"))
+                raise Refused(f"HTTP {status}: {text}", settings=settings, status=status)
             raise PakasirError(
                 f"HTTP {status}: {text}", transient=status in _TRANSIENT, status=status
             )

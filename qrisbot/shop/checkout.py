@@ -25,12 +25,12 @@ from qrisbot import log as qlog
 from qrisbot import qr
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger, Order
-from qrisbot.pakasir import CANCELED, COMPLETED, EXPIRED, Pakasir, PakasirError, Status
+from qrisbot.pakasir import CANCELED, COMPLETED, EXPIRED, Pakasir, PakasirError, Refused, Status
 from qrisbot.provision import Provisioner
 from qrisbot.shop import messages
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.fulfilment import Fulfilment
-from qrisbot.shop.notify import Notifier, Outage, tell_buyer
+from qrisbot.shop.notify import Notifier, Outage, Refusal, tell_buyer
 from qrisbot.shop.servers import Servers
 from qrisbot.shop.texts import Html
 from qrisbot.telegram.api import BotApi, TelegramError
@@ -79,6 +79,7 @@ class Checkout:
         self.notifier = notifier or Notifier(config, bot, nursery)
         self.servers = Servers(config, ledger, self.notifier)
         self.pakasir_outage = Outage(self.notifier, "notify_pakasir_down", "notify_pakasir_up")
+        self.pakasir_refusal = Refusal(self.notifier)
         self._watchers: dict[str, trio.CancelScope] = {}
         self.fulfilment = Fulfilment(config, ledger, bot, provisioner, self.servers,
                                      self.notifier, self._work, self.today)
@@ -156,10 +157,11 @@ class Checkout:
                 png = qr.png(txn.qr_string)
             except (PakasirError, ValueError) as exc:
                 log.warning("QRIS could not be created: %s", exc)
-                if isinstance(exc, PakasirError) and exc.transient:
-                    self.pakasir_outage.failed(str(exc))
+                if isinstance(exc, PakasirError):
+                    self._pakasir_failed(exc)
                 await self._qr_failed(order, str(exc)[:200])
                 return
+            self.pakasir_refusal.accepted()
             updated = self.ledger.transition(
                 order.id, {L.NEW}, L.AWAITING, txn_id=txn.txn_id, fee=txn.fee, total=txn.total,
                 qr=txn.qr_string, deadline=time.time() + self.config.pakasir.payment_timeout,
@@ -170,6 +172,14 @@ class Checkout:
             log.info("QRIS created: amount %d fee %d total %d", txn.amount, txn.fee, txn.total)
             await self._show_qr(updated, png)
             self.watch(updated)
+
+    def _pakasir_failed(self, exc: PakasirError) -> None:
+        """What a failed call tells the admins: a refused key or slug at once (once), an
+        outage once it has lasted."""
+        if isinstance(exc, Refused):
+            self.pakasir_refusal.refused(exc.settings, str(exc))
+        elif exc.transient:
+            self.pakasir_outage.failed(str(exc))
 
     async def _qr_failed(self, order: Order, reason: str) -> None:
         self.ledger.transition(order.id, {L.NEW}, L.CANCELLED, event=("qr_failed", reason))
@@ -237,10 +247,10 @@ class Checkout:
             status = await self.pakasir.status(order.id, order.txn_id, order.amount)
         except PakasirError as exc:
             log.warning("status check failed: %s", exc)
-            if exc.transient:
-                self.pakasir_outage.failed(str(exc))
+            self._pakasir_failed(exc)
             return False
         self.pakasir_outage.answered()
+        self.pakasir_refusal.accepted()
         if status.state == COMPLETED:
             return await self.paid(order, status)
         return False

@@ -107,6 +107,27 @@ class Outage:
         self._since, self._told = None, False
 
 
+class Refusal:
+    """Tells the admins once when Pakasir refuses the shop's credentials, naming the
+    settings to fix (never their values); again only after it has accepted them in
+    between."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+        self._told = False
+
+    def refused(self, settings: tuple[str, ...], error: str) -> None:
+        if self._told:
+            return
+        self._told = True
+        lang = self._notifier.lang
+        fix = Html(", ".join(text(f"pakasir_setting_{name}", lang) for name in settings))
+        self._notifier.tell("notify_pakasir_refused", settings=fix, error=error)
+
+    def accepted(self) -> None:
+        self._told = False
+
+
 def _scrub(detail: str, order: Order) -> str:
     """A server's error may echo what it was given; the buyer's password is not for admins."""
     return detail.replace(order.secret, "***") if order.secret else detail

@@ -528,6 +528,20 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "notify_drift_readable": ("🟢 Akun di {name} bisa dibaca lagi untuk pemeriksaan harian.",
                               "🟢 The accounts on {name} can be read again for the daily "
                               "check."),
+    "notify_pakasir_refused": (
+        "🔑 Pakasir menolak kredensial toko ({error}): pembeli tidak bisa membayar, setiap "
+        "kode QRIS gagal dibuat. Perbaiki {settings} di config.toml lalu mulai ulang "
+        "qrisbot. Pesan ini tidak diulang sampai Pakasir menerimanya lagi.",
+        "🔑 Pakasir refuses the shop's credentials ({error}): buyers cannot pay, every QRIS "
+        "code fails. Fix {settings} in config.toml and restart qrisbot. Not said again until "
+        "Pakasir has accepted them in between.",
+    ),
+    "pakasir_setting_api_key": (
+        "<code>[pakasir] api_key</code> (atau <code>QRISBOT_PAKASIR_API_KEY</code>)",
+        "<code>[pakasir] api_key</code> (or <code>QRISBOT_PAKASIR_API_KEY</code>)",
+    ),
+    "pakasir_setting_project": ("<code>[pakasir] project</code> (slug proyek)",
+                                "<code>[pakasir] project</code> (the project's slug)"),
     "broadcast_usage": (
         "Ketik /broadcast lalu pesannya, misalnya:\n"
         "<code>/broadcast Server SG2 sudah tersedia!</code>",
