@@ -28,6 +28,7 @@ from qrisbot import config as cfg
 from qrisbot import ledger as L
 from qrisbot.ledger import Account, Ledger
 from qrisbot.operate import EXIT_FAILURE, EXIT_OK, accounts_on, open_ledger, shop_today
+from qrisbot.provision.existing import leeway
 from qrisbot.shop.drift import Drift, compare, settling
 
 
@@ -48,7 +49,7 @@ def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
             return EXIT_FAILURE
         server, found = read
         changed = ledger.changed_since(server_id, moment) - busy
-        drift = compare(known, found.accounts, busy | changed)
+        drift = compare(known, found.accounts, busy | changed, leeway(server))
         for name in sorted(changed):
             print(f"changed  {name:16} by the shop while the server was read; left for the "
                   "next run")

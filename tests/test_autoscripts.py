@@ -541,8 +541,8 @@ async def test_importing_a_servers_accounts_twice_records_them_once(sshd, tmp_pa
     assert "0 imported" in second and second.count("known") == 3
     accounts = {a.username: a for a in ledger.accounts()}
     assert set(accounts) == {"alice", "zed", "lockd"}
-    # The date on the line is the family's (the day after the last day and the grace).
-    assert accounts["alice"].expires_on == dt.date(2030, 1, 1) - dt.timedelta(days=GRACE + 1)
+    # The family's cron deletes on the date on the line: the day before is her last.
+    assert accounts["alice"].expires_on == dt.date(2029, 12, 31)
     assert accounts["alice"].secret == ALICE and accounts["alice"].owner_user_id is None
     assert accounts["zed"].state == L.ACCOUNT_EXPIRED and accounts["lockd"].state == L.ACTIVE
     # They hold their names and places like the shop's own.
@@ -597,6 +597,53 @@ async def test_a_seller_imports_and_reconciles_before_the_daemon_ever_ran(
     assert "nowhere" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()
 
 
+async def test_an_imported_account_keeps_every_day_the_server_gives_it(
+    sshd, tmp_path, capsys
+):
+    """The menu dated alice 2030-01-01: the family's cron deletes her that day, so she has
+    through 31 December, whatever the shop's grace; that is her last day once imported.
+    The shop's own bob, dated after his last day and the grace, agrees with the ledger."""
+    import json
+
+    from qrisbot import operate_accounts, operate_drift
+    from qrisbot.ledger import Ledger
+
+    grace = 3
+    path, _ = world(tmp_path, "classic", sshd)
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="vless", ssh=sshd.access(),
+                                   xray={"layout": "classic", "config": str(path),
+                                         "restart": "true"})], {"grace_days": grace})
+    cfg = config.parse(raw, {})
+    (server,) = cfg.servers
+    bob = str(uuid.uuid4())
+    provisioner = SshProvisioner()
+    try:
+        await provisioner.create(server, account("bob", bob, "VPN1"))
+        ledger = Ledger.open(cfg.shop.database)
+        assert ledger.import_account(server_id="sg1", protocol="vless", username="bob",
+                                     secret=bob, expires_on=LAST_DAY, details=json.dumps({}),
+                                     today=dt.date(2026, 12, 1))
+        assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
+                                             False) == 0
+        assert "new     alice            last day 2029-12-31" in capsys.readouterr().out
+        alice = ledger.account_named("sg1", "alice")
+        assert alice is not None and alice.expires_on == dt.date(2029, 12, 31)
+        assert await trio.to_thread.run_sync(operate_drift.servers_reconcile, cfg, "sg1") == 0
+        assert "no differences" in capsys.readouterr().out
+        # The family's cron agrees: alice is there on her last day, gone the day after.
+        xp(server, dt.date(2029, 12, 31))
+        assert "alice" in path.read_text()
+        # The shop's own removal of her, after its grace period, takes her lines.
+        outcome = await provisioner.remove(server, [Removal(
+            made_by="imported", username="alice", secret=ALICE, expires=alice.expires_on)])
+        assert outcome == {"alice": Removed.GONE} and ALICE not in path.read_text()
+        v2ray_accepts(path, tmp_path)
+    finally:
+        provisioner.close()
+
+
 async def test_reconcile_names_every_change_made_behind_the_shops_back(
     sshd, tmp_path, capsys
 ):
@@ -635,7 +682,9 @@ async def test_reconcile_names_every_change_made_behind_the_shops_back(
     assert await trio.to_thread.run_sync(operate_drift.servers_reconcile, cfg, "sg1") == 1
     out = capsys.readouterr().out
     assert "missing  carol" in out
-    assert f"date     bob              ledger {LAST_DAY}, server 2027-03-08" in out
+    # bob was imported with the days his lines give (his last day and the grace period).
+    assert f"date     bob              ledger {LAST_DAY + dt.timedelta(days=GRACE)}, server " \
+           "2027-03-09" in out
     assert "unknown  dave" in out and "alice" not in out
     assert "nothing was changed" in out and path.read_text() == text
     assert sorted((a.username, a.expires_on, a.state)

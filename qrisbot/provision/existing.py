@@ -40,7 +40,9 @@ class Existing:
     username: str
     # "" for an SSH account whose password the server does not keep (only its hash)
     secret: str = attrs.field(repr=False)
-    last_day: dt.date  # the date on its comment line, less the layout's offset
+    # The last day the server itself lets the account in (the rule: see leeway); for
+    # the shop's own accounts on a family's Xray layout, their last day and the grace.
+    last_day: dt.date
 
 
 @attrs.frozen
@@ -95,6 +97,20 @@ def _script(server: Server) -> str:
             f"{shlex.quote(xray.config)}")
 
 
+def leeway(server: Server) -> int:
+    """Days past an account's last day that the server lets in an account the shop dated:
+    on a family's Xray layout the shop writes the day after the last day and the grace
+    period (the family's cron deletes on that date); none elsewhere.
+
+    The rule for reading a server (`accounts import`, reconcile, the daily look): an
+    account's last day is the last day the server itself lets it in, never fewer: on a
+    family's Xray layout the day before its date (the family's cron deletes on it, whoever
+    wrote it), on the custom layout its date, for an SSH user the day before its shadow
+    expiry (PAM refuses on it). A server agrees with the ledger when that day is the
+    ledger's last day or at most `leeway` days later."""
+    return max(server.xray.date_offset - 1, 0) if server.xray is not None else 0
+
+
 async def existing_accounts(server: Server, connections: Connections) -> Found:
     """Every account on the server, once per name (raises SshError)."""
     result = await connections.get(server.ssh).run(_script(server))
@@ -121,7 +137,7 @@ async def existing_accounts(server: Server, connections: Connections) -> Found:
                 shape.fullmatch(match[3]) for shape in shapes):
             skipped += 1
             continue
-        last_day = _last_day(day, server.xray.date_offset)
+        last_day = _last_day(day, server.xray.date_offset - leeway(server))
         if last_day is None:
             skipped += 1
             notes.append(_out_of_range(match[1], f"date {match[2]}"))

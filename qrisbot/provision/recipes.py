@@ -533,13 +533,16 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
         return True
 
     def remove(self, removal: Removal) -> str:
-        """Delete exactly this client: its comment lines with that last day and the client
-        line after each (fields compared whole: removing `bob` never touches `bobby`)."""
+        """Delete exactly this client: its comment lines with that last day's date, or an
+        earlier one, and the client line after each (fields compared whole: removing `bob`
+        never touches `bobby`); a later date is a renewal made meanwhile (KEPT)."""
         config = shlex.quote(self.xray.config)
         user, day = removal.username, self._day(removal.expires)
-        drop = self._awk(user, "skip { skip = 0; next } mine && $3 == d "
+        # ISO dates compare as strings; an earlier date is the menu's own for an imported
+        # account (existing.leeway), a later one a renewal made meanwhile.
+        drop = self._awk(user, "skip { skip = 0; next } mine && $3 <= d "
                                "{ skip = 1; next } { print }", d=day)
-        later = self._awk(user, "mine && $3 != d { later = 1 } END { exit later }", d=day)
+        later = self._awk(user, "mine && $3 > d { later = 1 } END { exit later }", d=day)
         # Whatever else the family keeps of the account goes with it (or after it).
         forget = f"{self._user_files(user, write=False)}\n{self._listed(user, None)}"
         return f"""[ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}

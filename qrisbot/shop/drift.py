@@ -23,6 +23,7 @@ import trio
 from qrisbot.config import Config, Server
 from qrisbot.ledger import REMOVED, Account, Ledger
 from qrisbot.provision import Existing, Provisioner, ServerError, can_read
+from qrisbot.provision.existing import leeway
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.messages import Entry, listing
 from qrisbot.shop.notify import Notifier
@@ -48,9 +49,11 @@ class Drift:
 
 
 def compare(ledger_accounts: list[Account], on_server: tuple[Existing, ...],
-            settling: Iterable[str] = ()) -> Drift:
+            settling: Iterable[str] = (), leeway: int = 0) -> Drift:
     """`settling`: names an unfinished order is making or changing right now (the ledger
-    and the server may differ for a moment; that is not drift)."""
+    and the server may differ for a moment; that is not drift). A last day agrees when the
+    server's is the ledger's or at most `leeway` days later (existing.leeway: the grace
+    period the shop's own dates give on a family's Xray layout)."""
     busy = set(settling)
     live = {a.username: a for a in ledger_accounts
             if a.state != REMOVED and a.username not in busy}
@@ -58,7 +61,8 @@ def compare(ledger_accounts: list[Account], on_server: tuple[Existing, ...],
     return Drift(
         missing=tuple(a for name, a in sorted(live.items()) if name not in there),
         dates=tuple((a, there[name].last_day) for name, a in sorted(live.items())
-                    if name in there and there[name].last_day != a.expires_on),
+                    if name in there and not a.expires_on <= there[name].last_day
+                    <= a.expires_on + dt.timedelta(days=leeway)),
         unknown=tuple(e for name, e in sorted(there.items()) if name not in live),
     )
 
@@ -73,7 +77,8 @@ async def drift_on(server: Server, ledger: Ledger, provisioner: Provisioner) -> 
     moment = time.time()
     known, busy = ledger.accounts(server.id), settling(ledger, server.id)
     found = await provisioner.read_accounts(server)
-    return compare(known, found.accounts, busy | ledger.changed_since(server.id, moment))
+    return compare(known, found.accounts, busy | ledger.changed_since(server.id, moment),
+                   leeway(server))
 
 
 def entries(server: Server, drift: Drift, lang: str) -> list[Entry]:
