@@ -15,6 +15,9 @@ import time
 import zoneinfo
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import trio
 
 from qrisbot import config as cfg
 from qrisbot import ledger as L
@@ -29,7 +32,12 @@ from qrisbot.operate import (
     open_ledger,
     shop_today,
 )
+from qrisbot.provision.ssh import SshError
 from qrisbot.shop.texts import rupiah
+
+if TYPE_CHECKING:
+    from qrisbot.provision.binding import Bound
+    from qrisbot.provision.existing import Existing
 
 MAX_GIFT_DAYS = 366
 STATES = (L.ACTIVE, L.ACCOUNT_EXPIRED, L.REMOVED)
@@ -72,6 +80,7 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
 
     from qrisbot.provision import Account as Made
     from qrisbot.provision import details
+    from qrisbot.provision.binding import WHY, Bound
 
     read = accounts_on(config, server_id)
     if read is None:
@@ -81,6 +90,11 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
         if ledger is None:
             return EXIT_FAILURE
         today, added = shop_today(config), 0
+        bound = {} if dry_run else _bind(server, [
+            there for there in found.accounts
+            if not ledger.username_held(server.id, there.username)])
+        if bound is None:
+            return EXIT_FAILURE
         for there in found.accounts:
             # An SSH account's password is not on the server (only its hash): a stand-in
             # nobody is shown, until the buyer who claims it proves the real one.
@@ -88,6 +102,10 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
             made = Made(order_id=L.IMPORTED, username=there.username,
                         secret=secret, expires=there.last_day, months=0, days=0)
             held = ledger.username_held(server.id, there.username)
+            outcome = bound.get(there.username)
+            if not held and outcome is not None and outcome is not Bound.BOUND:
+                print(f"skipped  {there.username}: {WHY[outcome]}")
+                continue
             if not dry_run and not held:
                 held = not ledger.import_account(
                     server_id=server.id, protocol=server.protocol, username=there.username,
@@ -102,6 +120,21 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
         print(f"{server_id}: {len(found.accounts)} account(s) on the server, {added} {verb}"
               + (f"; {found.skipped} line(s) skipped (not an account)" if found.skipped else ""))
         return EXIT_OK
+
+
+def _bind(server: cfg.Server, fresh: list[Existing]) -> dict[str, Bound] | None:
+    """The SSH users about to be imported, marked as the shop's on the server (each only
+    while it is the user that was read): a renewal or removal never reaches a stranger
+    given the name later. {} on other servers; None (said why) when the server failed."""
+    from qrisbot.provision.binding import bind
+
+    if server.protocol != "ssh" or not fresh:
+        return {}
+    try:
+        return trio.run(bind, server, fresh)
+    except SshError as exc:
+        fail(f"{server.id}: {exc}")
+        return None
 
 
 def accounts_assign(config: cfg.Config, server_id: str, username: str, user_id: int) -> int:

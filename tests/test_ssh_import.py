@@ -1,19 +1,28 @@
 """SSH accounts made before the shop (by the seller's autoscript menu, on the real sshd):
-`accounts import` takes on the Linux users that look like tunnel accounts, `servers
-reconcile` sees them changed by hand, and their buyer claims one in the bot with its
-password (checked by a real login), then renews it on the server."""
+`accounts import` takes on the Linux users that look like tunnel accounts (marking each as
+the shop's), `servers reconcile` sees them changed by hand, and their buyer claims one in
+the bot with its password (checked by a real login), then renews it on the server. A name
+the menu made again for a stranger is never renewed or removed for the buyer.
+
+Every test that imports SSH users is in this file: an import marks the machine's unmarked
+tunnel users, so one running beside another file's test could mark that test's stranger.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import pwd
 import subprocess
 
+import pytest
 import trio
 from buyer import TYPED_PASSWORDS, Buyer
 from conftest import server_entry
 
 from qrisbot import config, operate_accounts, operate_drift
+from qrisbot.config import Server, SshAccess
 from qrisbot.ledger import Ledger
-from qrisbot.provision import SshProvisioner
+from qrisbot.provision import Extension, Removal, Removed, SshProvisioner, UsernameTaken
 from qrisbot.testing import config_for
 
 PASSWORD = "lama-pw-1"  # the buyer's password, set by the seller's menu
@@ -21,10 +30,11 @@ TYPED_PASSWORDS.update({PASSWORD, "salah-pw-1"})
 
 
 def menu_user(name: str, *, expire: str | None, shell: str = "/bin/false",
-              system: bool = False, password: str = PASSWORD) -> None:
+              system: bool = False, password: str = PASSWORD, uid: int | None = None) -> None:
     """A user as an autoscript's menu makes one: `useradd -e DATE -s /bin/false -M`."""
     command = ["useradd", "-M", "-s", shell, *(["-e", expire] if expire else []),
-               *(["-r"] if system else []), name]
+               *(["-r"] if system else []), *(["-u", str(uid)] if uid is not None else []),
+               name]
     subprocess.run(command, check=True, capture_output=True)
     subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
 
@@ -218,6 +228,7 @@ async def test_an_imported_user_is_removed_as_itself_never_a_shop_or_system_user
 
     linux_users += ["qbt_imp", "qbt_made", "qbt_sys"]
     menu_user("qbt_imp", expire="2026-11-20")
+    subprocess.run(["usermod", "-c", "qrisbot-imported", "qbt_imp"], check=True)  # as imported
     menu_user("qbt_sys", expire="2026-11-20", shell="/usr/sbin/nologin", system=True)
     subprocess.run(["useradd", "-M", "-s", "/bin/false", "-e", "2026-11-20", "-c",
                     "qrisbot-VPN9", "qbt_made"], check=True)  # another order's account
@@ -258,3 +269,133 @@ async def test_on_an_rmbl_server_only_its_listed_ssh_accounts_are_imported_with_
     assert "new     qbt_lst1" in out and "qbt_lst2" not in out
     account = Ledger.open(cfg.shop.database).account_named("sg1", "qbt_lst1")
     assert account is not None and account.secret == PASSWORD  # as the family keeps it
+
+
+# --- an imported account is bound to the Linux user it was imported as -----------------
+
+ADMIN = 9031
+OWNER_OK, OWNER_GONE = 7531, 7532
+STRANGER = "h4-orang-lain"  # the stranger's, when the menu made the name again
+TYPED_PASSWORDS.add(STRANGER)
+
+
+def shadow(name: str) -> str:
+    """The user's shadow line without its password hash."""
+    line = next(entry for entry in open("/etc/shadow").read().splitlines()
+                if entry.split(":")[0] == name)
+    fields = line.split(":")
+    return ":".join([fields[0], *fields[2:]])
+
+
+def gecos(name: str) -> str:
+    return pwd.getpwnam(name).pw_gecos
+
+
+def ssh_config_with_admin(tmp_path, sshd, telegram, pakasir) -> config.Config:
+    raw = config_for(telegram.url, telegram.token, pakasir.url, pakasir.project,
+                     pakasir.api_key, str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="ssh", ssh=sshd.access())],
+                     {"remind_days": [], "admins": [ADMIN]})
+    return config.parse(raw, {})
+
+
+async def test_an_imported_name_made_again_for_a_stranger_is_never_renewed_or_removed(
+    sshd, linux_users, tmp_path, start_shop, telegram, pakasir
+):
+    linux_users += ["qbt_h4ok", "qbt_h4gone", "qbt_h4rm"]
+    for name in linux_users[-3:]:
+        menu_user(name, expire="2027-02-01")
+    cfg = ssh_config_with_admin(tmp_path, sshd, telegram, pakasir)
+    Ledger.open(cfg.shop.database).close()
+
+    def operate(function, *args):
+        return trio.to_thread.run_sync(function, cfg, *args)
+
+    assert await operate(operate_accounts.accounts_import, "sg1", False) == 0
+    for name, owner in (("qbt_h4ok", OWNER_OK), ("qbt_h4gone", OWNER_GONE)):
+        assert await operate(operate_accounts.accounts_assign, "sg1", name, owner) == 0
+    # The family's cron deleted qbt_h4gone and qbt_h4rm, and the menu made the names again
+    # for strangers (with the same date).
+    strangers = {}
+    for name in ("qbt_h4gone", "qbt_h4rm"):
+        subprocess.run(["userdel", "-f", name], check=True)
+        menu_user(name, expire="2027-02-01", password=STRANGER)
+        strangers[name] = shadow(name), gecos(name)
+    await start_shop(cfg, provisioner=SshProvisioner())
+    ledger = Ledger.open(cfg.shop.database)
+    admin = Buyer(telegram, ADMIN)
+
+    async def renew(owner: Buyer) -> None:
+        (account,) = ledger.accounts_of(owner.chat_id)
+        owner.says("/akun")
+        await owner.sees("Akun saya")
+        _, renewal = await owner.renews(f"ren:{account.id}")
+        pakasir.pay(renewal)
+
+    # The original buyer pays: refused on the server, told so (never "diperpanjang"), the
+    # admins told why; the stranger keeps exactly what the menu gave them.
+    gone = Buyer(telegram, OWNER_GONE)
+    await renew(gone)
+    told = await gone.sees("Admin sudah diberi tahu", within=90)
+    assert "diperpanjang" in told.text and "belum bisa diperpanjang" in told.text
+    assert not any("diperpanjang sampai" in m.body for m in telegram.messages(OWNER_GONE))
+    notice = await admin.sees("perlu Anda", within=30)
+    assert "qbt_h4gone" in notice.text and "someone else" in notice.text
+    assert (shadow("qbt_h4gone"), gecos("qbt_h4gone")) == strangers["qbt_h4gone"]
+
+    # The genuine imported user renews (from its last day) and carries the shop's mark.
+    ok = Buyer(telegram, OWNER_OK)
+    await renew(ok)
+    await ok.sees("diperpanjang sampai 02-03-2027", within=90)
+    assert shadow("qbt_h4ok").split(":")[6] == str(
+        (dt.date(2027, 3, 3) - dt.date(1970, 1, 1)).days)
+    assert gecos("qbt_h4ok") == "qrisbot-imported"
+
+    # The operator removes qbt_h4rm (its last day is the stranger's date): the stranger
+    # stays, the admins are told.
+    assert await operate(operate_accounts.accounts_remove, "sg1", "qbt_h4rm", True, 30.0) == 0
+    notice = await admin.sees(lambda m: "qbt_h4rm" in m.body and "tidak dihapus" in m.body,
+                              within=30)
+    assert "pengguna lain" in notice.text
+    assert (shadow("qbt_h4rm"), gecos("qbt_h4rm")) == strangers["qbt_h4rm"]
+
+
+def server_of(sshd) -> Server:
+    return Server(id="sg1", name="SG", protocol="ssh", domain="sg1.example.com",
+                  price_per_month=10000, ssh=SshAccess(**sshd.access()))
+
+
+async def test_a_stranger_given_the_imported_users_very_uid_is_still_not_it(
+    sshd, linux_users, tmp_path, capsys
+):
+    """useradd gives the next uid after the highest: deleting the newest user and making
+    its name again hands the stranger the same uid. The mark written at import still
+    tells them apart."""
+    linux_users.append("qbt_h4uid")
+    menu_user("qbt_h4uid", expire="2027-02-01")
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="ssh", ssh=sshd.access())], {})
+    cfg = config.parse(raw, {})
+    Ledger.open(cfg.shop.database).close()
+    assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
+                                         False) == 0
+    account = Ledger.open(cfg.shop.database).account_named("sg1", "qbt_h4uid")
+    assert account is not None
+    uid = pwd.getpwnam("qbt_h4uid").pw_uid
+    subprocess.run(["userdel", "-f", "qbt_h4uid"], check=True)
+    menu_user("qbt_h4uid", expire="2027-06-01", password=STRANGER, uid=uid)
+    before = shadow("qbt_h4uid")
+    provisioner = SshProvisioner()
+    try:
+        with pytest.raises(UsernameTaken):
+            await provisioner.extend(server_of(sshd), Extension(
+                order_id="VPN31", made_by=account.tag, username="qbt_h4uid",
+                secret=account.secret, expires=dt.date(2030, 1, 1)))
+        outcome = await provisioner.remove(server_of(sshd), [Removal(
+            made_by=account.tag, username="qbt_h4uid", secret=account.secret,
+            expires=dt.date(2027, 5, 31))])
+    finally:
+        provisioner.close()
+    assert outcome == {"qbt_h4uid": Removed.FOREIGN}
+    assert shadow("qbt_h4uid") == before and gecos("qbt_h4uid") == ""

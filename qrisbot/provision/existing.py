@@ -27,7 +27,7 @@ from qrisbot.provision.recipes import (
 from qrisbot.provision.ssh import CommandFailed, Connections
 
 _LINE = re.compile(r"acct (\S{1,64}) (\d{4}-\d{2}-\d{2}) (\S{1,64})")
-_USER_LINE = re.compile(r"acct (\S{1,64}) (\d{1,12}|-)")
+_USER_LINE = re.compile(r"acct (\S{1,64}) (\d{1,12}|-) (\d{1,10})")
 _LISTED_LINE = re.compile(r"listed (\S{1,64}) (\S{1,64})")
 _EPOCH = dt.date(1970, 1, 1)
 # The last days the shop keeps, with centuries of renewals to spare at either end of the
@@ -43,6 +43,7 @@ class Existing:
     # The last day the server itself lets the account in (the rule: see leeway); for
     # the shop's own accounts on a family's Xray layout, their last day and the grace.
     last_day: dt.date
+    uid: int | None = None  # an SSH account's Linux user, as read (`bind_imported` checks it)
 
 
 @attrs.frozen
@@ -54,13 +55,13 @@ class Found:
 
 
 # Linux users that look like tunnel accounts, with their shadow expiry (days since 1970,
-# "-" for none). UID_MIN comes from login.defs when it is a number.
+# "-" for none) and uid. UID_MIN comes from login.defs when it is a number.
 _USERS = """[ -r /etc/shadow ] || { echo 'cannot read /etc/shadow' >&2; exit 4; }
 min=$(awk '$1 == "UID_MIN" { print $2 }' /etc/login.defs 2>/dev/null)
 case "$min" in ''|*[!0-9]*) min=1000 ;; esac
 awk -F: -v min="$min" 'NR == FNR { e[$1] = $8; next }
   $3 ~ /^[0-9]+$/ && $3 + 0 >= min + 0 && $3 + 0 < 60000 && $7 ~ /(false|nologin)$/ {
-    print "acct", $1, (e[$1] ~ /^[0-9]+$/ ? e[$1] : "-") }' /etc/shadow /etc/passwd"""
+    print "acct", $1, (e[$1] ~ /^[0-9]+$/ ? e[$1] : "-"), $3 }' /etc/shadow /etc/passwd"""
 
 
 def _listed_users(path: str, prefix: str) -> str:
@@ -174,7 +175,7 @@ def _users(stdout: str, listed: bool = False) -> Found:
             notes.append(_out_of_range(match[1], f"shadow expiry day {match[2]}"))
             continue
         accounts.setdefault(match[1], Existing(match[1], passwords.get(match[1], ""),
-                                               last_day))
+                                               last_day, int(match[3])))
     return Found(tuple(accounts.values()), skipped, tuple(notes))
 
 

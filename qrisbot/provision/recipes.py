@@ -53,6 +53,9 @@ LOCK_DIR = "/run/qrisbot"
 LOCK = f"{LOCK_DIR}/provision.lock"
 # The tag the ledger gives an account made before the shop (the seller's menu made it).
 MADE_BEFORE = "imported"
+# The comment field `accounts import` gives the Linux user of an imported SSH account (and
+# a renewal that had to make it again): the shop's from then on.
+IMPORTED_MARK = f"qrisbot-{MADE_BEFORE}"
 TAKEN = 3
 MISSING = 6  # extend: the account is not (or no longer) on the server
 KEPT = 7  # remove: the account's date on the server is later (renewed meanwhile): kept
@@ -344,7 +347,7 @@ chage -E {expire} {user} || exit 1
 
     def needs(self) -> str:
         linux = self.linux
-        lines = [_have("getent", "useradd", "userdel", "chpasswd", "chage", "pkill"),
+        lines = [_have("getent", "useradd", "userdel", "chpasswd", "chage", "pkill", "usermod"),
                  _test('[ "$(id -u)" = 0 ]', "root (useradd and chpasswd need it)")]
         if linux.account_list:
             lines.append(_test(f"[ -f {shlex.quote(linux.account_list)} ]",
@@ -377,17 +380,43 @@ def _listed(path: str, prefix: str, username: str, day: str | None, secret: str 
 def _ours(made_by: str) -> str:
     """Shell: exit TAKEN unless "$line" (a passwd line) is the user of this account. The
     shop's own carry `qrisbot-<order>` in their comment field; one made before the shop
-    (imported) is a tunnel user, uid 1000 up, that no other order of a shop made."""
+    (imported) carries the mark `accounts import` wrote on the very user it read
+    (`bind_imported`): a user the seller's menu made again under that name, even with the
+    same uid, is someone else."""
     if made_by != MADE_BEFORE:
         tag = shlex.quote(f"qrisbot-{made_by}")
         return (f'tag={tag}\ncase "$line" in *":$tag:"*) ;; *) echo "user belongs to someone '
                 f'else" >&2; exit {TAKEN} ;; esac')
-    return f"""case "$line" in
-  *":qrisbot-{MADE_BEFORE}:"*) ;;
-  *":qrisbot-"*) echo "user belongs to someone else" >&2; exit {TAKEN} ;;
-esac
-uid=$(printf '%s\n' "$line" | cut -d: -f3)
+    return f"""[ "$(printf '%s\\n' "$line" | cut -d: -f5)" = {IMPORTED_MARK} ] || \\
+  {{ echo "user belongs to someone else (not the user the shop took on)" >&2; exit {TAKEN}; }}
+uid=$(printf '%s\\n' "$line" | cut -d: -f3)
 [ "$uid" -ge 1000 ] 2>/dev/null || {{ echo "not a tunnel user" >&2; exit {TAKEN}; }}"""
+
+
+def bind_imported(users: list[tuple[str, int]]) -> Script:
+    """One locked script marking each imported SSH user (name, uid as read) as the shop's:
+    its comment field becomes IMPORTED_MARK, only while the name still has that uid and an
+    empty comment field (as the families' menus leave it; one someone filled in is not
+    overwritten). Prints `<outcome> <user>` per user: bound (marked now or before), gone,
+    changed (another uid: made again meanwhile), shop (another order's tag), comment (the
+    field holds something else), failed."""
+    calls = []
+    for username, uid in users:
+        _check(LINUX_NAME, username)
+        if not 0 <= uid < 2**32:
+            raise ValueError("invalid uid")
+        calls.append(f"bind {shlex.quote(username)} {uid}")
+    return Script(_locked(f"""bind() {{
+  line=$(getent passwd "$1") || {{ echo "gone $1"; return; }}
+  [ "$(printf '%s\\n' "$line" | cut -d: -f3)" = "$2" ] || {{ echo "changed $1"; return; }}
+  case "$(printf '%s\\n' "$line" | cut -d: -f5)" in
+    {IMPORTED_MARK}) echo "bound $1" ;;
+    '') if usermod -c {IMPORTED_MARK} "$1"; then echo "bound $1"; else echo "failed $1"; fi ;;
+    qrisbot-*) echo "shop $1" ;;
+    *) echo "comment $1" ;;
+  esac
+}}
+""" + "\n".join(calls)))
 
 
 # awk: `inb` is 1 on the lines of one of the server's marker blocks (from one of its markers,

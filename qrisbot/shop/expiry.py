@@ -111,7 +111,9 @@ class Expiry:
             elif outcome is Removed.FOREIGN:
                 log.warning("account %d: the name %s on %s is someone else's now; not removed "
                             "there", account.id, account.username, server.id)
-                self.ledger.record_removed(account)
+                if self.ledger.record_removed(account) and self.servers.notifier:
+                    self.servers.notifier.tell("notify_removal_foreign",
+                                               username=account.username, server=server.name)
             elif outcome is Removed.GONE and self.ledger.record_removed(account):
                 log.info("account %d removed from %s", account.id, server.id)
                 if account.remove_asked:

@@ -70,7 +70,8 @@ def provision_delayed(order: Order) -> Outgoing:
 
 
 def provision_needs_admin(order: Order) -> Outgoing:
-    return plain("provision_needs_admin", order.language, order_id=order.id)
+    key = "renewal_needs_admin" if order.kind == RENEWAL else "provision_needs_admin"
+    return plain(key, order.language, order_id=order.id)
 
 
 def server_button(server: Server, lang: str, full: bool) -> tuple[str, str]:

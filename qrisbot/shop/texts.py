@@ -160,6 +160,20 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Your payment is <b>safe</b> (order <code>{order_id}</code>), but the account could "
         "not be created automatically. The admin has been told and will sort it out.",
     ),
+    "renewal_needs_admin": (
+        "Pembayaran Anda <b>aman</b> (order <code>{order_id}</code>), tetapi akun belum bisa "
+        "diperpanjang otomatis. Admin sudah diberi tahu dan akan menyelesaikannya.",
+        "Your payment is <b>safe</b> (order <code>{order_id}</code>), but the account could "
+        "not be renewed automatically. The admin has been told and will sort it out.",
+    ),
+    "notify_removal_foreign": (
+        "⚠️ Akun <b>{username}</b> di {server} tidak dihapus dari server: nama itu sekarang "
+        "milik pengguna lain, bukan akun yang dicatat toko. Toko mencatat akun ini sudah "
+        "dihapus; pengguna di server dibiarkan.",
+        "⚠️ <b>{username}</b> on {server} was not removed from the server: the name belongs "
+        "to another user now, not the account the shop recorded. The shop records this "
+        "account as removed; the user on the server is left alone.",
+    ),
     "cancel_failed": (
         "Pembatalan belum berhasil di Pakasir. Coba lagi sebentar lagi; "
         "kode QRIS juga akan kedaluwarsa sendiri.",
