@@ -735,6 +735,102 @@ async def test_rmbl_ssh_accounts_are_in_its_ssh_list_and_ip_files(sshd, linux_us
     assert not canary.exists()
 
 
+def kept(path: Path, target: Path | None, mode: int) -> bool:
+    """The file at `path` is still what it was: a link to `target` (or a plain file), with
+    that mode, owned by nobody:nogroup."""
+    import os
+    import stat
+
+    real = target or path
+    facts = os.stat(real)
+    return (path.is_symlink() == (target is not None)
+            and (target is None or os.readlink(path) == str(target))
+            and stat.S_IMODE(facts.st_mode) == mode and (facts.st_uid, facts.st_gid) == (
+                65534, 65534))
+
+
+def owned_file(path: Path, text: str, mode: int, linked_from: Path | None = None) -> None:
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+    os.chown(path, 65534, 65534)
+    if linked_from is not None:
+        linked_from.parent.mkdir(parents=True, exist_ok=True)
+        linked_from.symlink_to(path)
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["file", "symlink"])
+async def test_rmbl_ssh_list_keeps_its_mode_owner_and_link(sshd, linux_users, tmp_path, linked):
+    """RMBL's /etc/xray/ssh holds buyers' passwords: a 0600 list stays 0600 and its owner's,
+    and a list that is a link stays a link to the same file, through a create, a renewal
+    and a removal."""
+    name = "qbt_h4ln" if linked else "qbt_h4md"
+    linux_users.append(name)
+    listed = tmp_path / "xray" / "ssh"
+    target = tmp_path / "elsewhere" / "ssh.list" if linked else None
+    theirs = "### qbt_rm10 2027-03-01 their-pass\n"
+    owned_file(target or listed, theirs, 0o600, linked_from=listed if linked else None)
+    raw = config_for("http://127.0.0.1:1", "1:abcdefghijk", "http://127.0.0.1:1", "p", "k",
+                     str(tmp_path / "ledger.sqlite3"),
+                     [server_entry("sg1", protocol="ssh", ssh=sshd.access(),
+                                   linux={"layout": "rmbl", "account_list": str(listed),
+                                          "ip_files": str(tmp_path / "xray" / "sshx")})], {})
+    (server,) = config.parse(raw, {}).servers
+    provisioner = SshProvisioner()
+    try:
+        await provisioner.create(server, Account(
+            order_id="VPN1", username=name, secret="h4-pass!", expires=LAST_DAY, months=1,
+            days=30))
+        assert listed.read_text() == theirs + f"### {name} 2027-02-01 h4-pass!\n"
+        assert kept(listed, target, 0o600)
+        await provisioner.extend(server, Extension(
+            order_id="VPN2", made_by="VPN1", username=name, secret="h4-pass!",
+            expires=LAST_DAY + dt.timedelta(days=30)))
+        assert listed.read_text() == theirs + f"### {name} 2027-03-03 h4-pass!\n"
+        assert kept(listed, target, 0o600)
+        outcome = await provisioner.remove(server, [Removal(
+            made_by="VPN1", username=name, secret="h4-pass!",
+            expires=LAST_DAY + dt.timedelta(days=30))])
+    finally:
+        provisioner.close()
+    assert outcome == {name: Removed.GONE}
+    assert listed.read_text() == theirs and kept(listed, target, 0o600)
+
+
+async def test_a_linked_xray_config_and_account_list_stay_linked_with_their_mode(
+    sshd, tmp_path
+):
+    """Every file the shop rewrites keeps its mode, owner and link: Lunatic's config and
+    account list as links to 0640 files elsewhere (where the service reads them), through
+    a create, a renewal and a removal."""
+    path, server = world(tmp_path, "lunatic", sshd)
+    listed = tmp_path / "vless" / ".vless.db"
+    targets = {path: tmp_path / "real" / "vle.json", listed: tmp_path / "real" / "vless.db"}
+    for link, target in targets.items():
+        text = link.read_text()
+        link.unlink()
+        owned_file(target, text, 0o640, linked_from=link)
+    provisioner = SshProvisioner()
+    bob = str(uuid.uuid4())
+    try:
+        await provisioner.create(server, account("bob", bob, "VPN1"))
+        assert bob in targets[path].read_text() and "bob" in targets[listed].read_text()
+        assert all(kept(link, target, 0o640) for link, target in targets.items())
+        renewed = LAST_DAY + dt.timedelta(days=30)
+        await provisioner.extend(server, Extension(
+            order_id="VPN2", made_by="VPN1", username="bob", secret=bob, expires=renewed))
+        assert all(kept(link, target, 0o640) for link, target in targets.items())
+        outcome = await provisioner.remove(server, [Removal(
+            made_by="VPN1", username="bob", secret=bob, expires=renewed)])
+    finally:
+        provisioner.close()
+    assert outcome == {"bob": Removed.GONE}
+    assert bob not in targets[path].read_text() and "bob" not in targets[listed].read_text()
+    assert all(kept(link, target, 0o640) for link, target in targets.items())
+
+
 @pytest.mark.parametrize("layout", ["classic", "rmbl", "lunatic"])
 def test_servers_check_names_each_way_a_layout_does_not_fit_the_server(
     layout, sshd, tmp_path, capsys

@@ -347,7 +347,10 @@ chage -E {expire} {user} || exit 1
 
     def needs(self) -> str:
         linux = self.linux
-        lines = [_have("getent", "useradd", "userdel", "chpasswd", "chage", "pkill", "usermod"),
+        # The family's list is rewritten with awk (_replace).
+        listing = ("awk", "mv", "chmod", "chown", "readlink") if linux.account_list else ()
+        lines = [_have("getent", "useradd", "userdel", "chpasswd", "chage", "pkill", "usermod",
+                       *listing),
                  _test('[ "$(id -u)" = 0 ]', "root (useradd and chpasswd need it)")]
         if linux.account_list:
             lines.append(_test(f"[ -f {shlex.quote(linux.account_list)} ]",
@@ -363,7 +366,8 @@ def _listed(path: str, prefix: str, username: str, day: str | None, secret: str 
     """Shell: set the account's line `<prefix> <user> <day>` in a family's account list to
     `day` (None: drop the line), matched on whole fields. `secret`, a shell expression,
     ends the line (RMBL's SSH list keeps the password); it reaches awk through its
-    environment, never a command line."""
+    environment, never a command line. The list keeps its mode, owner and link (_replace);
+    one the shop has to start is its owner's alone (it may hold passwords)."""
     if not path:
         return ":"
     quoted = shlex.quote(path)
@@ -371,10 +375,24 @@ def _listed(path: str, prefix: str, username: str, day: str | None, secret: str 
             ' $1 == lp && $2 == u { if (d != "" && !done) { $3 = d; if (p != "") $4 = p;'
             ' print; done = 1 } next }'
             ' { print } END { if (d != "" && !done) print lp, u, d (p != "" ? " " p : "") }')
-    return (f"mkdir -p \"$(dirname {quoted})\" && touch {quoted} && "
-            f"P={secret or chr(34) * 2} awk -v lp={shlex.quote(prefix)} "
-            f"-v u={shlex.quote(username)} -v d={shlex.quote(day or '')} {shlex.quote(keep)} "
-            f"{quoted} > {quoted}.qrisbot && mv {quoted}.qrisbot {quoted} || exit 1")
+    return (f"mkdir -p \"$(dirname {quoted})\" && {{ [ -e {quoted} ] || "
+            f"(umask 077 && : > {quoted}); }} || exit 1\n"
+            + _replace(path, f"P={secret or chr(34) * 2} awk -v lp={shlex.quote(prefix)} "
+                             f"-v u={shlex.quote(username)} -v d={shlex.quote(day or '')} "
+                             f"{shlex.quote(keep)} {quoted}"))
+
+
+def _replace(path: str, write: str) -> str:
+    """Shell: replace the file at `path` with the output of `write` (which may read it),
+    keeping its mode, owner and link: the new file is made beside the file a link points
+    to, given its mode and owner, and renamed over it (one rename: a reader sees the old
+    file or the new one), so a link stays a link. Exit 1 when any step fails, the old file
+    kept. Every file the shop rewrites on a server goes through here."""
+    return (f'real=$(readlink -f {shlex.quote(path)}) && [ -f "$real" ] && '
+            'tmp="$real.qrisbot.$$" || exit 1\n'
+            f'{write} > "$tmp" || {{ rm -f "$tmp"; exit 1; }}\n'
+            'chmod --reference="$real" "$tmp" && chown --reference="$real" "$tmp" && '
+            'mv "$tmp" "$real" || { rm -f "$tmp"; exit 1; }')
 
 
 def _ours(made_by: str) -> str:
@@ -529,7 +547,7 @@ class XrayMarkers:
                 ' if (t in want) { print c[want[t]] (U ? " " s : "");'
                 f" print {self.client_line(user)} }} }}"
             )
-            + f" {config} > \"$tmp\""
+            + f" {config}"
         )
         checks = "\n".join(
             f"grep -Eq {shlex.quote('^[[:space:]]*' + m + '[[:space:]]*$')} {config} || "
@@ -545,10 +563,7 @@ if line=$({self._find(user)}); then
 fi
 if {self._find(user, "alike")} >/dev/null; then echo "name in use" >&2; exit {TAKEN}; fi
 {checks}
-tmp={config}.qrisbot.$$
-{insert} || {{ rm -f "$tmp"; exit 1; }}
-chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
-  || {{ rm -f "$tmp"; exit 1; }}
+{_replace(self.xray.config, insert)}
 {self._user_files(user, write=True)}
 {listed}"""
 
@@ -578,10 +593,7 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
 line=$({self._find(user)}) || {{ {forget}; exit 0; }}
 case "$line" in *"\\"$s\\""*) ;; *) echo "client belongs to someone else" >&2; exit {TAKEN} ;; esac
 {later} || exit {KEPT}
-tmp={config}.qrisbot.$$
-{drop} > "$tmp" || {{ rm -f "$tmp"; exit 1; }}
-chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
-  || {{ rm -f "$tmp"; exit 1; }}
+{_replace(self.xray.config, drop)}
 {forget}"""
 
     def extend(self, extension: Extension) -> Script:
@@ -591,22 +603,20 @@ chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$t
         config = shlex.quote(self.xray.config)
         rewrite = self._awk(extension.username,
                             "mine && (NF == 3 || NF == 4) { $3 = d } { print }",
-                            d=self._day(extension.expires)) + ' > "$tmp"'
+                            d=self._day(extension.expires))
         listed = self._listed(extension.username, self._day(extension.expires))
         return Script(f"""IFS= read -r s
 [ -f {config} ] || {{ echo "config file not found" >&2; exit 4; }}
 line=$({self._find(extension.username)}) || {{ echo "client not found" >&2; exit {MISSING}; }}
 case "$line" in *"\\"$s\\""*) ;; *) echo "client belongs to someone else" >&2; exit {TAKEN} ;; esac
-tmp={config}.qrisbot.$$
-{rewrite} || {{ rm -f "$tmp"; exit 1; }}
-chmod --reference={config} "$tmp" && chown --reference={config} "$tmp" && mv "$tmp" {config} \\
-  || {{ rm -f "$tmp"; exit 1; }}
+{_replace(self.xray.config, rewrite)}
 {listed}""", f"{extension.secret}\n".encode())
 
     def needs(self) -> str:
         config = shlex.quote(self.xray.config)
         lines = [
-            _have("awk", "grep", "mv", "chmod", "chown", self.xray.restart.split()[0]),
+            _have("awk", "grep", "mv", "chmod", "chown", "readlink",
+                  self.xray.restart.split()[0]),
             _test(f"[ -f {config} ] && [ -r {config} ] && [ -w {config} ]",
                   f"xray config {self.xray.config} (readable and writable)"),
         ]
