@@ -37,7 +37,7 @@ lint: $(BIN)/.installed
 # Two workers, one test file each at a time (the files share nothing but the machine's
 # users, each under names of its own); most of the suite waits on real processes.
 test: $(BIN)/.installed tools lint
-	$(BIN)/pytest -n 2 --dist loadfile
+	QRISBOT_TESTS_CLEAN_USERS=1 $(BIN)/pytest -n 2 --dist loadfile
 
 # Benchmarks with their peers (aiogram, python-telegram-bot); a few minutes, needs root + sshd.
 bench: $(BIN)/.installed tools

@@ -109,13 +109,15 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def pytest_configure(config: pytest.Config) -> None:
     """The suite owns Linux user names starting with qbt_; a run killed half-way may have
     left some behind, which would look like usernames taken on the server. Removed once,
-    before any test runs (by xdist's controller, never by a worker while others work)."""
+    before any test runs (by xdist's controller, never by a worker while others work),
+    when QRISBOT_TESTS_CLEAN_USERS=1 (as `make test` sets it)."""
     import subprocess
 
     config.addinivalue_line(
         "markers", "logs_secrets_on_purpose: the test feeds secrets to the logger itself")
-    if hasattr(config, "workerinput") or os.environ.get("QRISBOT_TESTS_KEEP_USERS"):
-        # QRISBOT_TESTS_KEEP_USERS=1: another pytest run is using the machine's users.
+    if hasattr(config, "workerinput") or not os.environ.get("QRISBOT_TESTS_CLEAN_USERS"):
+        # Only the test command (`make test`) asks for it: a run of a few files beside
+        # another run must not take that run's users away.
         return
     for line in Path("/etc/passwd").read_text().splitlines():
         if line.startswith("qbt_"):
