@@ -206,8 +206,14 @@ class Dialogue:
         await self.send(chat_id, Outgoing(text(key, self.lang, **values)))
 
     async def try_again(self, chat_id: int, key: str, **values: object) -> None:
-        """Say what was wrong; the step stays, and Batal is offered."""
-        await self.send(chat_id, Outgoing(text(key, self.lang, **values), [cancel_row(self.lang)]))
+        """Say what was wrong at a typed step; the step stays, and this message's Batal is
+        the live one from now on (the prompt's buttons go, so no dead Batal is left)."""
+        draft = self.draft(chat_id)
+        message_id = await self.send(
+            chat_id, Outgoing(text(key, self.lang, **values), [cancel_row(self.lang)]))
+        if draft is not None and message_id is not None:
+            await self.remove_buttons(chat_id, draft.message_id)
+            self.save(chat_id, attrs.evolve(draft, message_id=message_id))
 
     async def restart(self, chat_id: int) -> None:
         """The dialogue cannot go on (its server went away): drop it and say so."""

@@ -69,7 +69,8 @@ class Trials:
                 continue
             presence = await self.d.presence(server, candidate)
             if presence is None:
-                await self.d.try_again(chat_id, "server_unreachable")
+                # The server choice stays open (its buttons are the live ones).
+                await self.d.say(chat_id, "server_unreachable")
                 return
             if presence is Presence.ABSENT:
                 username = candidate
