@@ -11,7 +11,9 @@ from pathlib import Path
 
 import trio
 
+from qrisbot import __version__
 from qrisbot import config as cfg
+from qrisbot import ledger as L
 from qrisbot import log as qlog
 from qrisbot.shop.texts import rupiah
 
@@ -39,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(config)
     from qrisbot import operate  # the operator's commands need none of the daemon
+
+    # paramiko logs a failed handshake with its traceback; the commands say it in a line.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+    logging.getLogger("paramiko").propagate = False
 
     if args.command == "backup":
         return operate.backup(config, Path(args.path))
@@ -125,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="qrisbot", description="Telegram shop for VPN accounts, paid by QRIS (Pakasir).",
         epilog="Exit status: 0 done, 1 failed or refused, 2 bad configuration or usage, 3 "
                "(run) Telegram refused the bot token.")
+    parser.add_argument("--version", action="version", version=f"qrisbot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     default = os.environ.get("QRISBOT_CONFIG", "config.toml")
     with_config = []
@@ -144,7 +151,8 @@ def _parser() -> argparse.ArgumentParser:
                                  description="Orders in the ledger; safe while the daemon runs.")
     actions = orders.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = add(actions, "list", "one line per order (! = needs attention)")
-    listing.add_argument("--state", help="only orders in this state")
+    listing.add_argument("--state", choices=tuple(L.TRANSITIONS), metavar="STATE",
+                         help=f"only orders in this state ({', '.join(L.TRANSITIONS)})")
     listing.add_argument("--since", type=float, metavar="DAYS",
                          help="only orders of the last DAYS days")
     add(actions, "show", "everything about one order and its events (no credentials)"

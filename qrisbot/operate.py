@@ -86,6 +86,14 @@ def shop_today(config: cfg.Config) -> dt.date:
     return dt.datetime.now(zoneinfo.ZoneInfo(config.shop.timezone)).date()
 
 
+def when(config: cfg.Config, at: float | None, seconds: bool = True) -> str:
+    """A moment of the ledger (epoch seconds) as the shop's clock shows it."""
+    if at is None:
+        return "-"
+    moment = dt.datetime.fromtimestamp(at, zoneinfo.ZoneInfo(config.shop.timezone))
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M")
+
+
 def confirmed(question: str, yes: bool, ask: Ask) -> bool:
     if yes:
         return True
@@ -128,7 +136,8 @@ def orders_list(config: cfg.Config, state: str | None, since_days: float | None)
         for order in ledger.orders(state):
             if order.created_at >= since:
                 flag = " !" if order.needs_attention else ""
-                print(f"{order.id}  {order.state:17} {order.server_id:8} {order.username:16} "
+                print(f"{order.id}  {when(config, order.created_at, False)}  "
+                      f"{order.state:17} {order.server_id:8} {order.username:16} "
                       f"{order.months:2} mo  {rupiah(order.amount):>11}{flag}")
         return EXIT_OK
 
@@ -140,13 +149,13 @@ def orders_show(config: cfg.Config, order_id: str) -> int:
         order = ledger.get(order_id)
         if order is None:
             return fail(f"no order {order_id}")
-        zone = zoneinfo.ZoneInfo(config.shop.timezone)
         for field, value in sorted(attrs.asdict(order).items()):
+            if field in ("created_at", "deadline", "updated_at", "paid_at"):
+                value = when(config, value)
             if field not in ("secret", "account", "qr"):  # never print credentials
                 print(f"{field:16} {value}")
         for at, kind, detail in ledger.timed_events(order.id):
-            when = dt.datetime.fromtimestamp(at, zone).strftime("%Y-%m-%d %H:%M:%S")
-            print(f"event {when} {kind}: {detail}")
+            print(f"event {when(config, at)} {kind}: {detail}")
         return EXIT_OK
 
 
@@ -357,7 +366,7 @@ def servers_trust(config: cfg.Config, server_id: str, yes: bool, ask: Ask = inpu
     try:
         key = hostkeys.fetch(access)
     except SshError as exc:
-        return fail(str(exc))
+        return fail(f"{server_id}: {exc}; nothing written")
     name = hostkeys.entry_name(access)
     print(f"{server_id} ({name}) presents {key.get_name()} key {hostkeys.fingerprint(key)}")
     already = hostkeys.known(access)

@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from qrisbot import ledger as L
 from qrisbot.cli import main
 from qrisbot.ledger import Ledger
@@ -152,3 +154,44 @@ def test_check_config_passes_a_finished_config_without_warnings(tmp_path, capsys
     (tmp_path / "id_ed25519").write_text("ssh-ed25519 AAAA... the public half\n")
     assert main(["check-config", "--config", str(path)]) == 2
     assert "$.servers[0].ssh.key_file" in capsys.readouterr().err
+
+
+def test_version_names_the_release(capsys):
+    import qrisbot
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"qrisbot {qrisbot.__version__}"
+
+
+def test_orders_list_refuses_an_unknown_state_and_names_the_known_ones(tmp_path, capsys):
+    path, _ = config_with_ledger(tmp_path)
+    # A typo used to list nothing, as if the shop had no such orders.
+    with pytest.raises(SystemExit) as exited:
+        main(["orders", "list", "--state", "faild", "--config", str(path)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "faild" in err
+    for state in ("awaiting_payment", "failed", "delivered", "refunded"):
+        assert state in err
+
+
+def test_operator_output_shows_times_as_dates_in_the_shops_time_zone(tmp_path, capsys):
+    import datetime as dt
+    import re
+    import zoneinfo
+
+    path, database = config_with_ledger(tmp_path)
+    path.write_text(path.read_text().replace('timezone = "Asia/Jakarta"',
+                                             'timezone = "Asia/Makassar"'))
+    created = Ledger.open(database).get("VPN1").created_at
+    local = dt.datetime.fromtimestamp(created, zoneinfo.ZoneInfo("Asia/Makassar"))
+    assert main(["orders", "show", "VPN1", "--config", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert re.search(r"\d{9,}\.\d", shown) is None, shown  # no epoch seconds
+    assert f"created_at       {local:%Y-%m-%d %H:%M:%S} WITA" in shown
+    assert "paid_at          -" in shown
+    assert main(["orders", "list", "--config", str(path)]) == 0
+    listed = capsys.readouterr().out
+    assert f"{local:%Y-%m-%d %H:%M}" in listed and re.search(r"\d{9,}", listed) is None

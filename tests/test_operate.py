@@ -171,3 +171,69 @@ async def test_cli_accounts_list_show_extend_and_remove_through_the_running_daem
     assert ledger.account(account.id).state == L.REMOVED
     assert await trio.to_thread.run_sync(yes) == 1  # once
     assert provisioner.extends == 1 and provisioner.removes == 1
+
+
+
+def test_servers_trust_says_in_one_line_that_a_server_cannot_be_reached(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    mute = socket.socket()  # accepts, then hangs up without an SSH banner
+    mute.bind(("127.0.0.1", 0))
+    mute.listen()
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = mute.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    servers = ""
+    for name, host, port in (("gone", "127.0.0.1", closed.getsockname()[1]),
+                             ("mute", "127.0.0.1", mute.getsockname()[1]),
+                             ("typo", "sg1.no-such-name.invalid", 22)):
+        servers += f"""
+[[servers]]
+id = "{name}"
+name = "{name}"
+protocol = "ssh"
+domain = "{name}.tokovpn.id"
+price_per_month = 10000
+ssh.host = "{host}"
+ssh.port = {port}
+ssh.key_file = "{tmp_path}/key"
+ssh.known_hosts = "{tmp_path}/known_hosts"
+ssh.connect_timeout = 5
+"""
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[shop]
+name = "Toko"
+database = "{tmp_path}/ledger.sqlite3"
+[telegram]
+token = ""
+[pakasir]
+project = "p"
+api_key = ""
+{servers}""")
+    try:
+        for name, why in (("gone", "cannot reach 127.0.0.1"),
+                          ("mute", "answered, but not as an SSH server"),
+                          ("typo", "cannot reach sg1.no-such-name.invalid:22: no such host")):
+            result = subprocess.run(
+                [sys.executable, "-m", "qrisbot", "servers", "trust", name, "--yes",
+                 "--config", str(path)], capture_output=True, text=True, timeout=60)
+            assert result.returncode == 1 and result.stdout == "", result
+            assert result.stderr.count("\n") == 1, result.stderr  # no traceback
+            assert result.stderr.startswith(f"{name}: ") and why in result.stderr
+        assert not (tmp_path / "known_hosts").exists()
+    finally:
+        closed.close()
+        mute.close()

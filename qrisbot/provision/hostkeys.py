@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import socket
 from pathlib import Path
 
 import paramiko
@@ -18,18 +19,30 @@ from qrisbot.provision.ssh import Unreachable
 
 
 def fetch(access: SshAccess) -> paramiko.PKey:
-    """The key the server presents (no login is attempted)."""
+    """The key the server presents (no login is attempted). Unreachable says in one line
+    why not: the host name, the connection, or the SSH handshake."""
+    where = f"cannot reach {access.host}:{access.port}"
     try:
-        transport = paramiko.Transport((access.host, access.port))
+        sock = socket.create_connection((access.host, access.port), access.connect_timeout)
+    except socket.gaierror:
+        raise Unreachable(f"{where}: no such host name (check ssh.host)") from None
+    except TimeoutError:
+        raise Unreachable(f"{where}: no answer within {access.connect_timeout:g} s (is the "
+                          "server up, and is a firewall dropping the port?)") from None
+    except ConnectionRefusedError:
+        raise Unreachable(f"{where}: connection refused (is sshd running on that port? "
+                          "check ssh.port)") from None
     except OSError as exc:
-        raise Unreachable(f"{access.host}:{access.port}: cannot connect "
-                          f"({type(exc).__name__})") from None
+        raise Unreachable(f"{where}: {exc.strerror or type(exc).__name__}") from None
+    transport = paramiko.Transport(sock)
     try:
+        transport.banner_timeout = access.connect_timeout
         transport.start_client(timeout=access.connect_timeout)
         return transport.get_remote_server_key()
     except (paramiko.SSHException, EOFError, OSError) as exc:
-        raise Unreachable(f"{access.host}:{access.port}: no SSH handshake "
-                          f"({type(exc).__name__})") from None
+        raise Unreachable(f"{access.host}:{access.port} answered, but not as an SSH server "
+                          f"(no SSH handshake: {type(exc).__name__}; check ssh.port)"
+                          ) from None
     finally:
         transport.close()
 
