@@ -25,6 +25,9 @@ EXPIRED = "expired"
 _STATES = {"pending": PENDING, "completed": COMPLETED, "canceled": CANCELED,
            "cancelled": CANCELED, "expired": EXPIRED}
 _TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
+# The transaction `check_credentials` asks about: no order of the shop (VPN...) is named so.
+PROBE = "qrisbot-credentials-check"
+PROBE_AMOUNT = 500
 
 
 class PakasirError(Exception):
@@ -54,6 +57,19 @@ class Transaction:
     total: int
     qr_string: str = attrs.field(repr=False)
     expired_at: dt.datetime | None
+
+
+@attrs.frozen
+class Accepted:
+    """Pakasir took the shop's credentials on a call that makes nothing (`check_credentials`).
+
+    `project_known`: Pakasir's answer showed the project was found (its "not found" named
+    the transaction asked for). False when its answer did not say which of the two it could
+    not find: the key was not refused, but a wrong slug is only told by the first QRIS.
+    `answer`: what Pakasir said, for the operator (never the key)."""
+
+    project_known: bool
+    answer: str
 
 
 @attrs.frozen
@@ -155,6 +171,37 @@ class Pakasir:
             await self._request(
                 "POST", "/api/transactioncancel", json=self._v1_fields(order_id, amount)
             )
+
+    async def check_credentials(self) -> Accepted:
+        """Ask Pakasir about a transaction that cannot exist: nothing is made, nothing costs.
+
+        v2 (`transaction-status/{project}/{probe}`): a refused key is 401/403 -> Refused
+        (api_key); a "not found" that names the project -> Refused (project); a "not found"
+        that names the transaction -> Accepted, project known; any other "not found" ->
+        Accepted, project not known. v1 (`transactiondetail`, both in the query): 401/403 ->
+        Refused naming both settings, as Pakasir v1 does not say which. Other answers (5xx,
+        429, the network) raise PakasirError."""
+        await self._status_checks.take(PROBE)
+        try:
+            if self.version == 2:
+                body = await self._request(
+                    "GET", f"/api/v2/transaction-status/{self._path(self._project)}/{PROBE}")
+            else:
+                body = await self._request("GET", "/api/transactiondetail",
+                                           params=self._v1_fields(PROBE, PROBE_AMOUNT))
+        except Refused:
+            raise
+        except PakasirError as exc:
+            if exc.transient or not 400 <= exc.status < 500:
+                raise
+            said = str(exc).lower()
+            project = "project" in said or "proyek" in said
+            transaction = "transaction" in said or "transaksi" in said
+            if project and not transaction:
+                raise Refused(str(exc), settings=("project",), status=exc.status) from None
+            return Accepted(project_known=transaction and not project, answer=str(exc))
+        # A transaction by the probe's id (Pakasir answered as for a real one): accepted.
+        return Accepted(project_known=True, answer=f"found ({', '.join(sorted(body))})")
 
     def _v1_fields(self, order_id: str, amount: int) -> dict[str, Any]:
         return {"project": self._project, "order_id": order_id, "amount": amount,

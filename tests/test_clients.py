@@ -10,9 +10,9 @@ import trio
 from buyer import eventually
 
 from qrisbot import log as qlog
-from qrisbot.pakasir import CANCELED, COMPLETED, PENDING, Pakasir, PakasirError
+from qrisbot.pakasir import CANCELED, COMPLETED, PENDING, Pakasir, PakasirError, Refused
 from qrisbot.telegram import polling
-from qrisbot.telegram.api import BotApi, Forbidden, Unauthorized, Unavailable
+from qrisbot.telegram.api import Bot, BotApi, Forbidden, Unauthorized, Unavailable
 from qrisbot.testing.fake_pakasir import Fault
 
 
@@ -163,3 +163,45 @@ async def test_pakasir_errors_are_ours_and_never_show_the_key(autojump_clock, pa
         with pytest.raises(PakasirError) as caught:
             await wrong.create("VPN9", 5000)
         assert caught.value.status == 401 and not caught.value.transient
+
+
+async def test_get_me_names_the_bot_and_a_refused_token_is_unauthorized(bot, telegram):
+    assert await bot.get_me() == Bot(id=1, username="shop_bot", first_name="Shop")
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(Unauthorized) as caught:
+            await BotApi(client, "1:wrong-token-value", telegram.url).get_me()
+        assert "wrong-token-value" not in str(caught.value)
+        nobody = BotApi(client, telegram.token, "http://127.0.0.1:9")  # nothing listens
+        with pytest.raises(Unavailable):
+            await nobody.get_me(attempts=1)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_pakasir_credentials_are_checked_without_making_a_transaction(
+    autojump_clock, pakasir, version
+):
+    """A wrong key and a wrong slug are told apart where Pakasir's answers allow it (v2:
+    401 for the key, 404 'project not found' for the slug); v1 does not say which."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
+        accepted = await pakasir_client(client, pakasir, version).check_credentials()
+        assert accepted.project_known and "transaction not found" in accepted.answer
+        with pytest.raises(Refused) as caught:
+            await pakasir_client(client, pakasir, version, key="wrong-key").check_credentials()
+        assert caught.value.settings == (("api_key",) if version == 2 else ("project", "api_key"))
+        wrong_slug = Pakasir(client, project="toko-lain", api_key=pakasir.api_key,
+                             base_url=pakasir.url, version=version)
+        with pytest.raises(Refused) as caught:
+            await wrong_slug.check_credentials()
+        assert caught.value.settings == (("project",) if version == 2 else ("project", "api_key"))
+        assert pakasir.api_key not in str(caught.value)
+        assert pakasir.transactions == {}  # nothing was made
+
+        api = pakasir_client(client, pakasir, version)
+        # A "not found" that names neither: the key was not refused, the slug not confirmed.
+        pakasir.fail("status", Fault(404, b'{"message": "not found"}'))
+        accepted = await api.check_credentials()
+        assert not accepted.project_known
+        pakasir.fail("status", Fault(503, b'{"message": "maintenance"}'))
+        with pytest.raises(PakasirError) as caught:
+            await api.check_credentials()
+        assert caught.value.transient and not isinstance(caught.value, Refused)

@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import httpx
 import trio
 
@@ -52,6 +53,15 @@ class Conflict(TelegramError):
 
 class Unavailable(TelegramError):
     """Network errors, 5xx and repeated 429s outlasted the retries."""
+
+
+@attrs.frozen
+class Bot:
+    """Who the token belongs to (getMe)."""
+
+    id: int
+    username: str
+    first_name: str = ""
 
 
 def keyboard(rows: Keyboard) -> dict[str, Any]:
@@ -143,6 +153,17 @@ class BotApi:
         raise error(description, code)
 
     # --- the calls the shop makes -----------------------------------------------------------
+
+    async def get_me(self, *, attempts: int | None = None) -> Bot:
+        """The bot the token belongs to. Unauthorized: Telegram refused the token;
+        Unavailable: no answer within `attempts` (default: the client's) tries."""
+        result = await self.call("getMe", attempts=attempts)
+        if not isinstance(result, dict) or not isinstance(result.get("id"), int) or \
+                isinstance(result.get("id"), bool) or not isinstance(result.get("username"), str):
+            raise TelegramError("unexpected getMe answer (no id or username)")
+        name = result.get("first_name")
+        return Bot(id=result["id"], username=result["username"],
+                   first_name=name if isinstance(name, str) else "")
 
     async def get_updates(self, offset: int | None, wait: int) -> list[Any]:
         """Long poll: Telegram holds the request up to `wait` seconds for new updates."""

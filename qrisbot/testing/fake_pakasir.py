@@ -48,6 +48,12 @@ class Fault:
     drop: bool = False
 
 
+# A v2 call's path: Pakasir answers 404 "project not found" for a slug it does not know
+# (checked before the key), "transaction not found" for a transaction of a known project.
+V2_CALL = re.compile(r"/api/v2/(create-transaction|transaction-status|cancel-transaction)"
+                     r"/[^/]+/[^/]+")
+
+
 def fee_for(amount: int) -> int:
     return round(0.007 * amount + 310)
 
@@ -108,6 +114,8 @@ class FakePakasir(Fake):
     async def handle(self, request: Request) -> Response:
         route = self._route(request)
         if route is None:
+            if V2_CALL.fullmatch(request.path):  # a v2 call naming another project
+                return _message(404, "project not found")
             return _message(404, "not found")
         call, order_id, txn_id = route
         self.calls.append((call, order_id or txn_id or ""))
