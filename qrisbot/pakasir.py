@@ -160,6 +160,17 @@ class Pakasir:
             completed_at=_time(info.get("completed_at")),
         )
 
+    async def payment_fee(self, amount: int) -> int:
+        """The QRIS fee Pakasir's fee table gives for `amount` (what the buyer pays on top).
+
+        Nothing is made and no key is sent (the table is public); the fee the create call
+        returns stays the one charged."""
+        body = await self._request("GET", f"/api/v2/payment-fee/{int(amount)}", keyed=False)
+        fee = _int(body, "qris")
+        if fee < 0:
+            raise _malformed("negative fee")
+        return fee
+
     async def cancel(self, order_id: str, txn_id: str, amount: int) -> None:
         await self._writes.take()
         if self.version == 2:
@@ -211,11 +222,12 @@ class Pakasir:
     def _path(value: str) -> str:
         return quote(value, safe="")
 
-    async def _request(self, method: str, path: str, unknown: tuple[str, ...] = (),
-                       **kwargs: Any) -> dict[str, Any]:
+    async def _request(self, method: str, path: str, unknown: tuple[str, ...] = (), *,
+                       keyed: bool = True, **kwargs: Any) -> dict[str, Any]:
         """One call; a non-2xx answer raises PakasirError, a refused key (401/403) or a 404
-        that can only mean the settings `unknown` names raises Refused."""
-        headers = {"X-Api-Key": self._key} if self.version == 2 else {}
+        that can only mean the settings `unknown` names raises Refused (`keyed`: the call
+        carries the key; a call without it refuses nothing of the shop)."""
+        headers = {"X-Api-Key": self._key} if self.version == 2 and keyed else {}
         try:
             response = await self._client.request(
                 method, self._base + path, headers=headers, **kwargs
@@ -234,7 +246,7 @@ class Pakasir:
             text = str(message)[:200] if message else "no message"
             if self._key:
                 text = text.replace(self._key, "***")  # an echo of the key stays here
-            if status in (401, 403) or (status == 404 and unknown):
+            if keyed and (status in (401, 403) or (status == 404 and unknown)):
                 settings = (unknown if status == 404 else ("api_key",) if self.version == 2
                             else ("project", "api_key"))
                 raise Refused(f"HTTP {status}: {text}", settings=settings, status=status)

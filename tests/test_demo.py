@@ -30,7 +30,7 @@ def test_interactive_demo_lets_a_person_play_the_buyer(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "[1 Singapore SSH · SSH · Rp10.000/bln]" in out  # buttons picked by number
-    assert "Durasi: 2 bulan" in out and "Total harga: Rp20.000" in out
+    assert "Durasi: 2 bulan\n  Harga: Rp20.000\n  Biaya QRIS: Rp450\n  Total bayar: Rp20.450" in out
     assert "(no button 99 on the last message)" in out
     assert "Payment network > order VPN" in out
     account = out[out.index("Akun SSH Anda siap"):]

@@ -29,6 +29,7 @@ from qrisbot.pakasir import CANCELED, COMPLETED, EXPIRED, Pakasir, PakasirError,
 from qrisbot.provision import Provisioner
 from qrisbot.shop import messages
 from qrisbot.shop.calendar import Calendar
+from qrisbot.shop.fees import Fees
 from qrisbot.shop.fulfilment import Fulfilment
 from qrisbot.shop.notify import Notifier, Outage, Refusal, tell_buyer
 from qrisbot.shop.servers import Servers
@@ -87,6 +88,7 @@ class Checkout:
         self.redeliver = self.fulfilment.redeliver
         self.calendar = calendar or Calendar(config.shop.timezone)
         self.zone = self.calendar.zone
+        self.fees = Fees(pakasir)
 
     # --- starting an order --------------------------------------------------------------
 

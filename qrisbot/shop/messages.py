@@ -32,6 +32,15 @@ def cancel_row(lang: str, data: str = pack("cancel")) -> list[tuple[str, str]]:
     return [(text("button_cancel", lang), data)]
 
 
+def prices(amount: int, fee: int | None, lang: str) -> Html:
+    """What the buyer will pay: the price, the QRIS fee and their total; or the price "plus
+    the QRIS fee" when the fee is not known."""
+    if fee is None:
+        return text("prices_no_fee", lang, price=rupiah(amount))
+    return text("prices", lang, price=rupiah(amount), fee=rupiah(fee),
+                total=rupiah(amount + fee))
+
+
 def qr_caption(order: Order, zone: dt.tzinfo) -> Html:
     deadline = dt.datetime.fromtimestamp(order.deadline, zone)
     return text(

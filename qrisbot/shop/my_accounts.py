@@ -16,7 +16,7 @@ from qrisbot.shop import messages
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
 from qrisbot.shop.messages import Outgoing, cancel_row
-from qrisbot.shop.texts import rupiah, text
+from qrisbot.shop.texts import text
 
 
 class MyAccounts:
@@ -91,12 +91,13 @@ class MyAccounts:
         if months is None:
             await self.d.stale(chat_id)
             return
+        amount = months * server.price_per_month
         summary = text(
             "renew_confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=account.username,
             current=account.expires_on.strftime("%d-%m-%Y"), months=months,
             new=self.d.checkout.renewed_until(account, months).strftime("%d-%m-%Y"),
-            price=rupiah(months * server.price_per_month))
+            prices=messages.prices(amount, await self.d.checkout.fees.qris(amount), self.lang))
         await self.d.ask(chat_id, attrs.evolve(draft, step="renew_confirm", months=months),
                          Outgoing(summary, self.d.pay_or_cancel()))
 

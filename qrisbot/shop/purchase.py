@@ -12,7 +12,7 @@ from qrisbot.shop import messages
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables, log
 from qrisbot.shop.messages import Outgoing, cancel_row
-from qrisbot.shop.texts import rupiah, text
+from qrisbot.shop.texts import text
 from qrisbot.telegram.api import TelegramError
 from qrisbot.telegram.types import Message
 
@@ -110,10 +110,12 @@ class Purchase:
         if months is None:
             await self.d.stale(chat_id)
             return
+        amount = months * server.price_per_month
         summary = text(
             "confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=draft.username,
-            months=months, price=rupiah(months * server.price_per_month),
+            months=months,
+            prices=messages.prices(amount, await self.d.checkout.fees.qris(amount), self.lang),
         )
         await self.d.ask(chat_id, attrs.evolve(draft, step="confirm", months=months),
                          Outgoing(summary, self.d.pay_or_cancel()))

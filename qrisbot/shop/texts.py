@@ -87,11 +87,19 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "duration_button": ("{months} bulan · {price}", "{months} month(s) · {price}"),
     "confirm": (
         "<b>Periksa pesanan</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
-        "</code>\nDurasi: {months} bulan\nTotal harga: <b>{price}</b>\n\n"
+        "</code>\nDurasi: {months} bulan\n{prices}\n\n"
         "Tekan Bayar untuk membuat kode QRIS.",
         "<b>Check your order</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
-        "</code>\nDuration: {months} month(s)\nTotal price: <b>{price}</b>\n\n"
+        "</code>\nDuration: {months} month(s)\n{prices}\n\n"
         "Press Pay to get the QRIS code.",
+    ),
+    "prices": (
+        "Harga: {price}\nBiaya QRIS: {fee}\nTotal bayar: <b>{total}</b>",
+        "Price: {price}\nQRIS fee: {fee}\nTotal to pay: <b>{total}</b>",
+    ),
+    "prices_no_fee": (
+        "Harga: {price}\nTotal bayar: <b>{price} + biaya QRIS</b>",
+        "Price: {price}\nTotal to pay: <b>{price} + the QRIS fee</b>",
     ),
     "button_pay": ("Bayar", "Pay"),
     "button_cancel": ("Batal", "Cancel"),
@@ -277,10 +285,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "renew_confirm": (
         "<b>Periksa perpanjangan</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
         "</code>\nAktif sampai: {current}\nSetelah diperpanjang: <b>{new}</b>\n"
-        "Durasi: {months} bulan\nTotal: <b>{price}</b>\n\nTekan Bayar untuk membuat QRIS.",
+        "Durasi: {months} bulan\n{prices}\n\nTekan Bayar untuk membuat QRIS.",
         "<b>Check your renewal</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
         "</code>\nValid until: {current}\nAfter the renewal: <b>{new}</b>\n"
-        "Duration: {months} months\nTotal: <b>{price}</b>\n\nPress Pay to get the QRIS code.",
+        "Duration: {months} months\n{prices}\n\nPress Pay to get the QRIS code.",
     ),
     "renewal_pending": (
         "Perpanjangan sebelumnya untuk <b>{username}</b> masih diproses. Tunggu sebentar, "

@@ -58,6 +58,10 @@ def fee_for(amount: int) -> int:
     return round(0.007 * amount + 310)
 
 
+# The rest of Pakasir's fee table (GET /api/v2/payment-fee/{amount}); the shop reads "qris".
+OTHER_FEES = {"bri_va": 3500, "bni_va": 3500, "permata_va": 3500, "cimb_niaga_va": 3500}
+
+
 class FakePakasir(Fake):
     def __init__(self, project: str = "toko-test", api_key: str = "pk-test-secret-key") -> None:
         self.project = project
@@ -103,7 +107,7 @@ class FakePakasir(Fake):
         return response.status_code
 
     def fail(self, call: str, fault: Fault | None = None, *, times: int = 1) -> None:
-        """call: create, status, cancel (v1 and v2 alike)."""
+        """call: create, status, cancel (v1 and v2 alike), fee (the fee table)."""
         self._faults.setdefault(call, []).extend([fault or Fault()] * times)
 
     def count(self, call: str, order_id: str | None = None) -> int:
@@ -127,6 +131,8 @@ class FakePakasir(Fake):
             if fault.drop:
                 raise Drop
             return Response(fault.status, fault.body)
+        if call == "fee":  # the public fee table: no key
+            return Response.json({"qris": fee_for(int(order_id or 0))} | OTHER_FEES)
         v2 = request.path.startswith("/api/v2/")
         params = self._v1_params(request) if not v2 else {}
         if v2 and request.headers.get("x-api-key") != self.api_key:
@@ -154,6 +160,9 @@ class FakePakasir(Fake):
 
     def _route(self, request: Request) -> tuple[str, str | None, str | None] | None:
         path = request.path
+        m = re.fullmatch(r"/api/v2/payment-fee/([0-9]{1,9})", path)
+        if m and request.method == "GET":
+            return "fee", m.group(1), None  # the amount in the order's place
         m = re.fullmatch(r"/api/v2/create-transaction/([^/]+)/([^/]+)", path)
         if m and request.method == "POST" and m.group(1) == self.project:
             return "create", m.group(2), None
