@@ -26,6 +26,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_CONFIG
+    if args.command == "setup":
+        from qrisbot import setup
+
+        return setup.run(setup.Options(
+            config=args.config, user=args.user, database=args.database,
+            telegram_api_url=args.telegram_api_url, pakasir_api_url=args.pakasir_api_url,
+            lang=args.lang, only_server=args.what == "server"))
     if args.command == "demo":
         from qrisbot import demo
 
@@ -239,6 +246,28 @@ def _parser() -> argparse.ArgumentParser:
     for sub in with_config:
         sub.add_argument("-c", "--config", default=default,
                          help=f"path of config.toml (default: $QRISBOT_CONFIG or {default})")
+    setup = commands.add_parser(
+        "setup", help="guided first run (as root): bot, admin, Pakasir, servers, files, unit",
+        description="Asks for the bot token, your Telegram id (from a /start you send), the "
+                    "Pakasir project and key and each server, checking every answer live; "
+                    "writes config.toml, secrets.env, the shop's SSH key and known_hosts; "
+                    "makes the unit's user. Run again to change answers.")
+    setup.add_argument("what", nargs="?", choices=("server",),
+                       help="server: only add a server to a shop set up before")
+    setup.add_argument("-c", "--config", default="/etc/qrisbot/config.toml",
+                       help="config.toml to write or edit (default: /etc/qrisbot/config.toml)")
+    setup.add_argument("--user", default="qrisbot",
+                       help="the unit's user, made if missing (default: qrisbot)")
+    setup.add_argument("--database", metavar="PATH",
+                       help="the ledger (default: /var/lib/qrisbot/qrisbot.sqlite3)")
+    setup.add_argument("--telegram-api-url", metavar="URL",
+                       default=os.environ.get("QRISBOT_TELEGRAM_API_URL"),
+                       help="a local Bot API server (or $QRISBOT_TELEGRAM_API_URL)")
+    setup.add_argument("--pakasir-api-url", metavar="URL",
+                       default=os.environ.get("QRISBOT_PAKASIR_API_URL"),
+                       help="another Pakasir address (or $QRISBOT_PAKASIR_API_URL)")
+    setup.add_argument("--lang", choices=("id", "en"), default="id",
+                       help="language of the questions (default: id)")
     demo = commands.add_parser(
         "demo", help="run the shop against built-in fakes with a scripted buyer",
         description="Run the real shop against built-in fakes of Telegram and Pakasir (no "

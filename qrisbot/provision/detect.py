@@ -57,19 +57,26 @@ class Findings:
             return "classic"
         return None
 
-    def config_lines(self) -> list[str]:
-        """The server's `xray` line to paste: the layout, and what differs from it."""
+    def xray_settings(self, protocol: str) -> dict[str, str]:
+        """The server's `xray` table for `protocol`: the layout, and what differs from it
+        (empty when it looks like no family, or for ssh)."""
         family = self.family
-        protocol = self.server.protocol
         if family is None or protocol == "ssh":
-            return []
+            return {}
         preset = LAYOUTS[family][protocol]
-        settings = [f'layout = "{family}"']
+        settings = {"layout": family}
         if preset.config not in self.files:
             found = [f for f in self.files if self.markers.get(f)]
             if found:
-                settings.append(f'config = "{found[0]}"')
-        return ["xray = { " + ", ".join(settings) + " }"]
+                settings["config"] = found[0]
+        return settings
+
+    def config_lines(self) -> list[str]:
+        """The server's `xray` line to paste: the layout, and what differs from it."""
+        settings = self.xray_settings(self.server.protocol)
+        if not settings:
+            return []
+        return ["xray = { " + ", ".join(f'{k} = "{v}"' for k, v in settings.items()) + " }"]
 
 
 def _script(root: str) -> str:

@@ -579,6 +579,261 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "📣 Broadcast done: sent {sent}, blocked the bot {blocked}, failed {failed}.",
     ),
     "broadcast_cancelled": ("Siaran dibatalkan.", "Broadcast cancelled."),
+    # --- qrisbot setup: the seller's terminal (plain text, never HTML) --------------------
+    "setup_not_root": (
+        "qrisbot setup harus dijalankan sebagai root (sudo qrisbot setup): ia membuat user "
+        "layanan dan mengatur pemilik file.",
+        "qrisbot setup must run as root (sudo qrisbot setup): it makes the unit's user and "
+        "sets who owns each file.",
+    ),
+    "setup_bad_user": ("--user {user}: bukan nama user Linux.",
+                       "--user {user}: not a Linux user name."),
+    "setup_shared_folder": (
+        "{folder} dipakai seluruh sistem; taruh config.toml di folder sendiri, misalnya "
+        "--config /etc/qrisbot/config.toml.",
+        "{folder} is used by the whole system; put config.toml in a folder of its own, e.g. "
+        "--config /etc/qrisbot/config.toml.",
+    ),
+    "setup_unreadable": ("Tidak bisa mengubah konfigurasi: {why}. Tidak ada yang ditulis.",
+                         "Cannot edit the configuration: {why}. Nothing was written."),
+    "setup_no_config": (
+        "Belum ada {path}: jalankan dulu qrisbot setup (tanpa 'server').",
+        "There is no {path} yet: run qrisbot setup (without 'server') first.",
+    ),
+    "setup_install_failed": ("Gagal: {why}", "Failed: {why}"),
+    "setup_intro": (
+        "qrisbot setup: setiap jawaban diperiksa langsung. Konfigurasi: {path}\n"
+        "Ctrl-C menghentikan setup; yang sudah disimpan tetap ada.",
+        "qrisbot setup: every answer is checked at once. Configuration: {path}\n"
+        "Ctrl-C stops setup; what was saved stays.",
+    ),
+    "setup_user_made": ("✓ User layanan {user} dibuat.", "✓ The unit's user {user} was made."),
+    "setup_user_there": ("✓ User layanan: {user} (sudah ada).",
+                         "✓ The unit's user: {user} (already there)."),
+    "setup_aborted": ("Setup dihentikan. Jawaban yang sudah diperiksa sudah disimpan; "
+                      "jalankan qrisbot setup lagi untuk melanjutkan.",
+                      "Setup stopped. Answers already checked are saved; run qrisbot setup "
+                      "again to go on."),
+    "setup_enter_keeps": ("(Enter: tetap yang sekarang)", "(Enter: keep the current one)"),
+    "setup_enter_retry": ("Tekan Enter untuk mencoba lagi.", "Press Enter to try again."),
+    "setup_empty": ("Belum diisi. Coba lagi.", "Nothing typed. Try again."),
+    "setup_yes_or_no": ("Jawab y (ya) atau n (tidak).", "Answer y (yes) or n (no)."),
+    "setup_choice": ("Pilih salah satu: {options}.", "Pick one of: {options}."),
+    "setup_number_range": ("Ketik angka {low} sampai {high}.",
+                           "Type a number from {low} to {high}."),
+    "setup_name_shape": ("Nama harus 1-40 karakter biasa.",
+                         "A name is 1-40 plain characters."),
+    "setup_shop_name": ("Nama toko (tampil di sapaan bot)",
+                        "Shop name (shown in the bot's greeting)"),
+    "setup_token_where": (
+        "\n1. Bot Telegram. Di Telegram, buka @BotFather, kirim /newbot, pilih nama dan "
+        "username bot; BotFather membalas dengan token (angka:huruf). Salin token itu.",
+        "\n1. The Telegram bot. In Telegram, open @BotFather, send /newbot, pick the bot's "
+        "name and username; BotFather answers with a token (digits:letters). Copy it.",
+    ),
+    "setup_token": ("Token bot (tidak tampil saat diketik)",
+                    "Bot token (not shown while typed)"),
+    "setup_token_shape": (
+        "Itu bukan bentuk token BotFather (angka, titik dua, lalu huruf/angka). Salin ulang.",
+        "That is not a BotFather token (digits, a colon, then letters and digits). Copy it "
+        "again.",
+    ),
+    "setup_token_refused": (
+        "✗ Telegram menolak token ini (401). Salin lagi dari @BotFather (/mybots → bot Anda "
+        "→ API Token).",
+        "✗ Telegram refused this token (401). Copy it again from @BotFather (/mybots → your "
+        "bot → API Token).",
+    ),
+    "setup_telegram_unreachable": ("✗ Tidak bisa menghubungi {url}: {why}",
+                                   "✗ Cannot reach {url}: {why}"),
+    "setup_token_ok": ("✓ Token diterima: bot @{bot} ({name}).",
+                       "✓ Token accepted: the bot @{bot} ({name})."),
+    "setup_admins_now": ("Admin toko sekarang (id Telegram): {ids}",
+                         "The shop's admins now (Telegram ids): {ids}"),
+    "setup_admin_add": ("Tambah admin lain lewat /start?", "Add another admin with /start?"),
+    "setup_admin_why": (
+        "\n2. Admin. Bot mengirim laporan dan /admin hanya untuk admin; setup mengenali Anda "
+        "dari pesan /start Anda ke bot.",
+        "\n2. The admin. The bot sends reports and /admin only to its admins; setup knows "
+        "you by the /start you send the bot.",
+    ),
+    "setup_admin_send_start": (
+        "Sekarang buka @{bot} di Telegram dan kirim /start. Menunggu… (Ctrl-C untuk berhenti)",
+        "Now open @{bot} in Telegram and send /start. Waiting… (Ctrl-C to stop)",
+    ),
+    "setup_admin_not_start": (
+        "  ✗ Ada pesan dari {name}, tapi bukan /start di chat pribadi. Kirim /start ke bot.",
+        "  ✗ A message from {name} arrived, but not /start in a private chat. Send /start "
+        "to the bot.",
+    ),
+    "setup_admin_conflict": (
+        "  ✗ Bot ini sedang dipakai program lain (qrisbot yang berjalan?). Hentikan dulu "
+        "(systemctl stop qrisbot); setup mencoba lagi sebentar lagi.",
+        "  ✗ Another program is using this bot (a running qrisbot?). Stop it first "
+        "(systemctl stop qrisbot); setup tries again shortly.",
+    ),
+    "setup_admin_is_you": ("/start dari {name} (id {id}). Ini akun Anda?",
+                           "/start from {name} (id {id}). Is this you?"),
+    "setup_admin_again": ("Kirim /start lagi ke @{bot} dari akun Anda.",
+                          "Send /start to @{bot} again from your own account."),
+    "setup_admin_ok": ("✓ Admin: {id}.", "✓ Admin: {id}."),
+    "setup_admin_welcome": (
+        "✓ qrisbot setup: Anda admin toko {shop}. Laporan dan /admin untuk Anda.",
+        "✓ qrisbot setup: you are an admin of {shop}. Reports and /admin are yours.",
+    ),
+    "setup_pakasir_where": (
+        "\n3. Pakasir. Di app.pakasir.com buat (atau buka) proyek: slug proyek dan API key "
+        "ada di halaman proyek.",
+        "\n3. Pakasir. On app.pakasir.com make (or open) a project: its slug and API key "
+        "are on the project's page.",
+    ),
+    "setup_pakasir_project": ("Slug proyek Pakasir", "Pakasir project slug"),
+    "setup_pakasir_slug_shape": ("Slug hanya huruf, angka, - dan _ (tanpa spasi).",
+                                 "A slug is letters, digits, - and _ only (no spaces)."),
+    "setup_pakasir_key": ("API key Pakasir (tidak tampil saat diketik)",
+                          "Pakasir API key (not shown while typed)"),
+    "setup_pakasir_key_shape": ("API key tidak boleh berisi spasi, tanda kutip, \\, $ atau `.",
+                                "An API key holds no spaces, quotes, \\, $ or `."),
+    "setup_pakasir_refused_key": (
+        "✗ Pakasir menolak API key ini. Salin lagi dari halaman proyek.",
+        "✗ Pakasir refused this API key. Copy it again from the project's page.",
+    ),
+    "setup_pakasir_refused_project": (
+        "✗ Pakasir tidak mengenal proyek {project}. Periksa slug-nya.",
+        "✗ Pakasir knows no project {project}. Check the slug.",
+    ),
+    "setup_pakasir_refused_both": (
+        "✗ Pakasir menolak proyek {project} atau API key-nya (API v1 tidak bilang yang "
+        "mana). Periksa keduanya.",
+        "✗ Pakasir refused the project {project} or its API key (API v1 does not say "
+        "which). Check both.",
+    ),
+    "setup_pakasir_unreachable": ("✗ Tidak bisa menghubungi Pakasir ({url}): {why}",
+                                  "✗ Cannot reach Pakasir ({url}): {why}"),
+    "setup_pakasir_ok": ("✓ Pakasir menerima proyek {project} dan API key-nya.",
+                         "✓ Pakasir accepts the project {project} and its API key."),
+    "setup_pakasir_ok_key": (
+        "✓ Pakasir menerima API key. Jawabannya tidak memastikan slug {project}: QRIS "
+        "pertama akan memastikannya.",
+        "✓ Pakasir accepts the API key. Its answer does not confirm the slug {project}: "
+        "the first QRIS will.",
+    ),
+    "setup_ledger_at": ("✓ Data pesanan (ledger): {path}", "✓ The order ledger: {path}"),
+    "setup_ledger_folder_owner": (
+        "! {folder} bukan milik {user}: layanan harus bisa menulis di sana "
+        "(chown {user}: {folder}).",
+        "! {folder} is not {user}'s: the unit must be able to write there "
+        "(chown {user}: {folder}).",
+    ),
+    "setup_server_edit": ("Ubah server {id} ({protocol}, {host})?",
+                          "Change the server {id} ({protocol}, {host})?"),
+    "setup_server_more": ("Tambah server lain?", "Add another server?"),
+    "setup_server_head": (
+        "\n4. Server VPN ({id}). qrisbot masuk ke server lewat SSH sebagai root dengan "
+        "kuncinya sendiri.",
+        "\n4. A VPN server ({id}). qrisbot logs in to the server over SSH as root with its "
+        "own key.",
+    ),
+    "setup_new_server": ("baru", "new"),
+    "setup_key_made": ("✓ Kunci SSH toko dibuat: {path}", "✓ The shop's SSH key was made: {path}"),
+    "setup_server_host": ("IP atau host server", "The server's IP or host name"),
+    "setup_server_port": ("Port SSH", "SSH port"),
+    "setup_host_shape": ("Itu bukan IP atau nama host.", "That is not an IP or a host name."),
+    "setup_key_line": (
+        "Tambahkan baris ini ke ~/.ssh/authorized_keys di server:\n  {line}\n"
+        "atau jalankan ini di server sebagai root:\n  {command}",
+        "Add this line to ~/.ssh/authorized_keys on the server:\n  {line}\n"
+        "or run this on the server as root:\n  {command}",
+    ),
+    "setup_key_added": ("Sudah? Tekan Enter untuk mencoba (h: ganti host).",
+                        "Done? Press Enter to try (h: change the host)."),
+    "setup_server_unreachable": ("✗ {why}", "✗ {why}"),
+    "setup_hostkey_show": (
+        "Server menunjukkan kunci {kind} {fingerprint}\nBandingkan dengan yang di server: "
+        "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub",
+        "The server shows the {kind} key {fingerprint}\nCompare it with the server's own: "
+        "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub",
+    ),
+    "setup_hostkey_same": ("Sama persis?", "Exactly the same?"),
+    "setup_hostkey_not_trusted": (
+        "Tidak dipercaya; tidak ada yang ditulis. Periksa host dan port.",
+        "Not trusted; nothing written. Check the host and port.",
+    ),
+    "setup_hostkey_trusted": ("✓ Kunci host disimpan di {path}.",
+                              "✓ The host key is saved in {path}."),
+    "setup_hostkey_known": ("✓ Kunci host sudah dipercaya ({fingerprint}).",
+                            "✓ The host key is already trusted ({fingerprint})."),
+    "setup_hostkey_changed": (
+        "✗ PERINGATAN: {path} menyimpan kunci LAIN untuk {name} ({old}); server sekarang "
+        "menunjukkan {new}. Jika server diinstal ulang, hapus yang lama: "
+        "ssh-keygen -f {path} -R '{name}'. Jika tidak, mungkin ada yang menyadap.",
+        "✗ WARNING: {path} holds a DIFFERENT key for {name} ({old}); the server now shows "
+        "{new}. If you rebuilt the server, remove the old one: ssh-keygen -f {path} -R "
+        "'{name}'. Otherwise someone may be in the middle.",
+    ),
+    "setup_login_ok": ("✓ Masuk ke {user}@{host} dengan kunci toko.",
+                       "✓ Logged in to {user}@{host} with the shop's key."),
+    "setup_login_failed": (
+        "✗ Belum bisa masuk: {why}\nPastikan baris kunci di atas ada di authorized_keys "
+        "server.",
+        "✗ Cannot log in yet: {why}\nMake sure the key line above is in the server's "
+        "authorized_keys.",
+    ),
+    "setup_login_retry": ("Tekan Enter untuk mencoba lagi (h: ganti host).",
+                          "Press Enter to try again (h: change the host)."),
+    "setup_detected": ("Server ini: {family}. Protokol yang tersedia: {protocols}.",
+                       "This server: {family}. Protocols found: {protocols}."),
+    "setup_no_family": ("bukan susunan autoscript yang dikenal",
+                        "no known autoscript layout"),
+    "setup_server_protocol": ("Protokol yang dijual (ssh, vmess, vless, trojan)",
+                              "Protocol to sell (ssh, vmess, vless, trojan)"),
+    "setup_check_failed": ("✗ Pemeriksaan gagal: {why}", "✗ The check failed: {why}"),
+    "setup_check_keep_anyway": (
+        "Server belum cocok untuk protokol ini (✗ di atas). Simpan juga (perbaiki servernya "
+        "nanti)? Jawab n untuk memilih protokol lain",
+        "The server does not fit this protocol yet (✗ above). Keep it anyway (fix the "
+        "server later)? Answer n to pick another protocol",
+    ),
+    "setup_server_name": ("Nama server (tampil ke pembeli)", "Server name (shown to buyers)"),
+    "setup_server_domain": ("Domain untuk pembeli (di akun dan link)",
+                            "Domain for buyers (in accounts and links)"),
+    "setup_server_price": ("Harga per bulan (rupiah)", "Price per month (rupiah)"),
+    "setup_price_shape": ("Ketik harga dalam rupiah, misalnya 10000 atau 10.000.",
+                          "Type the price in rupiah, e.g. 10000 or 10.000."),
+    "setup_price_range": (
+        "Harga harus {low} sampai {high} (batas QRIS untuk {months} bulan).",
+        "The price must be {low} to {high} (the QRIS limit for {months} months).",
+    ),
+    "setup_fee": ("  Pembeli membayar {total} untuk 1 bulan ({price} + biaya QRIS {fee}).",
+                  "  A buyer pays {total} for 1 month ({price} + QRIS fee {fee})."),
+    "setup_fee_unknown": ("  Pembeli membayar {price} + biaya QRIS (Pakasir tidak menjawab "
+                          "tabel biayanya).",
+                          "  A buyer pays {price} + the QRIS fee (Pakasir did not answer "
+                          "its fee table)."),
+    "setup_server_capacity": ("Kapasitas (jumlah akun maksimal)",
+                              "Capacity (most accounts on it)"),
+    "setup_server_saved": ("✓ Server {id} disimpan: {name}, {price}/bulan.",
+                           "✓ Server {id} saved: {name}, {price}/month."),
+    "setup_checking": ("\n5. Pemeriksaan akhir (qrisbot check-config --online):",
+                       "\n5. The last check (qrisbot check-config --online):"),
+    "setup_unit_head": (
+        "\n✓ Siap. Jalankan toko sebagai layanan systemd:",
+        "\n✓ Ready. Run the shop as a systemd unit:",
+    ),
+    "setup_unit_head_after_fixing": (
+        "\n✗ Perbaiki yang bertanda ✗ di atas (qrisbot setup lagi), lalu jalankan toko:",
+        "\n✗ Fix what is marked ✗ above (run qrisbot setup again), then start the shop:",
+    ),
+    "setup_unit_cannot_see": (
+        "! Layanan tidak bisa melihat {program} (ProtectHome=yes menyembunyikan /root dan "
+        "/home): pasang qrisbot di /opt/qrisbot seperti di README.",
+        "! The unit cannot see {program} (ProtectHome=yes hides /root and /home): install "
+        "qrisbot in /opt/qrisbot as the README says.",
+    ),
+    "setup_done_more": (
+        "Server lain nanti: qrisbot setup server. Ubah jawaban: qrisbot setup.",
+        "More servers later: qrisbot setup server. Change answers: qrisbot setup.",
+    ),
 }
 
 

@@ -1,0 +1,279 @@
+"""`qrisbot setup` driven through a pseudo-terminal, as a seller at a keyboard would: the
+Telegram and Pakasir fakes, the suite's real sshd. Wrong answers are asked again, secrets
+never reach the screen, the files it writes load, pass check-config --online, are the
+unit's user's to read and nobody else's, and a daemon started on them sells an account.
+Run again, setup keeps what it does not ask about."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import termios
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from buyer import Buyer
+from daemon import Daemon
+
+from qrisbot import config, unit_files
+from qrisbot.setup.secrets_file import SecretsFile
+
+STEP = 30  # real seconds for one answer to be checked (a login, a fee, a check)
+UNIT_USER = "qbt_s1unit"
+SELLER = 7301  # the seller's Telegram id, as their /start carries it
+WRONG_TOKEN = "999999:WRONG-token-value-x"
+WRONG_KEY = "pk-wrong-key-s1"
+
+
+class Screen:
+    """A child process on a pseudo-terminal it has as its controlling terminal (getpass
+    reads /dev/tty), and everything it showed."""
+
+    def __init__(self, process: trio.Process, master: int) -> None:
+        self.process = process
+        self.stream = trio.lowlevel.FdStream(master)
+        self.transcript = ""
+        self.seen = 0  # the end of the last match
+
+    @classmethod
+    async def start(cls, argv: list[str], env: dict[str, str]) -> Screen:
+        master, slave = pty.openpty()
+
+        def controlling_terminal() -> None:
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        process = await trio.lowlevel.open_process(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+            preexec_fn=controlling_terminal)
+        os.close(slave)
+        return cls(process, master)
+
+    async def expect(self, pattern: str, within: float = STEP) -> re.Match[str]:
+        regex = re.compile(pattern)
+        with trio.fail_after(within):
+            while True:
+                found = regex.search(self.transcript, self.seen)
+                if found:
+                    self.seen = found.end()
+                    return found
+                try:
+                    data = await self.stream.receive_some(65536)
+                except (OSError, trio.BrokenResourceError):
+                    data = b""  # EIO: the child is gone
+                if not data:
+                    raise AssertionError(f"setup ended before {pattern!r}:\n"
+                                         f"{self.transcript[-3000:]}")
+                self.transcript += data.decode("utf-8", "replace").replace("\r\n", "\n")
+
+    async def answer(self, prompt: str, line: str) -> None:
+        await self.expect(prompt)
+        await self.stream.send_all(line.encode() + b"\n")
+
+    async def rest(self) -> str:
+        """Everything until the child closes the terminal."""
+        with trio.fail_after(3 * STEP):
+            while True:
+                try:
+                    data = await self.stream.receive_some(65536)
+                except (OSError, trio.BrokenResourceError):
+                    data = b""
+                if not data:
+                    break
+                self.transcript += data.decode("utf-8", "replace").replace("\r\n", "\n")
+        await self.process.wait()
+        await self.stream.aclose()
+        return self.transcript[self.seen:]
+
+
+@pytest.fixture
+def place(linux_users: list[str]) -> Iterator[Path]:
+    """A folder others may pass through (the unit's user must reach its files), removed
+    afterwards; pytest's own tmp_path is root's alone."""
+    linux_users.append(UNIT_USER)
+    folder = Path(tempfile.mkdtemp(prefix="qbt-setup-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def environment(telegram, pakasir) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    return env | {"QRISBOT_TELEGRAM_API_URL": telegram.url,
+                  "QRISBOT_PAKASIR_API_URL": pakasir.url, "TERM": "dumb"}
+
+
+def fingerprint(public_key: Path) -> str:
+    line = subprocess.run(["ssh-keygen", "-lf", str(public_key)], capture_output=True,
+                          text=True, check=True).stdout
+    return line.split()[1]
+
+
+async def test_a_first_run_asks_again_until_each_answer_works_and_the_shop_sells(
+        telegram, pakasir, sshd, place, linux_users, tmp_path):
+    linux_users.append("qbt_s1buy")
+    folder, ledger = place / "etc", place / "state" / "ledger.sqlite3"
+    screen = await Screen.start(
+        [sys.executable, "-m", "qrisbot", "setup", "--config", str(folder / "config.toml"),
+         "--user", UNIT_USER, "--database", str(ledger)], environment(telegram, pakasir))
+
+    await screen.expect(f"User layanan {UNIT_USER} dibuat")
+    await screen.answer(r"Nama toko .*\[Toko VPN\]: ", "Toko Uji")
+    # The token: a malformed one, one Telegram refuses, then the real one.
+    await screen.answer(r"Token bot .*: ", "bukan token")
+    await screen.expect("bukan bentuk token")
+    await screen.answer(r"Token bot .*: ", WRONG_TOKEN)
+    await screen.expect(r"Telegram menolak token ini \(401\)")
+    await screen.answer(r"Token bot .*: ", telegram.token)
+    await screen.expect("Token diterima: bot @shop_bot")
+    # The seller's id, from the /start they send (a message before it is no /start).
+    await screen.expect("kirim /start")
+    telegram.user_sends(SELLER, "halo")
+    await screen.expect("bukan /start")
+    telegram.user_sends(SELLER, "/start")
+    await screen.answer(rf"id {SELLER}\)\. Ini akun Anda\? \[Y/n\] ", "y")
+    await screen.expect(f"Admin: {SELLER}")
+    # Pakasir: an unknown slug, then a refused key, each asked again alone.
+    await screen.answer(r"Slug proyek Pakasir: ", "toko-salah")
+    await screen.answer(r"API key Pakasir .*: ", WRONG_KEY)
+    await screen.expect("tidak mengenal proyek toko-salah")
+    await screen.answer(r"Slug proyek Pakasir \[toko-salah\]: |Slug proyek Pakasir: ",
+                        pakasir.project)
+    await screen.expect("menolak API key ini")
+    await screen.answer(r"API key Pakasir .*: ", pakasir.api_key)
+    await screen.expect(f"menerima proyek {pakasir.project}")
+    await screen.expect(f"Data pesanan \\(ledger\\): {ledger}")
+    # The server: a bad host and port, the key line, the host key, a login before the
+    # key is on the server and one after.
+    await screen.answer(r"IP atau host server: ", "bukan host!")
+    await screen.expect("bukan IP atau nama host")
+    await screen.answer(r"IP atau host server: ", "127.0.0.1")
+    await screen.answer(r"Port SSH \[22\]: ", "ssh")
+    await screen.expect("Ketik angka 1 sampai 65535")
+    await screen.answer(r"Port SSH \[22\]: ", str(sshd.port))
+    key_line = (await screen.expect(r"\n  (ssh-ed25519 \S+ qrisbot@\S+)\n"))[1]
+    await screen.expect(r"echo '.*' >> ~/.ssh/authorized_keys")
+    await screen.answer(r"Tekan Enter untuk mencoba \(h: ganti host\)\. ", "")
+    shown = (await screen.expect(r"kunci ssh-ed25519 (SHA256:\S+)"))[1]
+    assert shown == fingerprint(sshd.directory / "host_ed25519.pub")
+    await screen.answer(r"Sama persis\? \[y/N\] ", "y")
+    await screen.expect("Belum bisa masuk: .*authentication refused")
+    with (sshd.directory / "authorized_keys").open("a") as keys:
+        keys.write(key_line + "\n")  # the seller pastes the line on the server
+    await screen.answer(r"mencoba lagi \(h: ganti host\)\. ", "")
+    await screen.expect("Masuk ke root@127.0.0.1 dengan kunci toko")
+    await screen.answer(r"Protokol yang dijual .*\[ssh\]: ", "wireguard")
+    await screen.expect("Pilih salah satu: ssh, vmess, vless, trojan")
+    await screen.answer(r"Protokol yang dijual .*\[ssh\]: ", "ssh")
+    await screen.expect("✓ root")
+    await screen.answer(r"Nama server .*\[Server 1\]: ", "Singapura 1")
+    await screen.answer(r"Domain untuk pembeli .*\[127\.0\.0\.1\]: ", "")
+    await screen.answer(r"Harga per bulan \(rupiah\): ", "100")
+    await screen.expect("Harga harus Rp500 sampai Rp833.333")
+    await screen.answer(r"Harga per bulan \(rupiah\): ", "10.000")
+    await screen.expect(r"Pembeli membayar Rp10\.380 untuk 1 bulan \(Rp10\.000 \+ biaya QRIS "
+                        r"Rp380\)")
+    await screen.answer(r"Kapasitas .*\[50\]: ", "0")
+    await screen.expect("Ketik angka 1 sampai 1000000")
+    await screen.answer(r"Kapasitas .*\[50\]: ", "5")
+    await screen.expect(r"Server singapura-1 disimpan: Singapura 1, Rp10\.000/bulan")
+    await screen.answer(r"Tambah server lain\? \[y/N\] ", "n")
+    await screen.expect(r"Pemeriksaan akhir \(qrisbot check-config --online\)")
+    rest = await screen.rest()
+    assert screen.process.returncode == 0, screen.transcript[-3000:]
+    assert "✗" not in rest, rest
+    assert "systemctl enable --now qrisbot" in rest
+    assert f"User={UNIT_USER}" in rest and f"ExecStart=/usr/local/bin/qrisbot run --config " \
+        f"{folder / 'config.toml'}" in rest
+
+    # Secrets were typed hidden and never shown.
+    secrets = (telegram.token, telegram.token.partition(":")[2], pakasir.api_key,
+               WRONG_TOKEN, WRONG_KEY, "PRIVATE KEY")
+    assert not [s for s in secrets if s in screen.transcript]
+    unit = pwd.getpwnam(UNIT_USER)
+    files = assert_owned_as_the_unit_needs(place, folder, ledger, unit)
+    assert unit_files.unreadable(unit, [str(f) for f in files]) == {}
+
+    # The files load as the daemon loads them, and a daemon on them sells an account.
+    env = SecretsFile.load(folder / "secrets.env").environment()
+    loaded = config.load(folder / "config.toml", env)
+    assert loaded.shop.admins == (SELLER,) and loaded.shop.name == "Toko Uji"
+    assert loaded.telegram.token == telegram.token
+    assert loaded.pakasir.api_key == pakasir.api_key
+    [server] = loaded.servers
+    assert (server.id, server.protocol, server.price_per_month, server.capacity) == (
+        "singapura-1", "ssh", 10000, 5)
+    assert telegram.messages(SELLER)  # the seller heard in Telegram that setup knows them
+    daemon = Daemon(folder / "config.toml", tmp_path / "daemon.log")
+    await daemon.start(**env)
+    try:
+        buyer = Buyer(telegram, 8301)
+        qr, order_id = await buyer.buys(username="qbt_s1buy", password="s1-pass-word",
+                                        months=1, server="singapura-1", within=STEP)
+        assert "Rp10.380" in (qr.caption or "")
+        assert pakasir.pay(order_id)
+        await buyer.sees("Akun SSH Anda siap", STEP)
+    finally:
+        assert await daemon.stop() == 0
+    assert ledger.exists()
+
+    # Run again: Enter keeps every answer; what it does not ask about stays.
+    text = (folder / "config.toml").read_text()
+    (folder / "config.toml").write_text(
+        text + "\n# the seller's own note\n[trial]\nhours = 2\n")
+    again = await Screen.start(
+        [sys.executable, "-m", "qrisbot", "setup", "--config", str(folder / "config.toml"),
+         "--user", UNIT_USER, "--lang", "en"], environment(telegram, pakasir))
+    await again.expect(f"The unit's user: {UNIT_USER} \\(already there\\)")
+    await again.answer(r"Shop name .*\[Toko Uji\]: ", "")
+    await again.answer(r"Bot token .*\(Enter: keep the current one\): ", "")
+    await again.expect("Token accepted: the bot @shop_bot")
+    await again.answer(rf"admins now \(Telegram ids\): {SELLER}\nAdd another admin with "
+                       r"/start\? \[y/N\] ", "")
+    await again.answer(rf"Pakasir project slug \[{pakasir.project}\]: ", "")
+    await again.answer(r"Pakasir API key .*\(Enter: keep the current one\): ", "")
+    await again.expect(f"accepts the project {pakasir.project}")
+    await again.answer(r"Change the server singapura-1 \(ssh, 127\.0\.0\.1\)\? \[y/N\] ", "")
+    await again.answer(r"Add another server\? \[y/N\] ", "")
+    rest = await again.rest()
+    assert again.process.returncode == 0, again.transcript[-3000:]
+    assert not [s for s in secrets if s in again.transcript]
+    kept = (folder / "config.toml").read_text()
+    assert "# the seller's own note" in kept and config.load(
+        folder / "config.toml", env).trial.hours == 2
+    assert config.load(folder / "config.toml", env).servers == loaded.servers
+    assert_owned_as_the_unit_needs(place, folder, ledger, unit)
+
+
+def assert_owned_as_the_unit_needs(place: Path, folder: Path, ledger: Path,
+                                   unit: pwd.struct_passwd) -> list[Path]:
+    """Every file with a secret is closed to others; the daemon's files are the unit's
+    group's to read (never to write); secrets.env is root's alone. Returns the files the
+    daemon reads."""
+    def mode(path: Path) -> tuple[int, int, int]:
+        st = path.stat()
+        return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+
+    assert mode(folder) == (0o750, 0, unit.pw_gid)
+    assert mode(folder / "secrets.env") == (0o600, 0, 0)
+    read_by_the_unit = [folder / n for n in ("config.toml", "id_ed25519", "known_hosts")]
+    for path in read_by_the_unit:
+        assert mode(path) == (0o640, 0, unit.pw_gid), path
+    assert mode(ledger.parent)[:2] == (0o700, unit.pw_uid)
+    token_or_key = re.compile(r"QRISBOT_|PRIVATE KEY|TEST-token|pk-test")
+    for path in place.rglob("*"):
+        if path.is_file() and token_or_key.search(path.read_text(errors="replace")):
+            assert mode(path)[0] & 0o007 == 0, path
+    assert "TEST-token" not in (folder / "config.toml").read_text()
+    assert "pk-test" not in (folder / "config.toml").read_text()
+    return read_by_the_unit
