@@ -254,6 +254,34 @@ async def test_a_first_run_asks_again_until_each_answer_works_and_the_shop_sells
     assert config.load(folder / "config.toml", env).servers == loaded.servers
     assert_owned_as_the_unit_needs(place, folder, ledger, unit)
 
+    # `setup server` adds one more with the same key; a protocol the server does not have
+    # is named and asked again.
+    more = await Screen.start(
+        [sys.executable, "-m", "qrisbot", "setup", "server", "--config",
+         str(folder / "config.toml"), "--user", UNIT_USER, "--lang", "en"],
+        environment(telegram, pakasir))
+    await more.answer(r"IP or host name: ", "127.0.0.1")
+    await more.answer(r"SSH port \[22\]: ", str(sshd.port))
+    assert (await more.expect(r"\n  (ssh-ed25519 \S+ qrisbot@\S+)\n"))[1] == key_line
+    await more.answer(r"Press Enter to try \(h: change the host\)\. ", "")
+    await more.expect("The host key is already trusted")
+    await more.expect("Logged in to root@127.0.0.1")
+    await more.answer(r"Protocol to sell .*\[ssh\]: ", "vless")
+    await more.expect("✗ xray config /etc/xray/config.json")
+    await more.answer(r"Keep it anyway .*\[y/N\] ", "n")
+    await more.answer(r"Protocol to sell .*\[vless\]: ", "ssh")
+    await more.answer(r"Server name .*\[Server 2\]: ", "")
+    await more.answer(r"Domain for buyers .*: ", "")
+    await more.answer(r"Price per month \(rupiah\): ", "Rp12.000")
+    await more.expect(r"A buyer pays Rp12\.394 for 1 month")
+    await more.answer(r"Capacity .*\[50\]: ", "")
+    await more.answer(r"Add another server\? \[y/N\] ", "")
+    await more.rest()
+    assert more.process.returncode == 0, more.transcript[-3000:]
+    assert [(s.id, s.price_per_month) for s in config.load(folder / "config.toml", env).servers
+            ] == [("singapura-1", 10000), ("server-2", 12000)]
+    assert_owned_as_the_unit_needs(place, folder, ledger, unit)
+
 
 def assert_owned_as_the_unit_needs(place: Path, folder: Path, ledger: Path,
                                    unit: pwd.struct_passwd) -> list[Path]:
@@ -277,3 +305,37 @@ def assert_owned_as_the_unit_needs(place: Path, folder: Path, ledger: Path,
     assert "TEST-token" not in (folder / "config.toml").read_text()
     assert "pk-test" not in (folder / "config.toml").read_text()
     return read_by_the_unit
+
+
+def test_the_layout_servers_detect_found_is_proposed_and_the_sellers_keys_stay() -> None:
+    from qrisbot.config import Server, SshAccess
+    from qrisbot.provision.detect import Findings
+    from qrisbot.setup.server_step import _entry, _structured
+
+    access = SshAccess(host="203.0.113.5", key_file="/k", known_hosts="/kh")
+    probe = Server(id="setup", name="setup", protocol="ssh", domain="x",
+                   price_per_month=500, ssh=access)  # type: ignore[arg-type]
+    rmbl = Findings(probe, files=("/etc/xray/config.json",),
+                    markers={"/etc/xray/config.json": ("#vless", "#vlessgrpc")},
+                    prefixes={"/etc/xray/config.json": {"#vl": (4, 3)}},
+                    lists=("/etc/xray/ssh",))
+    made = _structured(_entry({}, access, "vless", rmbl))
+    assert made.xray is not None and made.xray.layout == "rmbl"
+    assert made.xray.prefixes == ("#vl", "#vlg") and made.xray.comment_uuid
+    # An SSH server of the same family keeps RMBL's SSH list; a server being edited keeps
+    # the keys the seller set, and loses only the table its new protocol cannot have.
+    ssh = _structured(_entry({"xray": {"port_tls": 8443}}, access, "ssh", rmbl))
+    assert ssh.linux is not None and ssh.linux.account_list == "/etc/xray/ssh"
+    assert ssh.xray is None
+    edited = _entry({"xray": {"port_tls": 8443, "layout": "custom"}, "enabled": False},
+                    access, "vless", rmbl)
+    assert edited["xray"] == {"port_tls": 8443, "layout": "rmbl"}
+    assert edited["enabled"] is False
+    lunatic = Findings(probe, files=("/etc/xray/vle.json", "/etc/xray/config.json"),
+                       markers={"/etc/xray/vle.json": ("#vless", "#vlessgrpc")})
+    assert _entry({}, access, "vless", lunatic)["xray"] == {"layout": "lunatic"}
+    unknown = Findings(probe, files=("/usr/local/etc/xray/config.json",),
+                       markers={"/usr/local/etc/xray/config.json": ("#vless",)})
+    assert _entry({}, access, "vless", unknown)["xray"] == {
+        "config": "/usr/local/etc/xray/config.json"}
+    assert "xray" not in _entry({}, access, "vmess", unknown)

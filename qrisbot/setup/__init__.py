@@ -16,7 +16,7 @@ from pathlib import Path
 
 import attrs
 
-from qrisbot.setup import bot_step, finish, install, pakasir_step, server_step
+from qrisbot.setup import bot_step, finish, install, pakasir_step, server_step, shop_key
 from qrisbot.setup.document import Document, Unreadable
 from qrisbot.setup.prompts import Aborted, Terminal
 from qrisbot.setup.secrets_file import SecretsFile
@@ -81,7 +81,7 @@ def run(options: Options) -> int:
         print(flush=True)
         t.say("aborted")
         return EXIT_FAILURE
-    except install.InstallError as exc:
+    except (install.InstallError, shop_key.BadKey) as exc:
         t.say("install_failed", why=str(exc))
         return EXIT_FAILURE
     checked = finish.check(s)

@@ -207,10 +207,19 @@ def _entry(now: dict[str, Any], access: cfg.SshAccess, protocol: str, findings: 
         if findings.family == "rmbl":
             entry["linux"] = {**(now.get("linux") or {}), "layout": "rmbl"}
     elif "commands" not in entry:
-        settings = findings.xray_settings(protocol)
+        settings = findings.xray_settings(protocol) or _custom_config(findings, protocol)
         if settings or now.get("xray"):
             entry["xray"] = {**(now.get("xray") or {}), **settings}
     return entry
+
+
+def _custom_config(findings: Findings, protocol: str) -> dict[str, str]:
+    """No family's layout: the Xray config holding this protocol's marker, where it is not
+    the common place."""
+    for path, markers in findings.markers.items():
+        if set(markers) & set(MARKERS[protocol]):
+            return {} if path == cfg.DEFAULT_XRAY[protocol].config else {"config": path}
+    return {}
 
 
 def _structured(entry: dict[str, Any]) -> cfg.Server:

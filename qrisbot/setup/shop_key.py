@@ -20,6 +20,8 @@ def ensure(path: Path, gid: int) -> tuple[str, bool]:
     """The public line of the key at `path`, making the key if there is none (root's, the
     group's to read, 0640); True when it was made now."""
     made = False
+    if not path.parent.is_dir():
+        raise BadKey(f"{path}: no folder {path.parent} for the shop's key")
     if not path.exists():
         key = Ed25519PrivateKey.generate()
         private = key.private_bytes(serialization.Encoding.PEM,
