@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_problems(args.config, exc.problems)
         return EXIT_CONFIG
     if args.command == "check-config":
-        return _check_config(config, args.config)
+        return _check_config(config, args.config, online=args.online,
+                             unit_user=args.unit_user)
     if args.command == "run":
         return _run(config)
     from qrisbot import operate  # the operator's commands need none of the daemon
@@ -92,8 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return operate.orders_refund(config, args.id, args.yes)
 
 
-def _check_config(config: cfg.Config, path: str) -> int:
-    """The summary, or the problems; and what is not ready to sell yet (placeholders)."""
+def _check_config(config: cfg.Config, path: str, *, online: bool = False,
+                  unit_user: str | None = None) -> int:
+    """The summary, or the problems; and what is not ready to sell yet (placeholders).
+    `online`: then whether it works against Telegram, Pakasir, the servers, the webhook
+    and the ledger's folder, as the unit's user (exit 1 when something does not)."""
     from qrisbot.unfinished import findings
 
     found = findings(config)
@@ -110,7 +114,16 @@ def _check_config(config: cfg.Config, path: str) -> int:
     for warning in warnings:
         print(warning if warning.startswith("warning:") else f"warning: {warning}",
               file=sys.stderr)
-    return EXIT_CONFIG if found.errors else EXIT_OK
+    if found.errors:
+        if online:
+            print("(no online checks until the problems above are fixed)", file=sys.stderr)
+        return EXIT_CONFIG
+    if not online:
+        return EXIT_OK
+    from qrisbot.online import check_online
+
+    sys.stdout.flush()
+    return check_online(config, unit_user=unit_user, config_path=path)
 
 
 def _print_problems(path: str, problems: list[str]) -> None:
@@ -150,7 +163,17 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     add(commands, "run", "run the shop daemon (logs to stderr)")
-    add(commands, "check-config", "validate the configuration and print a summary")
+    check_config = add(commands, "check-config",
+                       "validate the configuration and print a summary")
+    check_config.add_argument(
+        "--online", action="store_true",
+        help="also check it works, one line each: the bot token (getMe), the Pakasir key "
+             "and project, each server as the daemon's user reaches it (files, host key, "
+             "login, layout), the webhook listener, the ledger's folder (exit 1 if not)")
+    check_config.add_argument(
+        "--unit-user", metavar="USER",
+        help="with --online: the user the daemon runs as (default: as servers check "
+             "infers it from the config file)")
     backup = add(commands, "backup", "copy the ledger consistently (safe while the daemon runs)")
     backup.add_argument("path", help="where to write the copy (must not exist)")
 

@@ -39,6 +39,8 @@ class Screen:
     """A child process on a pseudo-terminal it has as its controlling terminal (getpass
     reads /dev/tty), and everything it showed."""
 
+    started: list[trio.Process] = []  # killed after each test (one that failed waits)
+
     def __init__(self, process: trio.Process, master: int) -> None:
         self.process = process
         self.stream = trio.lowlevel.FdStream(master)
@@ -57,6 +59,7 @@ class Screen:
             argv, stdin=slave, stdout=slave, stderr=slave, env=env,
             preexec_fn=controlling_terminal)
         os.close(slave)
+        cls.started.append(process)
         return cls(process, master)
 
     async def expect(self, pattern: str, within: float = STEP) -> re.Match[str]:
@@ -94,6 +97,15 @@ class Screen:
         await self.process.wait()
         await self.stream.aclose()
         return self.transcript[self.seen:]
+
+
+@pytest.fixture(autouse=True)
+def _no_setup_left() -> Iterator[None]:
+    yield
+    while Screen.started:
+        process = Screen.started.pop()
+        if process.returncode is None:
+            process.kill()
 
 
 @pytest.fixture
