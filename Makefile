@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint tools bench clean
+.PHONY: demo test lint tools screenshot bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +20,17 @@ demo: $(BIN)/.installed
 # The provisioning tests run a real sshd on a free loopback port; the transport tests make
 # a throwaway TLS certificate with openssl; the unit file is checked by systemd-analyze;
 # the future-date tests run the daemon under libfaketime with a small shim built by cc;
-# the autoscript worlds are checked by Debian's v2ray (`v2ray -test`).
+# the autoscript worlds are checked by Debian's v2ray (`v2ray -test`); the demo's chat page
+# is opened in Debian's headless Chromium (with the emoji font the bot's texts use).
 tools:
 	@if [ ! -x /usr/sbin/sshd ] || ! command -v openssl >/dev/null \
 			|| ! command -v systemd-analyze >/dev/null || ! command -v faketime >/dev/null \
-			|| ! command -v cc >/dev/null || ! command -v v2ray >/dev/null; then \
-		echo "installing openssh-server, openssl, systemd, faketime, gcc and v2ray (tools the tests use)"; \
+			|| ! command -v cc >/dev/null || ! command -v v2ray >/dev/null \
+			|| [ ! -x /usr/bin/chromium ]; then \
+		echo "installing openssh-server, openssl, systemd, faketime, gcc, v2ray and chromium (tools the tests use)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			openssh-server openssl systemd faketime gcc libc6-dev v2ray; \
+			openssh-server openssl systemd faketime gcc libc6-dev v2ray \
+			chromium fonts-noto-color-emoji; \
 	fi
 
 lint: $(BIN)/.installed
@@ -38,6 +41,11 @@ lint: $(BIN)/.installed
 # users, each under names of its own); most of the suite waits on real processes.
 test: $(BIN)/.installed tools lint
 	QRISBOT_TESTS_CLEAN_USERS=1 $(BIN)/pytest -n 2 --dist loadfile
+
+# docs/demo-chat.png, the README's picture: the demo's chat page as headless Chromium draws it.
+screenshot: $(BIN)/.installed tools
+	$(BIN)/qrisbot demo --html $(VENV)/demo-chat.html --out $(VENV) >/dev/null
+	$(BIN)/python tests/chromium.py $(VENV)/demo-chat.html docs/demo-chat.png
 
 # Benchmarks with their peers (aiogram, python-telegram-bot); a few minutes, needs root + sshd.
 bench: $(BIN)/.installed tools

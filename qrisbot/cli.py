@@ -36,7 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from qrisbot import demo
 
-        return demo.main(Path(args.out), play=args.interactive)
+        if not 30 <= args.pay_within <= 3600:
+            parser.error("--pay-within must be 30-3600 seconds")
+        return demo.main(demo.Options(
+            Path(args.out), lang=args.lang, trial=args.trial, admin=args.admin,
+            html=Path(args.html) if args.html else None, pay_within=args.pay_within),
+            play=args.interactive)
     try:
         # Only the daemon (and refund's note to the buyer) needs the secrets.
         config = cfg.load(args.config, secrets_required=args.command in ("run", "check-config"))
@@ -299,6 +304,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--interactive", action="store_true",
                       help="play the buyer yourself: type text, pick buttons by number, "
                            "`pay` to pay the QR")
+    demo.add_argument("--lang", choices=("id", "en"), default="id",
+                      help="the shop's language (default: id, Indonesian)")
+    demo.add_argument("--trial", action="store_true",
+                      help="the scripted buyer takes the free trial instead of buying")
+    demo.add_argument("--admin", action="store_true",
+                      help="then the seller (an admin) opens /admin")
+    demo.add_argument("--html", metavar="FILE",
+                      help="also write the conversation as a chat page (one HTML file)")
+    demo.add_argument("--pay-within", type=float, default=300, metavar="SECONDS",
+                      help="how long a QR can be paid, 30-3600 (default 300; 30 to see "
+                           "one run out)")
     return parser
 
 

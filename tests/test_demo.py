@@ -37,3 +37,65 @@ def test_interactive_demo_lets_a_person_play_the_buyer(tmp_path):
     assert "Username: budi_play" in account and "Password: rahasia123" in account
     assert (tmp_path / "qrisbot-demo-qris.png").read_bytes().startswith(b"\x89PNG")
     assert out.rstrip().endswith("Demo finished.")
+
+
+def test_demo_in_english_takes_the_free_trial_and_shows_the_sellers_admin_view(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "qrisbot", "demo", "--lang", "en", "--trial", "--admin",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Buyer taps [🎁 Free trial]" in out
+    trial = out[out.index("Your SSH trial account is ready"):]
+    assert "Username: trial" in trial and "Password: " in trial
+    seller = out[out.index("Admin > /admin"):]
+    assert "Trials today: 1" in seller and "Active: sg1 1" in seller
+    assert "Admin taps [Servers]" in seller and "Sold 1 · capacity left 49" in seller
+    assert "[photo: QRIS code]" not in out and not (tmp_path / "qrisbot-demo-qris.png").exists()
+    assert out.rstrip().endswith("the buyer took the free trial and received the account.")
+
+
+def read_until(process: subprocess.Popen[bytes], needle: str, seconds: float) -> str:
+    """What the process printed, up to and including `needle` (fails after `seconds`)."""
+    import os
+    import select
+    import time
+
+    assert process.stdout is not None
+    seen, deadline = "", time.monotonic() + seconds
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([process.stdout], [], [], max(left, 0))
+        chunk = os.read(process.stdout.fileno(), 65536).decode() if ready else ""
+        assert chunk, f"no {needle!r} within {seconds} s; printed so far:\n{seen}"
+        seen += chunk
+    return seen
+
+
+def test_interactive_demo_takes_a_number_as_text_and_says_when_the_qr_runs_out(tmp_path):
+    import os
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qrisbot", "demo", "--interactive", "--pay-within", "30",
+         "--out", str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdin is not None
+    try:
+        # A password of digits is a password, not button 12345678 (the prompt has one).
+        process.stdin.write(b"/start\n1\nbudi_play\n12345678\n1\n1\n")
+        process.stdin.flush()
+        out = read_until(process, "Scan QRIS ini", 60)
+        assert "Buyer > 12345678" in out and "no button" not in out
+        # Nobody types: the QR running out is printed when it happens.
+        out = read_until(process, "Waktu pembayaran habis", 60)
+        assert "Bot (deleted its message) [photo: QRIS code]" in out
+        process.stdin.write(b"quit\n")
+        process.stdin.flush()
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
