@@ -4,6 +4,7 @@ with its webhook listener, and a real unprivileged Linux user as the unit's user
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from sshd import free_port, keygen
 from qrisbot import config
 from qrisbot.online import check_online
 from qrisbot.testing import config_for
+from qrisbot.testing.fake_pakasir import Fault
 
 UNIT_USER = "qbt_o1unit"
 WEBHOOK_SECRET = "whsec-0123456789abcdef"  # test_webhook's: the log scan looks for it
@@ -180,8 +182,9 @@ async def test_the_cli_process_checks_online_as_the_config_files_group(
     environment, config.toml root:<unit user> 640, the unit's user inferred from it."""
     await running_shop(start_shop, world)
     # The secrets stay out of the file, in the environment (as secrets.env puts them).
-    file_raw = dict(world.raw, telegram=dict(world.raw["telegram"], token=""),
-                    pakasir=dict(world.raw["pakasir"], api_key="", webhook_secret=""))
+    file_raw = copy.deepcopy(world.raw)
+    file_raw["telegram"]["token"] = ""
+    file_raw["pakasir"].update(api_key="", webhook_secret="")
     path = shared(write_config(world.etc / "config.toml", file_raw))
     env = dict(os.environ, QRISBOT_TELEGRAM_TOKEN=telegram.token,
                QRISBOT_PAKASIR_API_KEY=pakasir.api_key,
@@ -211,6 +214,14 @@ async def test_the_cli_process_checks_online_as_the_config_files_group(
     for secret in (telegram.token, pakasir.api_key, WEBHOOK_SECRET):
         assert secret not in everything
 
+    # An invalid configuration stays exit 2, and nothing is tried online.
+    file_raw["servers"][0]["ssh"]["key_file"] = str(world.etc / "no-such-key")
+    write_config(path, file_raw)
+    done = await trio.run_process(command, env=env, capture_stdout=True,
+                                  capture_stderr=True, check=False)
+    assert done.returncode == 2 and "✓" not in done.stdout.decode()
+    assert "(no online checks until the problems above are fixed)" in done.stderr.decode()
+
 
 async def test_what_else_can_stand_in_the_way_is_named_too(world, telegram, pakasir):
     """No daemon running here: a webhook port another program holds, an address that is
@@ -237,6 +248,14 @@ async def test_what_else_can_stand_in_the_way_is_named_too(world, telegram, paka
         assert expected in failed(lines)[0], (expected, lines)
     status, lines = await online(world.config(**{"pakasir.webhook_listen": ""}))
     assert status == 0 and "✓ webhook: off ([pakasir] webhook_listen is empty)" in lines[4]
+    # A "not found" from Pakasir that names neither the project nor the transaction: the
+    # key was not refused, the slug is not confirmed, and the line says so.
+    pakasir.fail("status", Fault(404, b'{"message": "not found"}'))
+    status, lines = await online(world.config(**{"pakasir.webhook_listen": ""}))
+    assert status == 0 and lines[2] == (
+        "✓ pakasir: the API key was not refused, but Pakasir's answer (HTTP 404: not found) "
+        f"does not say it knows the project {pakasir.project!r}: compare the slug with the "
+        "dashboard; the first QRIS tells")
 
     lines = []
     run = partial(check_online, world.config(), unit_user="qbt_o1nobody", out=lines.append)
