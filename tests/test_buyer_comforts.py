@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import attrs
 import trio
-from buyer import TYPED_PASSWORDS, Buyer
+from buyer import TYPED_PASSWORDS, Buyer, eventually
 
 from qrisbot.ledger import Ledger
 
@@ -109,3 +109,132 @@ async def test_without_the_fee_table_the_confirmation_says_plus_the_fee_at_once(
     buyer.taps("dur:2")
     confirm = await buyer.sees("Check your order")
     assert "QRIS fee: Rp450\nTotal to pay: <b>Rp20.450</b>" in confirm.text
+
+
+# --- Cek pembayaran, and an order awaiting payment is said first ------------------------------
+
+async def test_cek_pembayaran_checks_now_and_completes_the_order(
+    autojump_clock, start_shop, make_config, buyer, pakasir
+):
+    cfg = await start_shop(make_config(check_interval=60))  # the checker looks rarely
+    pakasir.status_every = 4  # Pakasir: one status call per 4 s per transaction, else 429
+    qr, order_id = await buyer.buys()
+    assert qr.button_data() == [f"qcheck:{order_id}", f"qcancel:{order_id}"]
+    assert "Cek pembayaran" in qr.button_labels()[0]
+    started, checks = trio.current_time(), pakasir.count("status")
+    for _ in range(4):  # an impatient buyer taps again and again
+        buyer.taps(f"qcheck:{order_id}")
+    for _ in range(4):
+        await buyer.sees("belum masuk")
+    took = trio.current_time() - started
+    assert pakasir.limited == 0  # never more often than Pakasir allows
+    assert pakasir.count("status") - checks == 4 and took <= 4 * 4 + 2
+    pakasir.pay(order_id)
+    paid = trio.current_time()
+    buyer.taps(f"qcheck:{order_id}")
+    await buyer.sees("sudah masuk. Akun sedang dibuat")
+    await buyer.sees("Akun SSH Anda siap")
+    assert trio.current_time() - paid < 10  # the tap, not the checker (60 s), found it
+    assert "diterima" in qr.caption and qr.buttons == []
+    assert Ledger.open(cfg.shop.database).get(order_id).paid_at is not None
+    assert pakasir.limited == 0
+    # Later taps on the old QR tell the order's state; Pakasir is not asked again.
+    checks = pakasir.count("status")
+    buyer.telegram.user_taps(buyer.chat_id, qr.message_id, f"qcheck:{order_id}")
+    await buyer.sees("sudah selesai")
+    assert pakasir.count("status") == checks
+
+
+async def test_start_akun_and_any_text_while_awaiting_payment_say_so_first(
+    autojump_clock, start_shop, make_config, buyer, telegram, pakasir
+):
+    await start_shop(make_config(check_interval=60))  # what the buyer says finds the payment
+    qr, order_id = await buyer.buys(months=2)
+    buyer.says("/start")
+    note = await buyer.sees("masih punya pesanan")
+    menu = await buyer.sees("Pilih server")
+    assert note.message_id < menu.message_id and order_id in note.text
+    assert "menunggu pembayaran <b>Rp20.450</b>" in note.text and "2 bulan" in note.text
+    assert note.button_data() == [f"qshow:{order_id}", f"qcheck:{order_id}",
+                                  f"qcancel:{order_id}"]
+    buyer.says("/akun")
+    await buyer.sees("masih punya pesanan")
+    await buyer.sees("belum punya akun")
+    buyer.says("halo kak")
+    note = await buyer.sees("masih punya pesanan")
+    # The QR again: a new message, and the old one goes (one live QR).
+    buyer.taps(f"qshow:{order_id}")
+    again = await buyer.sees(lambda m: m.photo is not None)
+    await eventually(lambda: qr.deleted)
+    assert again.caption == qr.caption
+    assert again.button_data() == qr.button_data()
+    # "sudah bayar" before paying: the real state, from a fresh status check.
+    checks = pakasir.count("status")
+    buyer.says("sudah bayar kak")
+    await buyer.sees("belum masuk")
+    assert pakasir.count("status") == checks + 1
+    pakasir.pay(order_id)
+    buyer.says("udah tf ya")
+    await buyer.sees("sudah masuk")
+    await buyer.sees("Akun SSH Anda siap")
+    assert "diterima" in again.caption
+    # Nothing awaits payment now: /start is the menu alone.
+    buyer.says("/start")
+    menu = await buyer.sees("Pilih server")
+    assert not any("masih punya pesanan" in m.body for m in telegram.messages(buyer.chat_id)
+                   if m.message_id > note.message_id)
+
+
+async def test_batal_on_the_note_cancels_the_order(autojump_clock, start_shop, buyer, pakasir):
+    cfg = await start_shop()
+    qr, order_id = await buyer.buys()
+    buyer.says("apa kabar")
+    await buyer.sees("masih punya pesanan")
+    buyer.taps(f"qcancel:{order_id}")
+    await buyer.sees("dibatalkan")
+    assert qr.deleted and pakasir.transactions[order_id].status == "canceled"
+    assert Ledger.open(cfg.shop.database).get(order_id).state == "cancelled"
+
+
+async def test_i_paid_after_the_qr_ran_out_finds_a_late_payment_in_english(
+    autojump_clock, start_shop, make_config, telegram, pakasir
+):
+    await start_shop(english(make_config()))
+    buyer = Buyer(telegram, 5004)
+    buyer.says("/start")
+    await buyer.sees("Pick a server")
+    buyer.taps("srv:sg1")
+    await buyer.sees("username")
+    buyer.says("budi")
+    await buyer.sees("password")
+    TYPED_PASSWORDS.add("rahasia123")
+    buyer.says("rahasia123")
+    await buyer.sees("duration")
+    buyer.taps("dur:1")
+    await buyer.sees("Check your order")
+    buyer.taps("pay")
+    qr = await buyer.sees(lambda m: m.photo is not None)
+    assert "Check payment" in qr.button_labels()[0]
+    order_id = qr.caption.split("<code>")[1].split("</code>")[0]
+    buyer.says("/start")
+    note = await buyer.sees("You still have order")
+    assert "awaiting a payment of <b>Rp10.380</b>" in note.text
+    await buyer.sees("Pick a server")
+    await buyer.sees("payment time ran out", within=400)
+    buyer.says("I already paid")  # nothing was paid
+    await buyer.sees("Pakasir has no payment for it")
+    # The bank settles the buyer's scan after the QR was cancelled.
+    assert pakasir.pay(order_id, settled_late=True)
+    buyer.says("i paid!!")
+    await buyer.sees("has landed. Your account is being created")
+    await buyer.sees("Your SSH account is ready")
+
+
+async def test_pakasir_silent_when_the_buyer_asks(autojump_clock, start_shop, buyer, pakasir):
+    from qrisbot.testing.fake_pakasir import Fault
+
+    await start_shop()
+    qr, order_id = await buyer.buys()
+    pakasir.fail("status", Fault(503, b"{}"), times=3)
+    buyer.taps(f"qcheck:{order_id}")
+    await buyer.sees("belum bisa dicek")

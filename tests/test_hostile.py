@@ -183,11 +183,12 @@ def test_any_webhook_body_is_read_as_fields(body):
 
 TEXTS = st.text(max_size=300) | st.sampled_from(
     ["/start", "/help", "/cancel", "/admin", "/broadcast hi", "/start@other_bot x", "budi_99",
-     "/akun", "/accounts",
+     "/akun", "/accounts", "sudah bayar", "I paid",
      "rahasia123", "<b>", "&amp;", "a" * 5000, "\x00\x1b[31m", "ا" * 40, "🙂" * 100, *PAYLOADS])
 CALLBACKS = st.text(max_size=80) | st.sampled_from(
     ["srv:sg1", "full:sg1", "dur:1", "dur:0", "dur:13", "dur:-1", "dur:1e3", "pay", "cancel",
-     "qcancel:{victim}", "retry:{victim}", "adm:srv", "adm:off:sg1", "adm:retry:{victim}",
+     "qcancel:{victim}", "qcheck:{victim}", "qshow:{victim}", "retry:{victim}", "adm:srv",
+     "adm:off:sg1", "adm:retry:{victim}",
      "adm:refunded:{victim}", "adm:bcgo", "srv:../../etc", "x" * 65, "srv:" + "a" * 60,
      "acc", "acd:{account}", "ren:{account}", "acd:0", "ren:-1", "acd:" + "9" * 40,
      "ren:x", "dur:1", "pay", "trial", "tsrv:sg1", "tsrv:zz", "tsrv:", "trial:1", "claim",

@@ -42,7 +42,7 @@ async def test_buyer_pays_and_receives_ssh_account(
     assert re.fullmatch(rf"VPN\d{{13}}{buyer.chat_id}", order_id)
     assert qr.photo.startswith(b"\x89PNG")
     assert "Rp30.000" in qr.caption and "Rp520" in qr.caption and "Rp30.520" in qr.caption
-    assert qr.button_data() == [f"qcancel:{order_id}"]
+    assert qr.button_data() == [f"qcheck:{order_id}", f"qcancel:{order_id}"]
 
     paid_at = trio.current_time()
     assert pakasir.pay(order_id)

@@ -451,6 +451,13 @@ class Ledger:
         ).fetchone()
         return _order(row) if row is not None else None
 
+    def last_with_qr(self, chat_id: int) -> Order | None:
+        """The chat's newest order that had a QR (the one a buyer who says they paid means)."""
+        row = self._db.execute(
+            "SELECT * FROM orders WHERE chat_id=? AND txn_id IS NOT NULL "
+            "ORDER BY created_at DESC LIMIT 1", (chat_id,)).fetchone()
+        return _order(row) if row is not None else None
+
     def undelivered(self, chat_id: int) -> list[Order]:
         """Accounts made for this chat that never reached it (e.g. the bot was blocked)."""
         rows = self._db.execute("SELECT * FROM orders WHERE state=? AND chat_id=?",

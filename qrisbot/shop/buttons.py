@@ -27,6 +27,8 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "cancel": None,  # leave the dialogue
     "retry": ORDER,  # make this order's QR again
     "qcancel": ORDER,  # cancel this order
+    "qcheck": ORDER,  # where does this order's payment stand (one status check now)
+    "qshow": ORDER,  # show this order's QR again
     "acc": None,  # my accounts
     "acd": ACCOUNT,  # this account's details
     "ren": ACCOUNT,  # renew this account

@@ -257,6 +257,48 @@ class Checkout:
             return await self.paid(order, status)
         return False
 
+    async def check_now(self, order: Order) -> bool:
+        """The buyer asks where their payment stands: one status check now, if the order
+        could still be paid (or a late payment could have landed), taken the checker's way:
+        through the client's gate of one status call per 4 s per transaction, which the
+        checker shares (no number of taps makes it more often), and a completed payment
+        through `paid`. False when Pakasir did not answer."""
+        if order.txn_id is None or order.state not in (L.AWAITING, L.EXPIRED, L.CANCELLED):
+            return True  # nothing Pakasir could add to what the ledger says
+        with qlog.order_context(order.id):
+            try:
+                status = await self.pakasir.status(order.id, order.txn_id, order.amount)
+            except PakasirError as exc:
+                log.warning("status check asked by the buyer failed: %s", exc)
+                self._pakasir_failed(exc)
+                return False
+            self.pakasir_outage.answered()
+            self.pakasir_refusal.accepted()
+            current = self.ledger.get(order.id)
+            if status.state == COMPLETED and current is not None and current.state in (
+                    L.AWAITING, L.EXPIRED, L.CANCELLED):
+                await self.paid(current, status)
+            return True
+
+    def is_payable(self, order: Order) -> bool:
+        """Its QR may still be paid: shown, awaiting payment, before its deadline."""
+        return order.state == L.AWAITING and order.qr is not None and (
+            order.deadline > time.time())
+
+    async def show_qr_again(self, order: Order) -> None:
+        """The buyer asked for the QR again: a new message with it, then the old one goes
+        (one live QR per order, the one the expiry retires)."""
+        old = order.qr_message_id
+        await self._show_qr(order)
+        current = self.ledger.get(order.id)
+        if old is None or current is None or current.qr_message_id == old:
+            return
+        try:
+            if not await self.bot.delete_message(order.chat_id, old):
+                await self.bot.edit_caption(order.chat_id, old, messages.qr_moved_caption(order))
+        except TelegramError as exc:
+            log.info("could not retire the earlier QR message: %s", exc.description)
+
     async def _settle_expired(self, order_id: str) -> None:
         """Time is up: cancel at Pakasir, look once more, and only then call it expired."""
         order = self.ledger.get(order_id)

@@ -27,6 +27,7 @@ from qrisbot.shop.claims import Claims
 from qrisbot.shop.dialogue import Dialogue, Tables
 from qrisbot.shop.messages import Outgoing
 from qrisbot.shop.my_accounts import MyAccounts
+from qrisbot.shop.payments import Payments, is_paid_claim
 from qrisbot.shop.purchase import Purchase
 from qrisbot.shop.texts import text
 from qrisbot.shop.trials import Trials
@@ -58,9 +59,10 @@ class Conversation:
         self.d = Dialogue(config, ledger, bot, checkout)
         self.purchase = Purchase(self.d)
         self.accounts = MyAccounts(self.d)
+        self.payments = Payments(self.d)
         self.tables = Tables(acts={"retry": self._order_button, "qcancel": self._order_button})
-        for flow in (self.purchase.tables, self.accounts.tables, Trials(self.d).tables,
-                     Claims(self.d).tables):
+        for flow in (self.purchase.tables, self.accounts.tables, self.payments.tables,
+                     Trials(self.d).tables, Claims(self.d).tables):
             self.tables.merge(flow)
 
     # --- entry from polling ---------------------------------------------------------------
@@ -122,7 +124,23 @@ class Conversation:
         if command in ("admin", "broadcast") and self.admin.is_admin(
                 message.sender.id if message.sender else None):
             await self.admin.command(message, command, raw)
-        elif command == "start":
+            return
+        claimed = self.payments.claimed(chat_id) if (
+            command is None and is_paid_claim(raw)) else None
+        if claimed is not None:  # "sudah bayar": the order's real state, not the menu
+            await self.payments.check(chat_id, claimed)
+            return
+        draft = self.d.draft(chat_id)
+        typed = self.tables.typed.get(draft.step) if draft is not None else None
+        awaiting = self.payments.awaiting(chat_id)
+        # An order awaits payment: said first, before the menu, the accounts or an answer
+        # to a stray text (an answer to a question the bot asked goes on without it).
+        if awaiting is not None and command in ("start", "akun", "accounts", None) and (
+                command is not None or typed is None):
+            await self.payments.note(chat_id, awaiting)
+            if command is None:
+                return
+        if command == "start":
             await self.d.menu(chat_id)
         elif command in ("akun", "accounts"):
             await self.accounts.show(chat_id)
@@ -130,15 +148,12 @@ class Conversation:
             await self.d.say(chat_id, "help")
         elif command == "cancel":
             await self._cancel(chat_id)
+        elif draft is not None and typed is not None:
+            await typed(message, draft, raw)
+        elif draft is not None:
+            await self.d.say(chat_id, "use_buttons")
         else:
-            draft = self.d.draft(chat_id)
-            typed = self.tables.typed.get(draft.step) if draft is not None else None
-            if draft is not None and typed is not None:
-                await typed(message, draft, raw)
-            elif draft is not None:
-                await self.d.say(chat_id, "use_buttons")
-            else:
-                await self.d.say(chat_id, "unknown_input")
+            await self.d.say(chat_id, "unknown_input")
 
     async def _cancel(self, chat_id: int) -> None:
         order = self.ledger.open_order(chat_id)

@@ -9,9 +9,24 @@ from typing import Any
 import attrs
 
 from qrisbot.config import Server
-from qrisbot.ledger import REMOVED, RENEWAL, TRIAL, Account, Order
+from qrisbot.ledger import (
+    AWAITING,
+    DELIVERED,
+    EXPIRED,
+    FAILED,
+    NEW,
+    PAID,
+    PROVISIONED,
+    PROVISIONING,
+    REFUNDED,
+    REMOVED,
+    RENEWAL,
+    TRIAL,
+    Account,
+    Order,
+)
 from qrisbot.shop.buttons import pack
-from qrisbot.shop.texts import Html, label, rupiah, text
+from qrisbot.shop.texts import Html, label, months, rupiah, text
 from qrisbot.telegram import limits
 from qrisbot.telegram.api import Keyboard
 
@@ -41,17 +56,80 @@ def prices(amount: int, fee: int | None, lang: str) -> Html:
                 total=rupiah(amount + fee))
 
 
-def qr_caption(order: Order, zone: dt.tzinfo) -> Html:
+def _deadline(order: Order, zone: dt.tzinfo) -> str:
     deadline = dt.datetime.fromtimestamp(order.deadline, zone)
+    return deadline.strftime("%H:%M:%S %Z").strip() + deadline.strftime(" (%d-%m-%Y)")
+
+
+def _total(order: Order) -> str:
+    return rupiah(order.total or order.amount)
+
+
+def qr_caption(order: Order, zone: dt.tzinfo) -> Html:
     return text(
         "qr_caption", order.language, order_id=order.id, price=rupiah(order.amount),
-        fee=rupiah(order.fee or 0), total=rupiah(order.total or order.amount),
-        deadline=deadline.strftime("%H:%M:%S %Z").strip() + deadline.strftime(" (%d-%m-%Y)"),
+        fee=rupiah(order.fee or 0), total=_total(order), deadline=_deadline(order, zone),
     )
 
 
 def qr_buttons(order: Order) -> Keyboard:
-    return [cancel_row(order.language, pack("qcancel", order.id))]
+    lang = order.language
+    return [[(label("button_check", lang), pack("qcheck", order.id)),
+             (label("button_cancel", lang), pack("qcancel", order.id))]]
+
+
+def qr_moved_caption(order: Order) -> Html:
+    return text("qr_moved_caption", order.language, order_id=order.id)
+
+
+def _what(order: Order, server_name: str) -> Html:
+    """What the order buys, in a few words."""
+    lang = order.language
+    return text("what_renewal" if order.kind == RENEWAL else "what_purchase", lang,
+                protocol=PROTOCOL_NAMES.get(order.protocol, order.protocol),
+                username=order.username, server=server_name, months=months(order.months, lang))
+
+
+def awaiting_note(order: Order, server_name: str, zone: dt.tzinfo) -> Outgoing:
+    """An order awaits payment: said before anything else the buyer asked for, with the QR
+    again, a check and Batal."""
+    lang = order.language
+    return Outgoing(
+        text("awaiting_note", lang, order_id=order.id, what=_what(order, server_name),
+             total=_total(order), deadline=_deadline(order, zone)),
+        [[(label("button_show_qr", lang), pack("qshow", order.id)),
+          (label("button_check", lang), pack("qcheck", order.id))],
+         cancel_row(lang, pack("qcancel", order.id))])
+
+
+def payment_state(order: Order, zone: dt.tzinfo, *, answered: bool) -> Outgoing:
+    """Where the order's payment stands, as the ledger has it after a fresh status check
+    (`answered`: Pakasir answered that check)."""
+    lang, renewal = order.language, order.kind == RENEWAL
+    if order.state in (NEW, AWAITING):
+        if not answered:
+            return plain("payment_check_failed", lang, order_id=order.id)
+        return plain("payment_not_yet", lang, order_id=order.id, total=_total(order),
+                     deadline=_deadline(order, zone),
+                     then=text("then_renewal" if renewal else "then_purchase", lang))
+    if order.state in (PAID, PROVISIONING):
+        return plain("payment_seen_renewal" if renewal else "payment_seen", lang,
+                     order_id=order.id)
+    if order.state in (PROVISIONED, DELIVERED):
+        return plain("order_done_renewal" if renewal else "order_done", lang,
+                     order_id=order.id)
+    if order.state == FAILED:
+        return (provision_delayed(order) if order.retryable and not order.needs_attention
+                else provision_needs_admin(order))
+    if order.state == REFUNDED:
+        return plain("buyer_refunded", lang, order_id=order.id)
+    if order.needs_attention:  # closed, but a payment arrived that the admin must settle
+        return provision_needs_admin(order)
+    if not answered:
+        return plain("payment_check_failed", lang, order_id=order.id)
+    if order.state == EXPIRED:
+        return plain("order_expired_unpaid", lang, order_id=order.id)
+    return plain("order_cancelled_unpaid", lang, order_id=order.id)
 
 
 def qr_failed(order: Order) -> Outgoing:

@@ -101,6 +101,8 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Harga: {price}\nTotal bayar: <b>{price} + biaya QRIS</b>",
         "Price: {price}\nTotal to pay: <b>{price} + the QRIS fee</b>",
     ),
+    "month": ("{n} bulan", "{n} month"),
+    "months": ("{n} bulan", "{n} months"),
     "button_pay": ("Bayar", "Pay"),
     "button_cancel": ("Batal", "Cancel"),
     "button_retry": ("Coba lagi", "Try again"),
@@ -111,6 +113,73 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "<b>Scan this QRIS to pay</b>\nOrder: <code>{order_id}</code>\n"
         "Price: {price}\nFee: {fee}\n<b>Total to pay: {total}</b>\n"
         "Pay before: {deadline}\n\nThe account is sent automatically once the payment lands.",
+    ),
+    "button_check": ("🔄 Cek pembayaran", "🔄 Check payment"),
+    "button_show_qr": ("Tampilkan QRIS", "Show the QRIS"),
+    "qr_moved_caption": ("QRIS order <code>{order_id}</code> dikirim ulang di bawah.",
+                         "The QRIS of order <code>{order_id}</code> was sent again below."),
+    "awaiting_note": (
+        "⏳ Anda masih punya pesanan <code>{order_id}</code> ({what}) yang menunggu "
+        "pembayaran <b>{total}</b> sampai {deadline}. Tampilkan QRIS-nya lagi, cek "
+        "pembayarannya, atau batalkan.",
+        "⏳ You still have order <code>{order_id}</code> ({what}) awaiting a payment of "
+        "<b>{total}</b> until {deadline}. Show its QRIS again, check the payment, or cancel "
+        "it.",
+    ),
+    "what_purchase": ("akun {protocol} {username} di {server}, {months}",
+                      "a {protocol} account {username} on {server}, {months}"),
+    "what_renewal": ("perpanjangan {username} di {server}, {months}",
+                     "renewing {username} on {server}, {months}"),
+    "payment_not_yet": (
+        "⏳ Pembayaran order <code>{order_id}</code> belum masuk. Bayar <b>{total}</b> "
+        "dengan QRIS-nya sebelum {deadline}; {then}",
+        "⏳ The payment for order <code>{order_id}</code> has not landed yet. Pay "
+        "<b>{total}</b> with its QRIS before {deadline}; {then}",
+    ),
+    "then_purchase": ("akun dikirim otomatis begitu pembayaran masuk.",
+                      "the account is sent automatically once the payment lands."),
+    "then_renewal": ("akun diperpanjang otomatis begitu pembayaran masuk.",
+                     "the account is renewed automatically once the payment lands."),
+    "payment_seen": (
+        "✅ Pembayaran order <code>{order_id}</code> sudah masuk. Akun sedang dibuat, "
+        "tunggu sebentar…",
+        "✅ The payment for order <code>{order_id}</code> has landed. Your account is being "
+        "created, one moment…",
+    ),
+    "payment_seen_renewal": (
+        "✅ Pembayaran order <code>{order_id}</code> sudah masuk. Akun sedang diperpanjang, "
+        "tunggu sebentar…",
+        "✅ The payment for order <code>{order_id}</code> has landed. Your account is being "
+        "renewed, one moment…",
+    ),
+    "payment_check_failed": (
+        "Pembayaran order <code>{order_id}</code> belum bisa dicek sekarang (Pakasir tidak "
+        "menjawab). Toko terus mengeceknya otomatis; pembayaran yang masuk tetap diproses.",
+        "The payment for order <code>{order_id}</code> cannot be checked right now (Pakasir "
+        "does not answer). The shop keeps checking by itself; a payment that lands is still "
+        "processed.",
+    ),
+    "order_done": (
+        "Order <code>{order_id}</code> sudah selesai: akunnya sudah dikirim. Lihat lagi "
+        "lewat /akun.",
+        "Order <code>{order_id}</code> is done: the account was sent. See it again with /akun.",
+    ),
+    "order_done_renewal": (
+        "Order <code>{order_id}</code> sudah selesai: akunnya sudah diperpanjang. Lihat "
+        "lewat /akun.",
+        "Order <code>{order_id}</code> is done: the account was renewed. See it with /akun.",
+    ),
+    "order_cancelled_unpaid": (
+        "Order <code>{order_id}</code> sudah dibatalkan dan Pakasir tidak mencatat "
+        "pembayarannya. Jika Anda sudah membayar, hubungi admin dengan menyebut order ini.",
+        "Order <code>{order_id}</code> was cancelled and Pakasir has no payment for it. If "
+        "you did pay, contact the admin quoting this order.",
+    ),
+    "order_expired_unpaid": (
+        "Waktu bayar order <code>{order_id}</code> sudah habis dan Pakasir tidak mencatat "
+        "pembayarannya. Jika Anda sudah membayar, hubungi admin dengan menyebut order ini.",
+        "The payment time of order <code>{order_id}</code> ran out and Pakasir has no "
+        "payment for it. If you did pay, contact the admin quoting this order.",
     ),
     "qr_failed": (
         "Maaf, kode QRIS gagal dibuat. Belum ada uang yang berpindah. Silakan coba lagi.",
@@ -847,6 +916,11 @@ def text(key: str, lang: str, /, **values: object) -> Html:
 def label(key: str, lang: str, /, **values: object) -> str:
     """A button label: the same text, but plain (Telegram shows labels unparsed)."""
     return html.unescape(text(key, lang, **values))
+
+
+def months(n: int, lang: str) -> str:
+    """"3 bulan"; "1 month", "3 months"."""
+    return text("month" if n == 1 else "months", lang, n=n)
 
 
 def rupiah(amount: int) -> str:

@@ -70,6 +70,11 @@ class FakePakasir(Fake):
         self.calls: list[tuple[str, str]] = []  # (call, order_id)
         self._faults: dict[str, list[Fault]] = {}
         self._txn_ids = itertools.count(1001)
+        # Pakasir answers one status call per `status_every` seconds per transaction (4 s)
+        # and 429 to the rest; 0 (the default) does not enforce it.
+        self.status_every = 0.0
+        self.limited = 0  # 429s answered
+        self._last_status: dict[str, float] = {}
 
     # --- driving it -------------------------------------------------------------------------
 
@@ -131,6 +136,12 @@ class FakePakasir(Fake):
             if fault.drop:
                 raise Drop
             return Response(fault.status, fault.body)
+        if call == "status" and self.status_every:
+            key, now = order_id or txn_id or "", trio.current_time()
+            if now - self._last_status.get(key, -self.status_every) < self.status_every:
+                self.limited += 1
+                return _message(429, "too many requests")
+            self._last_status[key] = now
         if call == "fee":  # the public fee table: no key
             return Response.json({"qris": fee_for(int(order_id or 0))} | OTHER_FEES)
         v2 = request.path.startswith("/api/v2/")
