@@ -238,3 +238,75 @@ async def test_pakasir_silent_when_the_buyer_asks(autojump_clock, start_shop, bu
     pakasir.fail("status", Fault(503, b"{}"), times=3)
     buyer.taps(f"qcheck:{order_id}")
     await buyer.sees("belum bisa dicek")
+
+
+# --- a renewal is told as one, and plurals ----------------------------------------------------
+
+async def test_a_renewal_is_told_as_a_renewal_on_the_qr_while_paying_and_after(
+    autojump_clock, start_shop, make_config, buyer, telegram, pakasir
+):
+    await start_shop(make_config(check_interval=60))
+    _, order_id = await buyer.buys(months=1)
+    pakasir.pay(order_id)
+    buyer.taps(f"qcheck:{order_id}")
+    await buyer.sees("Akun SSH Anda siap")
+    first = buyer.seen
+    buyer.says("/akun")
+    listing = await buyer.sees("Akun saya")
+    ren = next(d for d in listing.button_data() if d.startswith("ren:"))
+    confirm, renewal = await buyer.renews(ren, months=1)
+    assert "Durasi: 1 bulan" in confirm.text
+    qr = telegram.messages(buyer.chat_id)[-1]
+    assert "memperpanjang budi_99</b> (1 bulan)" in qr.caption
+    assert "Akun diperpanjang otomatis" in qr.caption
+    buyer.taps(f"qcheck:{renewal}")
+    await buyer.sees("belum masuk")
+    pakasir.pay(renewal)
+    buyer.taps(f"qcheck:{renewal}")
+    await buyer.sees("Akun sedang diperpanjang")
+    await buyer.sees("diperpanjang sampai")
+    assert "Akun sedang diperpanjang" in qr.caption
+    said = [m.body for m in telegram.messages(buyer.chat_id, include_deleted=True)
+            if m.message_id > first]
+    assert not any("sedang dibuat" in body or "dikirim otomatis" in body for body in said)
+
+
+async def test_english_renewal_texts_and_plurals(
+    autojump_clock, start_shop, make_config, telegram, pakasir
+):
+    cfg = await start_shop(english(make_config()))
+    buyer = Buyer(telegram, 5005)
+    buyer.says("/start")
+    await buyer.sees("Pick a server")
+    buyer.taps("srv:sg1")
+    await buyer.sees("username")
+    buyer.says("budi")
+    await buyer.sees("password")
+    TYPED_PASSWORDS.add("rahasia123")
+    buyer.says("rahasia123")
+    durations = await buyer.sees("duration")
+    assert durations.button_labels()[:3] == [
+        "1 month · Rp10.000", "2 months · Rp20.000", "3 months · Rp30.000"]
+    buyer.taps("dur:1")
+    confirm = await buyer.sees("Check your order")
+    assert "Duration: 1 month\n" in confirm.text
+    buyer.taps("pay")
+    qr = await buyer.sees(lambda m: m.photo is not None)
+    order_id = qr.caption.split("<code>")[1].split("</code>")[0]
+    pakasir.pay(order_id)
+    await buyer.sees("Your SSH account is ready")
+    account = Ledger.open(cfg.shop.database).accounts_of(buyer.chat_id)[0]
+    buyer.says("/akun")
+    await buyer.sees("My accounts")
+    buyer.taps(f"ren:{account.id}")
+    await buyer.sees("Pick how many months")
+    buyer.taps("dur:2")
+    confirm = await buyer.sees("Check your renewal")
+    assert "Duration: 2 months\n" in confirm.text
+    buyer.taps("pay")
+    qr = await buyer.sees(lambda m: m.photo is not None)
+    assert "Scan this QRIS to renew budi</b> (2 months)" in qr.caption
+    assert "renewed automatically" in qr.caption
+    renewal = qr.caption.split("<code>")[1].split("</code>")[0]
+    buyer.taps(f"qcancel:{renewal}")
+    await buyer.sees("Renewal cancelled; the account keeps its date")

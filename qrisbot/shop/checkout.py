@@ -334,7 +334,7 @@ class Checkout:
             return
         if self.ledger.transition(order.id, {L.AWAITING}, L.EXPIRED):
             log.info("payment time is over; order expired")
-            await self._say(order, messages.plain("expired", order.language))
+            await self._say(order, messages.about("expired", order))
 
     async def _cancel_and_recheck(self, order: Order) -> Status | None:
         """Cancel the transaction, then read its status; None when Pakasir did not answer."""
@@ -361,13 +361,13 @@ class Checkout:
         with qlog.order_context(order.id):
             if order.state == L.NEW:
                 if self.ledger.transition(order.id, {L.NEW}, L.CANCELLED):
-                    await self._say(order, messages.plain("cancelled", order.language))
+                    await self._say(order, messages.about("cancelled", order))
                 return
             if order.state in (L.CANCELLED, L.EXPIRED):
-                await self._say(order, messages.plain(order.state, order.language))
+                await self._say(order, messages.about(order.state, order))
                 return
             if order.state != L.AWAITING:
-                await self._say(order, messages.plain("already_paid", order.language))
+                await self._say(order, messages.about("already_paid", order))
                 return
             status = await self._cancel_and_recheck(order)
             if not _closed(status):
@@ -378,7 +378,7 @@ class Checkout:
             assert status is not None
             if status.state == COMPLETED:
                 await self.paid(order, status)
-                await self._say(order, messages.plain("already_paid", order.language))
+                await self._say(order, messages.about("already_paid", order))
                 return
             if self.ledger.transition(order.id, {L.AWAITING}, L.CANCELLED):
                 log.info("cancelled by the buyer")
@@ -386,7 +386,7 @@ class Checkout:
                 if scope is not None:
                     scope.cancel()
                 await self._retire_qr(order, messages.cancelled_caption(order))
-                await self._say(order, messages.plain("cancelled", order.language))
+                await self._say(order, messages.about("cancelled", order))
 
     async def _retire_qr(self, order: Order, caption: Html) -> None:
         """Delete the QR so nobody pays a dead order; edit it where deleting is refused."""

@@ -19,7 +19,7 @@ import trio
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger
 from qrisbot.provision import Presence, ServerError
-from qrisbot.shop import messages
+from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press, pack
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import Outgoing, cancel_row
@@ -165,7 +165,7 @@ class Dialogue:
 
     def months(self, server: Server) -> Keyboard:
         """1..max_months, each with its price at the server's current price."""
-        buttons = [(label("duration_button", self.lang, months=months,
+        buttons = [(label("duration_button", self.lang, months=texts.months(months, self.lang),
                           price=rupiah(months * server.price_per_month)), pack("dur", months))
                    for months in range(1, self.config.shop.max_months + 1)]
         return [buttons[i:i + 3] for i in range(0, len(buttons), 3)]

@@ -26,7 +26,7 @@ from qrisbot.ledger import (
     Order,
 )
 from qrisbot.shop.buttons import pack
-from qrisbot.shop.texts import Html, label, months, rupiah, text
+from qrisbot.shop.texts import TEXTS, Html, label, months, rupiah, text
 from qrisbot.telegram import limits
 from qrisbot.telegram.api import Keyboard
 
@@ -41,6 +41,17 @@ class Outgoing:
 
 def plain(key: str, lang: str, **values: object) -> Outgoing:
     return Outgoing(text(key, lang, **values))
+
+
+def _of(key: str, order: Order) -> str:
+    """The text for the order: a renewal's own ("diperpanjang", never "akun sedang
+    dibuat") where it has one."""
+    return f"{key}_renewal" if order.kind == RENEWAL and f"{key}_renewal" in TEXTS else key
+
+
+def about(key: str, order: Order, **values: object) -> Outgoing:
+    """A message about the order, in its language, naming it."""
+    return plain(_of(key, order), order.language, order_id=order.id, **values)
 
 
 def cancel_row(lang: str, data: str = pack("cancel")) -> list[tuple[str, str]]:
@@ -67,8 +78,10 @@ def _total(order: Order) -> str:
 
 def qr_caption(order: Order, zone: dt.tzinfo) -> Html:
     return text(
-        "qr_caption", order.language, order_id=order.id, price=rupiah(order.amount),
-        fee=rupiah(order.fee or 0), total=_total(order), deadline=_deadline(order, zone),
+        _of("qr_caption", order), order.language, order_id=order.id,
+        price=rupiah(order.amount), fee=rupiah(order.fee or 0), total=_total(order),
+        deadline=_deadline(order, zone), username=order.username,
+        months=months(order.months, order.language),
     )
 
 
@@ -113,11 +126,9 @@ def payment_state(order: Order, zone: dt.tzinfo, *, answered: bool) -> Outgoing:
                      deadline=_deadline(order, zone),
                      then=text("then_renewal" if renewal else "then_purchase", lang))
     if order.state in (PAID, PROVISIONING):
-        return plain("payment_seen_renewal" if renewal else "payment_seen", lang,
-                     order_id=order.id)
+        return about("payment_seen", order)
     if order.state in (PROVISIONED, DELIVERED):
-        return plain("order_done_renewal" if renewal else "order_done", lang,
-                     order_id=order.id)
+        return about("order_done", order)
     if order.state == FAILED:
         return (provision_delayed(order) if order.retryable and not order.needs_attention
                 else provision_needs_admin(order))
@@ -141,7 +152,7 @@ def qr_failed(order: Order) -> Outgoing:
 
 
 def paid_caption(order: Order) -> Html:
-    return text("paid_caption", order.language, order_id=order.id)
+    return text(_of("paid_caption", order), order.language, order_id=order.id)
 
 
 def expired_caption(order: Order) -> Html:
@@ -153,7 +164,7 @@ def cancelled_caption(order: Order) -> Html:
 
 
 def provision_delayed(order: Order) -> Outgoing:
-    return plain("provision_delayed", order.language, order_id=order.id)
+    return about("provision_delayed", order)
 
 
 def provision_needs_admin(order: Order) -> Outgoing:

@@ -12,7 +12,7 @@ import attrs
 from qrisbot import ledger as L
 from qrisbot.config import Server
 from qrisbot.provision import can_extend
-from qrisbot.shop import messages
+from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
 from qrisbot.shop.messages import Outgoing, cancel_row
@@ -95,7 +95,7 @@ class MyAccounts:
         summary = text(
             "renew_confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=account.username,
-            current=account.expires_on.strftime("%d-%m-%Y"), months=months,
+            current=account.expires_on.strftime("%d-%m-%Y"), months=texts.months(months, self.lang),
             new=self.d.checkout.renewed_until(account, months).strftime("%d-%m-%Y"),
             prices=messages.prices(amount, await self.d.checkout.fees.qris(amount), self.lang))
         await self.d.ask(chat_id, attrs.evolve(draft, step="renew_confirm", months=months),

@@ -8,7 +8,7 @@ from qrisbot import ledger as L
 from qrisbot.config import Server
 from qrisbot.provision import Presence
 from qrisbot.provision.recipes import PASSWORD, is_sellable_username
-from qrisbot.shop import messages
+from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables, log
 from qrisbot.shop.messages import Outgoing, cancel_row
@@ -114,7 +114,7 @@ class Purchase:
         summary = text(
             "confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=draft.username,
-            months=months,
+            months=texts.months(months, self.lang),
             prices=messages.prices(amount, await self.d.checkout.fees.qris(amount), self.lang),
         )
         await self.d.ask(chat_id, attrs.evolve(draft, step="confirm", months=months),

@@ -84,13 +84,13 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "That password is not valid: 6-32 visible characters, no spaces and no ':'. Try again.",
     ),
     "ask_duration": ("Pilih <b>durasi</b>:", "Pick the <b>duration</b>:"),
-    "duration_button": ("{months} bulan · {price}", "{months} month(s) · {price}"),
+    "duration_button": ("{months} · {price}", "{months} · {price}"),
     "confirm": (
         "<b>Periksa pesanan</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
-        "</code>\nDurasi: {months} bulan\n{prices}\n\n"
+        "</code>\nDurasi: {months}\n{prices}\n\n"
         "Tekan Bayar untuk membuat kode QRIS.",
         "<b>Check your order</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
-        "</code>\nDuration: {months} month(s)\n{prices}\n\n"
+        "</code>\nDuration: {months}\n{prices}\n\n"
         "Press Pay to get the QRIS code.",
     ),
     "prices": (
@@ -113,6 +113,15 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "<b>Scan this QRIS to pay</b>\nOrder: <code>{order_id}</code>\n"
         "Price: {price}\nFee: {fee}\n<b>Total to pay: {total}</b>\n"
         "Pay before: {deadline}\n\nThe account is sent automatically once the payment lands.",
+    ),
+    "qr_caption_renewal": (
+        "<b>Scan QRIS ini untuk memperpanjang {username}</b> ({months})\nOrder: "
+        "<code>{order_id}</code>\nHarga: {price}\nBiaya: {fee}\n<b>Total bayar: {total}</b>\n"
+        "Bayar sebelum: {deadline}\n\nAkun diperpanjang otomatis setelah pembayaran masuk.",
+        "<b>Scan this QRIS to renew {username}</b> ({months})\nOrder: <code>{order_id}</code>"
+        "\nPrice: {price}\nFee: {fee}\n<b>Total to pay: {total}</b>\n"
+        "Pay before: {deadline}\n\nThe account is renewed automatically once the payment "
+        "lands.",
     ),
     "button_check": ("🔄 Cek pembayaran", "🔄 Check payment"),
     "button_show_qr": ("Tampilkan QRIS", "Show the QRIS"),
@@ -191,6 +200,12 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "✅ Payment for order <code>{order_id}</code> received.\n"
         "Your account is being created, one moment…",
     ),
+    "paid_caption_renewal": (
+        "✅ Pembayaran untuk order <code>{order_id}</code> sudah diterima.\n"
+        "Akun sedang diperpanjang, tunggu sebentar…",
+        "✅ Payment for order <code>{order_id}</code> received.\n"
+        "Your account is being renewed, one moment…",
+    ),
     "expired_caption": (
         "⌛ Waktu pembayaran order <code>{order_id}</code> habis; kode QRIS ini tidak "
         "berlaku lagi.",
@@ -201,9 +216,19 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Waktu pembayaran habis dan pesanan dibatalkan. Ketik /start untuk membeli lagi.",
         "The payment time ran out and the order was cancelled. Type /start to buy again.",
     ),
+    "expired_renewal": (
+        "Waktu pembayaran habis dan perpanjangan dibatalkan; akun tetap aktif sampai "
+        "tanggal semula. Perpanjang lagi lewat /akun.",
+        "The payment time ran out and the renewal was cancelled; the account keeps its "
+        "date. Renew again from /akun.",
+    ),
     "cancelled": (
         "Pembelian dibatalkan. Ketik /start untuk mulai lagi.",
         "Purchase cancelled. Type /start to start again.",
+    ),
+    "cancelled_renewal": (
+        "Perpanjangan dibatalkan; akun tetap aktif sampai tanggal semula.",
+        "Renewal cancelled; the account keeps its date.",
     ),
     "cancelled_caption": (
         "❌ Order <code>{order_id}</code> dibatalkan; kode QRIS ini tidak berlaku lagi.",
@@ -216,6 +241,12 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "already_paid": (
         "Pembayaran order ini sudah masuk, jadi tidak bisa dibatalkan. Akun sedang dibuat.",
         "This order is already paid, so it cannot be cancelled. The account is being made.",
+    ),
+    "already_paid_renewal": (
+        "Pembayaran order ini sudah masuk, jadi tidak bisa dibatalkan. Akun sedang "
+        "diperpanjang.",
+        "This order is already paid, so it cannot be cancelled. The account is being "
+        "renewed.",
     ),
     "open_order_exists": (
         "Anda masih punya pesanan <code>{order_id}</code> yang menunggu pembayaran. "
@@ -230,6 +261,14 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Your payment is <b>safe</b> and recorded (order <code>{order_id}</code>). "
         "The server is having trouble, so the account could not be created yet; we keep "
         "trying automatically and will send it here as soon as it works.",
+    ),
+    "provision_delayed_renewal": (
+        "Pembayaran Anda <b>aman</b> dan sudah tercatat (order <code>{order_id}</code>). "
+        "Server sedang bermasalah, jadi akun belum bisa diperpanjang; kami mencoba lagi "
+        "otomatis dan memberi tahu Anda di sini begitu berhasil.",
+        "Your payment is <b>safe</b> and recorded (order <code>{order_id}</code>). "
+        "The server is having trouble, so the account could not be renewed yet; we keep "
+        "trying automatically and will tell you here as soon as it works.",
     ),
     "provision_needs_admin": (
         "Pembayaran Anda <b>aman</b> (order <code>{order_id}</code>), tetapi akun belum bisa "
@@ -354,10 +393,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "renew_confirm": (
         "<b>Periksa perpanjangan</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
         "</code>\nAktif sampai: {current}\nSetelah diperpanjang: <b>{new}</b>\n"
-        "Durasi: {months} bulan\n{prices}\n\nTekan Bayar untuk membuat QRIS.",
+        "Durasi: {months}\n{prices}\n\nTekan Bayar untuk membuat QRIS.",
         "<b>Check your renewal</b>\nServer: {server} ({protocol})\nUsername: <code>{username}"
         "</code>\nValid until: {current}\nAfter the renewal: <b>{new}</b>\n"
-        "Duration: {months} months\n{prices}\n\nPress Pay to get the QRIS code.",
+        "Duration: {months}\n{prices}\n\nPress Pay to get the QRIS code.",
     ),
     "renewal_pending": (
         "Perpanjangan sebelumnya untuk <b>{username}</b> masih diproses. Tunggu sebentar, "
