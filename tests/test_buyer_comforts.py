@@ -310,3 +310,73 @@ async def test_english_renewal_texts_and_plurals(
     renewal = qr.caption.split("<code>")[1].split("</code>")[0]
     buyer.taps(f"qcancel:{renewal}")
     await buyer.sees("Renewal cancelled; the account keeps its date")
+
+
+# --- the receipt ---------------------------------------------------------------------------
+
+def paid_time(cfg, order_id):
+    import datetime as dt
+    import zoneinfo
+
+    order = Ledger.open(cfg.shop.database).get(order_id)
+    return dt.datetime.fromtimestamp(order.paid_at, zoneinfo.ZoneInfo("Asia/Jakarta")
+                                     ).strftime("%d-%m-%Y %H:%M WIB")
+
+
+async def test_the_account_comes_with_a_receipt_once(
+    autojump_clock, start_shop, buyer, telegram, pakasir
+):
+    cfg = await start_shop()
+    _, order_id = await buyer.buys(months=3)
+    pakasir.pay(order_id)
+    account = await buyer.sees("Akun SSH Anda siap")
+    receipt = account.text[account.text.index("🧾"):]
+    assert receipt == (
+        f"🧾 <b>Bukti pembayaran</b>\nOrder: <code>{order_id}</code>\n"
+        "Akun SSH <code>budi_99</code> di Server SG1: 3 bulan (90 hari)\n"
+        "Dibayar: <b>Rp30.520</b> (harga Rp30.000 + biaya QRIS Rp520)\n"
+        f"Waktu: {paid_time(cfg, order_id)}")
+    buyer.says("/akun")  # talking to the bot again resends only what never arrived
+    await buyer.sees("Akun saya")
+    await trio.sleep(30)
+    assert sum("Bukti pembayaran" in m.body for m in telegram.messages(buyer.chat_id)) == 1
+
+
+async def test_a_renewal_receipt_in_english(
+    autojump_clock, start_shop, make_config, telegram, pakasir
+):
+    cfg = await start_shop(english(make_config()))
+    buyer = Buyer(telegram, 5006)
+    buyer.says("/start")
+    await buyer.sees("Pick a server")
+    buyer.taps("srv:sg1")
+    await buyer.sees("username")
+    buyer.says("budi")
+    await buyer.sees("password")
+    TYPED_PASSWORDS.add("rahasia123")
+    buyer.says("rahasia123")
+    await buyer.sees("duration")
+    buyer.taps("dur:1")
+    await buyer.sees("Check your order")
+    buyer.taps("pay")
+    qr = await buyer.sees(lambda m: m.photo is not None)
+    pakasir.pay(qr.caption.split("<code>")[1].split("</code>")[0])
+    bought = await buyer.sees("Your SSH account is ready")
+    assert "1 month (30 days)" in bought.text
+    account = Ledger.open(cfg.shop.database).accounts_of(buyer.chat_id)[0]
+    buyer.says("/akun")
+    await buyer.sees("My accounts")
+    buyer.taps(f"ren:{account.id}")
+    await buyer.sees("Pick how many months")
+    buyer.taps("dur:2")
+    await buyer.sees("Check your renewal")
+    buyer.taps("pay")
+    qr = await buyer.sees(lambda m: m.photo is not None)
+    renewal = qr.caption.split("<code>")[1].split("</code>")[0]
+    pakasir.pay(renewal)
+    done = await buyer.sees("extended until")
+    assert done.text.endswith(
+        f"🧾 <b>Receipt</b>\nOrder: <code>{renewal}</code>\n"
+        "Renewal of SSH <code>budi</code> on Server SG1: +2 months (60 days)\n"
+        "Paid: <b>Rp20.450</b> (price Rp20.000 + QRIS fee Rp450)\n"
+        f"Time: {paid_time(cfg, renewal)}")

@@ -33,6 +33,7 @@ from qrisbot.provision import (
 from qrisbot.shop import messages
 from qrisbot.shop.notify import Notifier, tell_buyer
 from qrisbot.shop.servers import Servers
+from qrisbot.shop.texts import Html
 from qrisbot.telegram.api import BotApi, TelegramError, Unavailable
 
 log = logging.getLogger("qrisbot.fulfilment")
@@ -261,6 +262,15 @@ class Fulfilment:
         ends = (dt.datetime.fromtimestamp(made.ends_at, self.zone)
                 if made is not None and made.ends_at is not None else None)
         body = messages.account(order, ends)
+        if order.txn_id is not None and order.paid_at is not None:
+            # The receipt goes with the account, so it is sent exactly as often as the
+            # account is (once; again only after a crash before it was recorded as sent).
+            server = self.config.server(order.server_id)
+            days = (order.days if order.kind == L.RENEWAL and order.days is not None
+                    else self.config.shop.days_per_month * order.months)
+            body = Html(body + "\n\n" + messages.receipt(
+                order, server.name if server is not None else order.server_id, days,
+                self.zone))
         tries = 0
         while True:
             try:

@@ -200,6 +200,20 @@ def account(order: Order, trial_ends: dt.datetime | None = None) -> Html:
     return _account_body(info, order.language, title)
 
 
+def receipt(order: Order, server_name: str, days: int, zone: dt.tzinfo) -> Html:
+    """What was paid for (a paid order only): order, what it bought, the amount paid with
+    its fee, when, in the shop's time zone."""
+    lang = order.language
+    paid = dt.datetime.fromtimestamp(order.paid_at or order.updated_at, zone)
+    what = text("receipt_renewal" if order.kind == RENEWAL else "receipt_purchase", lang,
+                protocol=PROTOCOL_NAMES.get(order.protocol, order.protocol),
+                username=order.username, server=server_name,
+                months=months(order.months, lang), days=days)
+    return text("receipt", lang, order_id=order.id, what=what, total=_total(order),
+                price=rupiah(order.amount), fee=rupiah(order.fee or 0),
+                when=(paid.strftime("%d-%m-%Y %H:%M %Z")).strip())
+
+
 def account_detail(account: Account, server_name: str, lang: str) -> Html:
     """The account message again (Detail in "my accounts"), with its current expiry."""
     info = account.account_details()

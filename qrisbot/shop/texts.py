@@ -320,6 +320,21 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "✅ <b>Your {protocol} account is extended until {date}</b> (order <code>{order_id}"
         "</code>)",
     ),
+    "receipt": (
+        "🧾 <b>Bukti pembayaran</b>\nOrder: <code>{order_id}</code>\n{what}\n"
+        "Dibayar: <b>{total}</b> (harga {price} + biaya QRIS {fee})\nWaktu: {when}",
+        "🧾 <b>Receipt</b>\nOrder: <code>{order_id}</code>\n{what}\n"
+        "Paid: <b>{total}</b> (price {price} + QRIS fee {fee})\nTime: {when}",
+    ),
+    "receipt_purchase": (
+        "Akun {protocol} <code>{username}</code> di {server}: {months} ({days} hari)",
+        "{protocol} account <code>{username}</code> on {server}: {months} ({days} days)",
+    ),
+    "receipt_renewal": (
+        "Perpanjangan {protocol} <code>{username}</code> di {server}: +{months} ({days} "
+        "hari)",
+        "Renewal of {protocol} <code>{username}</code> on {server}: +{months} ({days} days)",
+    ),
     "account_detail": ("📄 <b>Akun {protocol} Anda</b> · {server}",
                        "📄 <b>Your {protocol} account</b> · {server}"),
     "account_ssh": (
