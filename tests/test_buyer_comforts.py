@@ -380,3 +380,32 @@ async def test_a_renewal_receipt_in_english(
         "Renewal of SSH <code>budi</code> on Server SG1: +2 months (60 days)\n"
         "Paid: <b>Rp20.450</b> (price Rp20.000 + QRIS fee Rp450)\n"
         f"Time: {paid_time(cfg, renewal)}")
+
+
+# --- reserved names ------------------------------------------------------------------------
+
+async def test_a_reserved_name_gets_its_own_message_not_the_rules(
+    autojump_clock, start_shop, make_config, buyer, telegram, provisioner
+):
+    await start_shop()
+    await buyer.picks_server()
+    for name in ("root", "Admin", "systemd_x", "qrisbot1"):
+        buyer.says(name)
+        said = await buyer.sees("tidak bisa dipakai")
+        assert f"<b>{name.lower()}</b>" in said.text and "Aturan" not in said.text
+        assert "3-16" not in said.text
+    buyer.says("1root")  # malformed: the rules
+    await buyer.sees("Username tidak valid")
+    buyer.taps("Batal")
+    await buyer.sees("Pembelian dibatalkan")
+
+
+async def test_a_reserved_name_in_english(autojump_clock, start_shop, make_config, telegram):
+    await start_shop(english(make_config()))
+    buyer = Buyer(telegram, 5007)
+    buyer.says("/start")
+    await buyer.sees("Pick a server")
+    buyer.taps("srv:sg1")
+    await buyer.sees("username")
+    buyer.says("nobody")
+    await buyer.sees("This name cannot be used: <b>nobody</b>")

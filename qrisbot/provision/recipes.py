@@ -35,8 +35,8 @@ LINUX_NAME = re.compile(r"(?![0-9]+$)[A-Za-z0-9_]{1,32}")
 PASSWORD = re.compile(r"[!-9;-~]{6,32}")  # printable ASCII without space and ':'
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Names the shop never sells, whatever the server says: system and service accounts and
-# groups a server commonly has. Refused like any malformed name, so asking about them tells a
-# stranger nothing about the server.
+# groups a server commonly has. Refused before the server is asked (with their own message:
+# a fixed list), so asking about them tells a stranger nothing about the server.
 RESERVED = frozenset("""
     adm admin administrator audio avahi backup bin cdrom chrony daemon dialout dip disk
     dnsmasq docker floppy fuse games gnats input irc kmem kvm list lp lxd mail man

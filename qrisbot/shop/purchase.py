@@ -7,7 +7,7 @@ import attrs
 from qrisbot import ledger as L
 from qrisbot.config import Server
 from qrisbot.provision import Presence
-from qrisbot.provision.recipes import PASSWORD, is_sellable_username
+from qrisbot.provision.recipes import PASSWORD, USERNAME, is_sellable_username
 from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables, log
@@ -57,7 +57,10 @@ class Purchase:
             await self.d.restart(chat_id)
             return
         if not is_sellable_username(username):
-            await self.d.try_again(chat_id, "bad_username")
+            # A well-formed name the shop keeps for the system: not the rules again.
+            reserved = USERNAME.fullmatch(username) is not None
+            await self.d.try_again(chat_id, "username_reserved" if reserved else "bad_username",
+                                   username=username)
             return
         # Free in the ledger first (cheap), then on the server itself.
         taken = self.d.ledger.username_held(server.id, username)

@@ -62,6 +62,12 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "That username is not valid. Use 3-16 characters: lower-case letters, digits or _, "
         "starting with a letter (e.g. budi_99). Try again.",
     ),
+    "username_reserved": (
+        "Nama ini tidak bisa dipakai: <b>{username}</b> disimpan untuk sistem server. "
+        "Ketik username lain.",
+        "This name cannot be used: <b>{username}</b> is kept for the server's system. "
+        "Type another username.",
+    ),
     "username_taken": (
         "Username <b>{username}</b> sudah dipakai di server ini. Ketik username lain.",
         "The username <b>{username}</b> is already taken on this server. Type another one.",
