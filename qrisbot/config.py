@@ -57,6 +57,11 @@ class Shop:
     # Days after its last day an account is removed from its server (it may be renewed
     # until then).
     grace_days: int = 1
+    # How buyers reach the seller (a button under the menu and /help): a Telegram @username
+    # or an https:// URL; empty for no button.
+    contact: str = ""
+    # The seller's own words at the end of /help (plain text); empty for none.
+    help: str = ""
 
 
 @attrs.frozen
@@ -515,6 +520,11 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
     return cattrs.v.format_exception(exc, type_)
 
 
+# shop.contact: a Telegram username as Telegram allows it, or a web address to open.
+CONTACT_USERNAME: Final = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}")
+CONTACT_URL: Final = re.compile(r"https://[^\s<>\"']{3,200}")
+MAX_HELP: Final = 1500
+
 SECRET_KEYS: Final = ("$.telegram.token:", "$.pakasir.api_key:", "$.pakasir.webhook_secret:")
 
 
@@ -542,6 +552,12 @@ def _semantic_problems(config: Config, paths: typing.Sequence[str],
         yield "$.shop.grace_days: must be between 0 and 30"
     if shop.daily_summary and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", shop.daily_summary):
         yield '$.shop.daily_summary: must be HH:MM (24-hour clock) or "" for none'
+    if shop.contact and not (CONTACT_USERNAME.fullmatch(shop.contact)
+                             or CONTACT_URL.fullmatch(shop.contact)):
+        yield ('$.shop.contact: a Telegram @username (5-32 letters, digits or _) or an '
+               'https:// URL, or "" for none')
+    if len(shop.help) > MAX_HELP:
+        yield f"$.shop.help: at most {MAX_HELP} characters (it ends the /help message)"
     if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_-]{10,}", tg.token):
         yield (
             "$.telegram.token: missing or malformed (expected '<digits>:<secret>' from "

@@ -409,3 +409,95 @@ async def test_a_reserved_name_in_english(autojump_clock, start_shop, make_confi
     await buyer.sees("username")
     buyer.says("nobody")
     await buyer.sees("This name cannot be used: <b>nobody</b>")
+
+
+# --- contact and help --------------------------------------------------------------------
+
+async def test_help_lists_every_feature_with_the_sellers_words_and_contact(
+    autojump_clock, start_shop, make_config, buyer, telegram
+):
+    import datetime as dt
+
+    cfg = make_config(shop={"contact": "@toko_budi",
+                            "help": "Garansi 30 hari <b>penuh</b> & ramah."})
+    cfg = attrs.evolve(cfg, trial=attrs.evolve(cfg.trial, hours=3))
+    Ledger.open(cfg.shop.database).import_account(
+        server_id="sg1", protocol="ssh", username="lama1", secret="x" * 8,
+        expires_on=dt.date(2099, 1, 1), details="{}", today=dt.date(2026, 1, 1))
+    await start_shop(cfg)
+    buyer.says("/help")
+    help_ = await buyer.sees("Cara membeli")
+    for feature in ("/start", "Bayar", "Cek pembayaran", "bukti pembayaran", "/akun",
+                    "Perpanjang", "Coba gratis", "akun trial 3 jam", "Tambah akun lama",
+                    "/cancel"):
+        assert feature in help_.text, feature
+    # The seller's words, as plain text (never their HTML).
+    assert help_.text.endswith(
+        "<b>Dari penjual</b>\nGaransi 30 hari &lt;b&gt;penuh&lt;/b&gt; &amp; ramah.")
+    assert help_.button_data() == ["contact"]
+    buyer.taps("contact")
+    contact = await buyer.sees("Hubungi penjual")
+    assert '<a href="https://t.me/toko_budi">@toko_budi</a>' in contact.text
+    buyer.says("/start")
+    menu = await buyer.sees("Pilih server")
+    assert menu.button_data()[-2:] == ["contact", "cancel"]
+
+
+async def test_without_a_contact_there_is_no_button_and_help_says_only_what_exists(
+    autojump_clock, start_shop, make_config, telegram
+):
+    await start_shop(english(make_config()))
+    buyer = Buyer(telegram, 5008)
+    buyer.says("/help")
+    help_ = await buyer.sees("How to buy")
+    assert help_.buttons == [] and "Free trial" not in help_.text
+    assert "Add an existing account" not in help_.text and "From the seller" not in help_.text
+    assert "/akun (My accounts)" in help_.text and "Check payment" in help_.text
+    telegram.user_taps(buyer.chat_id, help_.message_id, "contact")  # forged
+    await buyer.sees("no longer valid")
+
+
+async def test_an_english_contact_url(autojump_clock, start_shop, make_config, telegram):
+    await start_shop(english(make_config(shop={"contact": "https://wa.me/628123456789"})))
+    buyer = Buyer(telegram, 5009)
+    buyer.says("/start")
+    menu = await buyer.sees("Pick a server")
+    assert "💬 Contact the seller" in menu.button_labels()
+    buyer.taps("contact")
+    said = await buyer.sees("Contact the seller")
+    assert '<a href="https://wa.me/628123456789">https://wa.me/628123456789</a>' in said.text
+
+
+def test_contact_and_help_are_checked_with_their_key_paths():
+    import tomllib
+    from pathlib import Path
+
+    import pytest
+
+    from qrisbot import config
+
+    example = Path(__file__).parent.parent / "config.toml.example"
+    raw = tomllib.loads(example.read_text())
+    assert config.parse(raw, {}).shop.contact == ""  # the example documents both, empty
+    for contact in ("toko_budi", "@abc", "@1abcdef", "http://t.me/x", "https://a b",
+                    "@toko budi", "javascript:alert(1)"):
+        raw["shop"]["contact"] = contact
+        with pytest.raises(config.ConfigError) as caught:
+            config.parse(raw, {})
+        assert any(p.startswith("$.shop.contact: a Telegram @username")
+                   for p in caught.value.problems), contact
+    raw["shop"]["contact"] = ["@toko_budi"]
+    raw["shop"]["help"] = 42
+    with pytest.raises(config.ConfigError) as caught:
+        config.parse(raw, {})
+    found = caught.value.problems
+    assert any(p.endswith("@ $.shop.contact") for p in found), found  # wrong types, named
+    assert any(p.endswith("@ $.shop.help") for p in found), found
+    raw["shop"]["contact"], raw["shop"]["help"] = "@toko_budi", "x" * 1501
+    with pytest.raises(config.ConfigError) as caught:
+        config.parse(raw, {})
+    assert caught.value.problems == [
+        "$.shop.help: at most 1500 characters (it ends the /help message)"]
+    raw["shop"]["help"] = "Garansi 30 hari."
+    shop = config.parse(raw, {}).shop
+    assert (shop.contact, shop.help) == ("@toko_budi", "Garansi 30 hari.")

@@ -192,7 +192,7 @@ CALLBACKS = st.text(max_size=80) | st.sampled_from(
      "adm:refunded:{victim}", "adm:bcgo", "srv:../../etc", "x" * 65, "srv:" + "a" * 60,
      "acc", "acd:{account}", "ren:{account}", "acd:0", "ren:-1", "acd:" + "9" * 40,
      "ren:x", "dur:1", "pay", "trial", "tsrv:sg1", "tsrv:zz", "tsrv:", "trial:1", "claim",
-     "csrv:sg1", "csrv:zz"])
+     "csrv:sg1", "csrv:zz", "contact"])
 INPUTS = st.lists(st.tuples(st.booleans(), TEXTS, CALLBACKS, st.booleans()), min_size=1,
                   max_size=12)
 

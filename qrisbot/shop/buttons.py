@@ -35,6 +35,7 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "trial": None,  # a free trial: pick its server
     "tsrv": SERVER,  # a free trial on this server
     "claim": None,  # add an account made before the shop: pick its server
+    "contact": None,  # how to reach the seller (shop.contact)
     "csrv": SERVER,  # its server
     # The admins' (`shop.admins` only; the dialogue checks the sender first).
     "adm:menu": None,  # the figures

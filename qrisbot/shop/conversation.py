@@ -60,7 +60,8 @@ class Conversation:
         self.purchase = Purchase(self.d)
         self.accounts = MyAccounts(self.d)
         self.payments = Payments(self.d)
-        self.tables = Tables(acts={"retry": self._order_button, "qcancel": self._order_button})
+        self.tables = Tables(acts={"retry": self._order_button, "qcancel": self._order_button,
+                                   "contact": self.d.contact})
         for flow in (self.purchase.tables, self.accounts.tables, self.payments.tables,
                      Trials(self.d).tables, Claims(self.d).tables):
             self.tables.merge(flow)
@@ -145,7 +146,7 @@ class Conversation:
         elif command in ("akun", "accounts"):
             await self.accounts.show(chat_id)
         elif command == "help":
-            await self.d.say(chat_id, "help")
+            await self.d.help(chat_id)
         elif command == "cancel":
             await self._cancel(chat_id)
         elif draft is not None and typed is not None:

@@ -9,6 +9,7 @@ the current prompt (`steps`), buttons that carry what they act on and work at an
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press, pack
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import Outgoing, cancel_row
-from qrisbot.shop.texts import label, rupiah, text
+from qrisbot.shop.texts import Html, label, rupiah, text
 from qrisbot.telegram.api import BotApi, Keyboard, TelegramError
 from qrisbot.telegram.types import Message, current_update
 
@@ -152,8 +153,37 @@ class Dialogue:
         if self.trial_servers() and not self.ledger.had_trial(chat_id):
             rows = [*rows, [(text("button_trial", self.lang), pack("trial"))]]
         greeting = text("greeting", self.lang, shop=self.config.shop.name)
-        message_id = await self.send(chat_id, Outgoing(greeting, [*rows, cancel_row(self.lang)]))
+        message_id = await self.send(chat_id, Outgoing(
+            greeting, [*rows, *self.contact_row(), cancel_row(self.lang)]))
         self.save(chat_id, Draft(step="server", message_id=message_id))
+
+    def contact_row(self) -> Keyboard:
+        """Hubungi penjual, when the seller has set `shop.contact`."""
+        if not self.config.shop.contact:
+            return []
+        return [[(label("button_contact", self.lang), pack("contact"))]]
+
+    async def help(self, chat_id: int) -> None:
+        """/help: every feature the buyer can use here, the seller's own words, the contact."""
+        extras = ""
+        if self.trial_servers():
+            extras += text("help_trial", self.lang, hours=self.config.trial.hours)
+        if self.ledger.servers_with_unowned():
+            extras += text("help_claim", self.lang)
+        body = text("help", self.lang, extras=Html(extras))
+        if self.config.shop.help.strip():
+            body = Html(body + text("help_seller", self.lang, help=self.config.shop.help.strip()))
+        await self.send(chat_id, Outgoing(body, self.contact_row() or None))
+
+    async def contact(self, chat_id: int, user_id: int, press: Press) -> None:
+        """The seller's contact, as a link the buyer opens with one tap."""
+        contact = self.config.shop.contact
+        if not contact:
+            await self.stale(chat_id)
+            return
+        url = f"https://t.me/{contact[1:]}" if contact.startswith("@") else contact
+        link = Html(f'<a href="{html.escape(url)}">{html.escape(contact)}</a>')
+        await self.say(chat_id, "contact", link=link)
 
     # --- prompts and answers --------------------------------------------------------------------
 

@@ -28,16 +28,33 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "server_button_full": ("{name} · {protocol} · PENUH", "{name} · {protocol} · FULL"),
     "help": (
         "<b>Cara membeli</b>\n1. /start lalu pilih server\n2. Ketik username\n"
-        "3. Ketik password (khusus SSH)\n4. Pilih durasi\n5. Periksa lalu tekan Bayar\n"
-        "6. Scan QRIS dan bayar sebelum batas waktu\n7. Akun dikirim otomatis setelah "
-        "pembayaran masuk\n\n/akun menampilkan akun Anda dan memperpanjangnya.\n"
+        "3. Ketik password (khusus SSH)\n4. Pilih durasi\n5. Periksa total bayar lalu "
+        "tekan Bayar\n6. Scan QRIS dan bayar sebelum batas waktu; 🔄 Cek pembayaran di "
+        "pesan QRIS memeriksanya saat itu juga\n7. Akun dikirim otomatis setelah "
+        "pembayaran masuk, dengan bukti pembayarannya\n\n"
+        "👤 /akun (Akun saya): akun Anda, detailnya, dan Perpanjang.\n{extras}"
         "/cancel membatalkan pembelian kapan saja.",
         "<b>How to buy</b>\n1. /start and pick a server\n2. Type a username\n"
-        "3. Type a password (SSH only)\n4. Pick a duration\n5. Check and press Pay\n"
-        "6. Scan the QRIS and pay before the deadline\n7. The account arrives automatically "
-        "once the payment lands\n\n/akun shows your accounts and renews them.\n"
+        "3. Type a password (SSH only)\n4. Pick a duration\n5. Check the total and press "
+        "Pay\n6. Scan the QRIS and pay before the deadline; 🔄 Check payment on the QRIS "
+        "message checks it right away\n7. The account arrives automatically once the "
+        "payment lands, with its receipt\n\n"
+        "👤 /akun (My accounts): your accounts, their details, and Renew.\n{extras}"
         "/cancel ends the purchase at any time.",
     ),
+    "help_trial": (
+        "🎁 Coba gratis (di /start): akun trial {hours} jam, sekali untuk setiap pengguna.\n",
+        "🎁 Free trial (on /start): a {hours}-hour trial account, once per user.\n",
+    ),
+    "help_claim": (
+        "➕ Tambah akun lama (di /akun): akun yang Anda beli sebelum bot ini ada menjadi "
+        "milik Anda di sini, untuk dilihat dan diperpanjang.\n",
+        "➕ Add an existing account (in /akun): an account you bought before this bot "
+        "becomes yours here, to see and renew.\n",
+    ),
+    "help_seller": ("\n<b>Dari penjual</b>\n{help}", "\n<b>From the seller</b>\n{help}"),
+    "button_contact": ("💬 Hubungi penjual", "💬 Contact the seller"),
+    "contact": ("Hubungi penjual: {link}", "Contact the seller: {link}"),
     "group_only_private": (
         "Silakan chat saya secara pribadi untuk membeli.",
         "Please message me privately to buy.",
