@@ -27,7 +27,7 @@ from qrisbot.ledger import Ledger
 from qrisbot.provision import hostkeys
 from qrisbot.provision.check import Report, check
 from qrisbot.provision.detect import Findings, detect
-from qrisbot.provision.existing import Found
+from qrisbot.provision.port import Found
 from qrisbot.provision.ssh import Connections, SshError
 from qrisbot.shop import actions
 from qrisbot.shop.texts import rupiah, text

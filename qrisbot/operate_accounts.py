@@ -37,7 +37,7 @@ from qrisbot.shop.texts import rupiah
 
 if TYPE_CHECKING:
     from qrisbot.provision.binding import Bound
-    from qrisbot.provision.existing import Existing
+    from qrisbot.provision.port import Existing
 
 MAX_GIFT_DAYS = 366
 STATES = (L.ACTIVE, L.ACCOUNT_EXPIRED, L.REMOVED)

@@ -32,10 +32,9 @@ from qrisbot.config import Commands
 from qrisbot.ledger import Ledger
 from qrisbot.pakasir import Pakasir, PakasirError
 from qrisbot.provision import Presence
+from qrisbot.provision.port import PASSWORD, Account
 from qrisbot.provision.recipes import (
-    PASSWORD,
     USERNAME,
-    Account,
     CustomCommands,
     LinuxUsers,
     XrayMarkers,

@@ -19,7 +19,7 @@ from hostile_sshd import HostileSshd
 from sshd import keygen
 
 from qrisbot.provision import Presence, ServerError, SshProvisioner
-from qrisbot.provision.recipes import Account
+from qrisbot.provision.port import Account
 from qrisbot.testing import config_for
 
 ADMIN = 9001

@@ -14,7 +14,8 @@ import trio
 
 from qrisbot.config import Commands, Server, SshAccess, Xray
 from qrisbot.provision import Account, Presence, SshProvisioner, UsernameTaken
-from qrisbot.provision.recipes import PASSWORD, CustomCommands, _fill
+from qrisbot.provision.port import PASSWORD
+from qrisbot.provision.recipes import CustomCommands, _fill
 from qrisbot.provision.ssh import CommandFailed, Connection, HostKeyRejected
 
 XRAY_LAYOUT = """{

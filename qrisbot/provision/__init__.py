@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from typing import Any, Protocol
 
@@ -11,18 +10,25 @@ import trio
 from qrisbot.config import Server, Xray
 from qrisbot.provision import existing, links, login, recipes
 from qrisbot.provision.errors import AccountMissing, NoAnswer, ServerError, UsernameTaken
-from qrisbot.provision.existing import Existing, Found
+from qrisbot.provision.port import (
+    Account,
+    BackendError,
+    Existing,
+    Extension,
+    Feature,
+    Found,
+    Presence,
+    Removal,
+    Removed,
+    SecretKind,
+)
 from qrisbot.provision.recipes import (
     KEPT,
     MISSING,
     TAKEN,
-    Account,
     CustomCommands,
-    Extension,
     LinuxUsers,
-    Presence,
     Recipe,
-    Removal,
     XrayMarkers,
 )
 from qrisbot.provision.ssh import CommandFailed, Connections
@@ -31,17 +37,10 @@ log = logging.getLogger("qrisbot.provision")
 
 MAX_BATCH = 50  # accounts in one remote script
 
-__all__ = ["Account", "AccountMissing", "Existing", "Extension", "Found", "NoAnswer",
-           "Presence", "Provisioner", "Removal", "Removed", "ServerError", "SshProvisioner",
+__all__ = ["Account", "AccountMissing", "BackendError", "Existing", "Extension", "Feature",
+           "Found", "NoAnswer", "Presence", "Provisioner", "Removal", "Removed", "SecretKind",
+           "ServerError", "SshProvisioner",
            "UsernameTaken", "can_extend", "can_read", "can_remove", "details"]
-
-
-class Removed(enum.Enum):
-    """What removing an account came to."""
-
-    GONE = "gone"  # removed now, or it was not there any more
-    KEPT = "kept"  # its date on the server moved on (renewed meanwhile): left alone
-    FOREIGN = "foreign"  # the name on the server is someone else's: left alone
 
 
 class Provisioner(Protocol):

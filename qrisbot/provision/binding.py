@@ -11,7 +11,7 @@ import re
 
 from qrisbot.config import Server
 from qrisbot.provision import recipes
-from qrisbot.provision.existing import Existing
+from qrisbot.provision.port import Existing
 from qrisbot.provision.ssh import CommandFailed, Connections
 
 _OUTCOME = re.compile(r"(bound|gone|changed|shop|comment|failed) (\S{1,64})")

@@ -13,17 +13,9 @@ import datetime as dt
 import re
 import shlex
 
-import attrs
-
 from qrisbot.config import Server
-from qrisbot.provision.recipes import (
-    IN_BLOCK,
-    LINUX_NAME,
-    MARKERS_BEGIN,
-    NAME,
-    PASSWORD,
-    UUID,
-)
+from qrisbot.provision.port import NAME, PASSWORD, UUID, Existing, Found
+from qrisbot.provision.recipes import IN_BLOCK, LINUX_NAME, MARKERS_BEGIN
 from qrisbot.provision.ssh import CommandFailed, Connections
 
 _LINE = re.compile(r"acct (\S{1,64}) (\d{4}-\d{2}-\d{2}) (\S{1,64})")
@@ -33,25 +25,6 @@ _EPOCH = dt.date(1970, 1, 1)
 # The last days the shop keeps, with centuries of renewals to spare at either end of the
 # calendar: a line with a date outside is skipped and named (no arithmetic on it is safe).
 FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(8999, 12, 31)
-
-
-@attrs.frozen
-class Existing:
-    username: str
-    # "" for an SSH account whose password the server does not keep (only its hash)
-    secret: str = attrs.field(repr=False)
-    # The last day the server itself lets the account in (the rule: see leeway); for
-    # the shop's own accounts on a family's Xray layout, their last day and the grace.
-    last_day: dt.date
-    uid: int | None = None  # an SSH account's Linux user, as read (`bind_imported` checks it)
-
-
-@attrs.frozen
-class Found:
-    accounts: tuple[Existing, ...]
-    skipped: int  # lines that were not an account the shop can take on
-    # the skipped lines worth naming to the operator: "<name>: <why>" (never a secret)
-    notes: tuple[str, ...] = ()
 
 
 # Linux users that look like tunnel accounts, with their shadow expiry (days since 1970,

@@ -14,7 +14,6 @@ username belongs to someone else, anything else a failure worth retrying.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import re
 import shlex
 import string
@@ -23,17 +22,23 @@ from typing import Protocol
 import attrs
 
 from qrisbot.config import Commands, Linux, Xray
+from qrisbot.provision.port import (
+    NAME,
+    PASSWORD,
+    UUID,
+    Account,
+    Extension,
+    Presence,
+    Removal,
+)
 
 USERNAME = re.compile(r"[a-z][a-z0-9_]{2,15}")
-# Names an autoscript family's menu makes (`[A-Za-z0-9_]+`: `Budi2779`, `20245161x`): an
-# account made before the shop is imported, claimed, renewed and removed under its name,
-# matched exactly, case kept. No script is built from a name of another shape; the shop
-# makes new accounts only under USERNAME ones (is_sellable_username).
-NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
+# port.NAME: names an autoscript family's menu makes (`[A-Za-z0-9_]+`: `Budi2779`,
+# `20245161x`): an account made before the shop is imported, claimed, renewed and removed
+# under its name, matched exactly, case kept. No script is built from a name of another
+# shape; the shop makes new accounts only under USERNAME ones (is_sellable_username).
 # Of those, the ones a Linux user may have (not all digits: that is a uid's shape).
 LINUX_NAME = re.compile(r"(?![0-9]+$)[A-Za-z0-9_]{1,32}")
-PASSWORD = re.compile(r"[!-9;-~]{6,32}")  # printable ASCII without space and ':'
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Names the shop never sells, whatever the server says: system and service accounts and
 # groups a server commonly has. Refused before the server is asked (with their own message:
 # a fixed list), so asking about them tells a stranger nothing about the server.
@@ -46,7 +51,6 @@ RESERVED = frozenset("""
     xray v2ray www
 """.split())
 RESERVED_PREFIXES = ("systemd", "qrisbot")
-ORDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 # In a directory only root can enter: a lock file anyone can open, anyone can hold (flock
 # needs only read access), blocking every batch.
 LOCK_DIR = "/run/qrisbot"
@@ -65,64 +69,6 @@ def is_sellable_username(name: str) -> bool:
     """A well-formed name that is not reserved (the server is asked only about these)."""
     return (USERNAME.fullmatch(name) is not None and name not in RESERVED
             and not name.startswith(RESERVED_PREFIXES))
-
-
-class Presence(enum.Enum):
-    ABSENT = "absent"
-    TAKEN = "taken"
-
-
-def _check_identity(username: str, secret: str, *order_ids: str) -> None:
-    """Every value that names an account in a script: refused unless well-formed."""
-    if not NAME.fullmatch(username):
-        raise ValueError("invalid username")
-    if not all(ORDER_ID.fullmatch(order_id) for order_id in order_ids):
-        raise ValueError("invalid order id")
-    if not (PASSWORD.fullmatch(secret) or UUID.fullmatch(secret)):
-        raise ValueError("invalid secret")
-
-
-@attrs.frozen
-class Account:
-    order_id: str
-    username: str
-    secret: str = attrs.field(repr=False)  # SSH password or Xray UUID / trojan password
-    expires: dt.date  # the last day the buyer has access
-    months: int
-    days: int
-
-    def __attrs_post_init__(self) -> None:
-        # Defence in depth: the conversation validated these already.
-        _check_identity(self.username, self.secret, self.order_id)
-
-
-@attrs.frozen
-class Extension:
-    """Set an existing account's last day to `expires` (a date, not "plus N days": running
-    it twice changes nothing)."""
-
-    order_id: str  # the renewal
-    made_by: str  # the order that created the account (its tag on the server)
-    username: str
-    secret: str = attrs.field(repr=False)
-    expires: dt.date
-
-    def __attrs_post_init__(self) -> None:
-        _check_identity(self.username, self.secret, self.order_id, self.made_by)
-
-
-@attrs.frozen
-class Removal:
-    """Remove an account whose last day was `expires`: only if the server still has it
-    with that day (a later one means it was renewed meanwhile)."""
-
-    made_by: str
-    username: str
-    secret: str = attrs.field(repr=False)
-    expires: dt.date
-
-    def __attrs_post_init__(self) -> None:
-        _check_identity(self.username, self.secret, self.made_by)
 
 
 @attrs.frozen

@@ -23,7 +23,7 @@ from qrisbot.config import Server
 from qrisbot.ledger import Account
 from qrisbot.provision import Account as Made
 from qrisbot.provision import ServerError, details
-from qrisbot.provision.recipes import NAME, PASSWORD
+from qrisbot.provision.port import NAME, PASSWORD
 from qrisbot.shop import messages
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
