@@ -72,6 +72,16 @@ class Drop(Exception):
     """Raised by a handler to close the connection without answering."""
 
 
+class Cut(Exception):
+    """Raised by a handler to send `response` with its whole Content-Length but only the
+    first `keep` bytes of its body, then close: a truncated answer."""
+
+    def __init__(self, response: Response, keep: int) -> None:
+        super().__init__(response.status)
+        self.response = response
+        self.keep = keep
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -114,6 +124,9 @@ async def _connection(handler: Handler, stream: trio.SocketStream) -> None:
                 response = await handler(request)
             except Drop:
                 return
+            except Cut as cut:
+                await _send_cut(connection, stream, cut)
+                return
             headers = [("content-type", response.content_type),
                        ("content-length", str(len(response.body)))]
             await stream.send_all(connection.send(h11.Response(
@@ -127,6 +140,15 @@ async def _connection(handler: Handler, stream: trio.SocketStream) -> None:
         return
     finally:
         await stream.aclose()
+
+
+async def _send_cut(connection: h11.Connection, stream: trio.SocketStream, cut: Cut) -> None:
+    response = cut.response
+    headers = [("content-type", response.content_type),
+               ("content-length", str(len(response.body)))]
+    await stream.send_all(connection.send(h11.Response(
+        status_code=response.status, headers=headers)) or b"")
+    await stream.send_all(connection.send(h11.Data(data=response.body[:cut.keep])) or b"")
 
 
 async def _read_request(connection: h11.Connection, stream: trio.SocketStream) -> Request | None:
