@@ -8,7 +8,9 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import attrs
 import trio
 
 from qrisbot import __version__
@@ -47,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = cfg.load(args.config, secrets_required=args.command in ("run", "check-config"))
     except cfg.ConfigError as exc:
         _print_problems(args.config, exc.problems)
+        return EXIT_CONFIG
+    from qrisbot.unfinished import panels_not_sold
+
+    if args.command != "check-config" and (refused := panels_not_sold(config)):
+        print(f"{args.config}: {refused}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
         return _check_config(config, args.config, online=args.online,
@@ -127,6 +134,11 @@ def _check_config(config: cfg.Config, path: str, *, online: bool = False,
         return EXIT_OK
     from qrisbot.online import check_online
 
+    panels = [s.id for s in config.servers if s.panel is not None]
+    if panels:  # no panel backend to ask yet
+        print(f"(panel servers not checked online yet: {', '.join(panels)})", file=sys.stderr)
+        config = attrs.evolve(config, servers=tuple(
+            s for s in config.servers if s.panel is None))
     sys.stdout.flush()
     return check_online(config, unit_user=unit_user, config_path=path)
 
@@ -141,7 +153,9 @@ def _readable_by_others(path: str, config: cfg.Config) -> str | None:
     """A warning when the file holds secrets that other users of the machine can read."""
     holds_secrets = any(
         s and s in Path(path).read_text(encoding="utf-8", errors="replace")
-        for s in (config.telegram.token, config.pakasir.api_key, config.pakasir.webhook_secret)
+        for s in (config.telegram.token, config.pakasir.api_key, config.pakasir.webhook_secret,
+                  *(getattr(v.panel, k) for v in config.servers if v.panel
+                    for k in cfg.PANEL_SECRETS))
     )
     mode = Path(path).stat().st_mode
     if holds_secrets and mode & 0o044:
@@ -336,6 +350,12 @@ def summary(config: cfg.Config, path: str) -> str:
         f"servers ({len(config.servers)}):",
     ]
     for s in config.servers:
+        if s.panel is not None:
+            lines.append(
+                f"  {s.id:<16} {s.protocol:<6} {rupiah(s.price_per_month)}/month, capacity "
+                f"{s.capacity}, {'enabled' if s.enabled else 'DISABLED'}; {s.name} "
+                f"({s.domain}) via {s.panel.type} panel at {urlsplit(s.panel.url).netloc}")
+            continue
         recipe = "custom commands" if s.commands else (
             "linux users" if s.protocol == "ssh" else f"xray {s.xray.config if s.xray else ''}")
         lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import string
@@ -11,6 +12,7 @@ import zoneinfo
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal, NewType
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -161,6 +163,32 @@ class Commands:
     extend: str = ""  # sets the account's last day to {expires}; "" = no renewals here
 
 
+PanelType = Literal["3x-ui", "marzban", "pasarguard"]
+PANEL_SECRETS: Final = ("password", "token")
+
+
+@attrs.frozen
+class Panel:
+    """A web panel the shop reaches over HTTPS instead of SSH (reference/panels.md)."""
+
+    type: PanelType
+    url: str  # the panel's address; on 3x-ui with its web base path
+    username: str = ""
+    # Either may come from QRISBOT_PANEL_<ID>_PASSWORD / _TOKEN (`panel_variable`).
+    password: str = attrs.field(default="", repr=False)
+    token: str = attrs.field(default="", repr=False)  # 3x-ui API token, PasarGuard API key
+    inbound_ids: tuple[int, ...] = ()  # 3x-ui: the inbounds a client goes in
+    inbounds: tuple[str, ...] = ()  # Marzban: inbound tags; () = all of the protocol
+    groups: tuple[str, ...] = ()  # PasarGuard: group names (resolved to ids on first contact)
+    sub_url: str = ""  # public base of subscription links
+    # Pinned certificates (`qrisbot servers trust ID`); "" = panel_pins beside config.toml.
+    pins: str = ""
+
+
+class NotSsh(Exception):
+    """Code written for SSH servers read `ssh` of a panel server (a bug, said loudly)."""
+
+
 @attrs.frozen
 class Server:
     id: str
@@ -168,14 +196,34 @@ class Server:
     protocol: Protocol
     domain: str
     price_per_month: Rupiah
-    ssh: SshAccess
+    # Exactly one of `ssh` and `panel` (checked at load). `server.ssh` keeps the type the
+    # SSH code has always read; on a panel server it raises NotSsh instead of handing out a
+    # stand-in that could reach some host by mistake. New code reads `ssh_access` / `panel`.
+    _ssh: SshAccess | None = attrs.field(default=None, alias="ssh")
+    panel: Panel | None = None
     capacity: int = 50
     enabled: bool = True
+    # Traffic per paid month (GB) and devices/IPs at once, for any backend that can enforce
+    # them; 0 = unlimited. Their older places, xray.quota_gb and linux.ip_limit, still work;
+    # giving a value in both places is an error, so neither silently wins (`_with_defaults`
+    # copies the one given to the other place).
+    quota_gb: int = 0
+    ip_limit: int = 0
     xray: Xray | None = None
     linux: Linux | None = None  # SSH servers: what an autoscript family keeps of accounts
     commands: Commands | None = None
     # Ports shown to buyers of SSH accounts, label -> port.
     ports: Mapping[str, int] = attrs.field(factory=lambda: {"OpenSSH": 22})
+
+    @property
+    def ssh(self) -> SshAccess:
+        if self._ssh is None:
+            raise NotSsh(f"server {self.id!r} is a panel server: it has no ssh access")
+        return self._ssh
+
+    @property
+    def ssh_access(self) -> SshAccess | None:
+        return self._ssh
 
 
 @attrs.frozen
@@ -339,8 +387,8 @@ def _is_table(type_: Any) -> bool:
 
 
 def _table_factory(type_: Any, converter: cattrs.Converter) -> Any:
-    fields = (make_dict_structure_fn(type_, converter) if attrs.has(type_)
-              else converter.gen_structure_mapping(type_))
+    fields = (make_dict_structure_fn(type_, converter, _cattrs_use_alias=True)
+              if attrs.has(type_) else converter.gen_structure_mapping(type_))
 
     def structure(value: Any, _: Any) -> Any:
         if type(value) is not dict:
@@ -383,7 +431,16 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None,
         raise ConfigError([f"{path}: cannot read ({exc.__class__.__name__})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
-    return parse(raw, environ, secrets_required=secrets_required)
+    config = parse(raw, environ, secrets_required=secrets_required)
+    return _with_pins_beside(config, Path(path).absolute().parent)
+
+
+def _with_pins_beside(config: Config, folder: Path) -> Config:
+    """Panels' pinned certificates default to `panel_pins` in the config file's folder (where
+    `qrisbot setup` keeps known_hosts too)."""
+    return attrs.evolve(config, servers=tuple(
+        attrs.evolve(s, panel=attrs.evolve(s.panel, pins=str(folder / "panel_pins")))
+        if s.panel is not None and not s.panel.pins else s for s in config.servers))
 
 
 def parse(raw: dict[str, Any], environ: Mapping[str, str], *,
@@ -422,6 +479,8 @@ def parse(raw: dict[str, Any], environ: Mapping[str, str], *,
         if isinstance(entry, dict) and isinstance(entry.get("xray"), dict) and (
                 "date_offset" in entry["xray"]):
             problems.append(f"{at}.xray: unknown key(s) date_offset")
+        if isinstance(entry, dict):
+            problems += _reached_how(entry, at)
         server, found, skipped = _structure(entry, Server, at)
         problems += found
         unchecked += skipped
@@ -435,10 +494,27 @@ def parse(raw: dict[str, Any], environ: Mapping[str, str], *,
     checked = [p for p in _semantic_problems(config, paths, unstructured_ids)
                if not any(re.match(re.escape(u) + r"[.:\[]", p) for u in unchecked)]
     if not secrets_required:
-        checked = [p for p in checked if not p.startswith(SECRET_KEYS)]
+        checked = [p for p in checked
+                   if not p.startswith(SECRET_KEYS) and not PANEL_SECRET_KEY.match(p)]
     if problems or checked:
         raise ConfigError(problems + checked)
     return _with_xray_defaults(config)
+
+
+def _reached_how(entry: dict[str, Any], at: str) -> Iterator[str]:
+    """Exactly one of ssh and panel, as written (a table of the wrong shape is its own
+    problem); a limit given at server level and in its older place too (which would win is
+    not obvious, so neither does)."""
+    if "ssh" in entry and "panel" in entry:
+        yield f"{at}: has both ssh and panel; a server is reached one way, keep one"
+    elif "ssh" not in entry and "panel" not in entry:
+        yield (f"{at}: needs ssh (a server an autoscript laid out) or panel (a web panel: "
+               "3x-ui, Marzban, PasarGuard)")
+    for key, table in (("quota_gb", "xray"), ("ip_limit", "xray"), ("ip_limit", "linux")):
+        inner = entry.get(table)
+        if key in entry and isinstance(inner, dict) and key in inner:
+            yield (f"{at}.{table}.{key}: also given as {at}.{key}; keep one "
+                   f"({key} at server level is the newer place)")
 
 
 T = typing.TypeVar("T")
@@ -466,23 +542,24 @@ def _stand_ins(value: dict[str, Any], cls: type, exc: ClassValidationError, at: 
     """`value` without its unknown keys, each key that failed replaced by its default (left
     out) or a stand-in of its type (its problems are named; a stand-in's are not checked)."""
     fields = attrs.fields_dict(cls)
-    value = {k: v for k, v in value.items() if k in fields}
+    value = {k: v for k, v in value.items() if k in {f.alias for f in fields.values()}}
     unchecked = []
     for _, note in exc.group_exceptions()[0]:
-        path, inner = f"{at}.{note.name}", value.get(note.name)
+        key = fields[note.name].alias or note.name  # the TOML key (`ssh` for Server._ssh)
+        path, inner = f"{at}.{key}", value.get(key)
         # X | None: the table X
         kind = next((t for t in typing.get_args(note.type) if attrs.has(t)), note.type)
         if attrs.has(kind) and type(inner) is dict:  # a table with bad keys inside
             table, _, skipped = _structure(inner, kind, path)
             if table is not None:
-                value[note.name] = _converter.unstructure(table)
+                value[key] = _converter.unstructure(table)
                 unchecked += skipped
                 continue
         unchecked.append(path)
         if fields[note.name].default is not attrs.NOTHING:
-            value.pop(note.name, None)
+            value.pop(key, None)
         elif note.type in _STAND_INS:
-            value[note.name] = _STAND_INS[note.type]
+            value[key] = _STAND_INS[note.type]
     return value, unchecked
 
 
@@ -498,11 +575,30 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[
     ):
         if environ.get(var) and isinstance(raw.get(table), dict):
             raw[table] = {**raw[table], key: environ[var]}
+    if isinstance(raw.get("servers"), list):
+        raw["servers"] = [_panel_environment(entry, environ) for entry in raw["servers"]]
     return raw
 
 
+def panel_variable(server_id: str, key: str) -> str:
+    """QRISBOT_PANEL_<ID>_PASSWORD / _TOKEN: the id upper case, `-` as `_`."""
+    return f"QRISBOT_PANEL_{server_id.upper().replace('-', '_')}_{key.upper()}"
+
+
+def _panel_environment(entry: Any, environ: Mapping[str, str]) -> Any:
+    if not (isinstance(entry, dict) and isinstance(entry.get("panel"), dict)
+            and isinstance(entry.get("id"), str)):
+        return entry
+    panel = dict(entry["panel"])
+    for key in PANEL_SECRETS:
+        if environ.get(panel_variable(entry["id"], key)):
+            panel[key] = environ[panel_variable(entry["id"], key)]
+    return {**entry, "panel": panel}
+
+
 def _structure_problems(exc: ClassValidationError, at: str) -> list[str]:
-    return cattrs.transform_error(exc, path=at, format_exception=_format_exception)
+    problems = cattrs.transform_error(exc, path=at, format_exception=_format_exception)
+    return [re.sub(r"\._ssh\b", ".ssh", p) for p in problems]  # its TOML key
 
 
 def _format_exception(exc: BaseException, type_: Any) -> str:
@@ -526,6 +622,8 @@ CONTACT_URL: Final = re.compile(r"https://[^\s<>\"']{3,200}")
 MAX_HELP: Final = 1500
 
 SECRET_KEYS: Final = ("$.telegram.token:", "$.pakasir.api_key:", "$.pakasir.webhook_secret:")
+PANEL_SECRET_KEY: Final = re.compile(r"\$\.servers\[\d+\]\.panel(\.password|\.token)?: "
+                                     r"(missing|no password)")
 
 
 def _semantic_problems(config: Config, paths: typing.Sequence[str],
@@ -625,7 +723,17 @@ def _server_problems(at: str, server: Server, config: Config) -> Iterator[str]:
         yield f"{at}.price_per_month: max_months x price exceeds the QRIS limit of Rp10,000,000"
     if server.capacity < 0:
         yield f"{at}.capacity: must not be negative"
-    ssh = server.ssh
+    if not 0 <= server.quota_gb <= 100_000:
+        yield f"{at}.quota_gb: must be 0 (unlimited) to 100000"
+    if not 0 <= server.ip_limit <= 1000:
+        yield f"{at}.ip_limit: must be 0 (unlimited) to 1000"
+    ssh = server.ssh_access  # both or neither: named in `_reached_how`
+    if server.panel is not None:
+        if ssh is None:
+            yield from _panel_problems(f"{at}.panel", server, server.panel)
+        return
+    if ssh is None:
+        return
     if not HOSTNAME.fullmatch(ssh.host):
         yield f"{at}.ssh.host: not a host name or address"
     if not 1 <= ssh.port <= 65535:
@@ -656,6 +764,90 @@ def _server_problems(at: str, server: Server, config: Config) -> Iterator[str]:
         if server.protocol != "ssh" or server.commands is not None:
             yield f"{at}.linux: only for ssh servers with the built-in recipe"
         yield from _linux_problems(f"{at}.linux", server.linux)
+
+
+# Which panel type each type-specific key belongs to.
+PANEL_KEYS: Final = {"inbound_ids": "3x-ui", "inbounds": "marzban", "groups": "pasarguard"}
+
+
+def _panel_problems(at: str, server: Server, panel: Panel) -> Iterator[str]:
+    top = at.rpartition(".")[0]
+    if server.protocol == "ssh":
+        yield f"{top}.protocol: a panel sells vmess, vless or trojan accounts, not ssh"
+    for name in ("xray", "linux", "commands"):
+        if getattr(server, name) is not None:
+            yield f"{top}.{name}: only for servers reached over ssh, not with panel"
+    yield from _url_problems(f"{at}.url", panel.url)
+    if panel.sub_url:
+        yield from _url_problems(f"{at}.sub_url", panel.sub_url)
+    for key, owner in PANEL_KEYS.items():
+        if getattr(panel, key) and panel.type != owner:
+            yield f"{at}.{key}: only for type = {owner!r}, not {panel.type!r}"
+    if panel.type == "3x-ui":
+        if not panel.inbound_ids:
+            yield f"{at}.inbound_ids: the ids of the panel's inbounds a client goes in, e.g. [3]"
+        if any(i < 1 for i in panel.inbound_ids) or len(set(panel.inbound_ids)) != len(
+                panel.inbound_ids):
+            yield f"{at}.inbound_ids: each a different inbound id, 1 or more"
+    if panel.type == "pasarguard" and not panel.groups:
+        yield (f"{at}.groups: at least one group name (a PasarGuard user without a group has "
+               "no inbounds)")
+    for key in ("inbounds", "groups"):
+        for j, name in enumerate(getattr(panel, key)):
+            if not name.strip() or len(name) > 64 or not name.isprintable():
+                yield f"{at}.{key}[{j}]: a name as the panel shows it (1-64 characters)"
+    if panel.type == "marzban" and panel.token:
+        yield (f"{at}.token: only for 3x-ui (API token) and PasarGuard (API key); Marzban logs "
+               "in with username and password")
+    for key in PANEL_SECRETS:
+        value = getattr(panel, key)
+        if value and (len(value) > 512 or any(not c.isprintable() or c.isspace()
+                                              for c in value)):
+            yield f"{at}.{key}: holds spaces or line breaks (copied with them?)"
+    if not panel.password and not (panel.token and panel.type != "marzban"):
+        token_from = panel_variable(server.id, "token")
+        either = "" if panel.type == "marzban" else f", or token from {token_from}"
+        yield (f"{at}.password: missing (may come from {panel_variable(server.id, 'password')}"
+               f"{either})")
+    elif panel.password and not panel.username:
+        yield f"{at}.username: missing (the panel's admin user the password belongs to)"
+    if panel.pins and not panel.pins.startswith("/"):
+        yield f"{at}.pins: must be an absolute path"
+
+
+def _url_problems(at: str, url: str) -> Iterator[str]:
+    parts = urlsplit(url)
+    try:
+        host, _ = parts.hostname, parts.port  # a port that is not a number raises
+    except ValueError:
+        host = None
+    if parts.scheme not in ("https", "http") or not host or not (
+            HOSTNAME.fullmatch(host) or _is_address(host)):
+        yield f"{at}: must be a URL such as https://panel.example.com:2053/path/"
+    elif parts.username is not None or parts.query or parts.fragment or any(
+            c.isspace() for c in url):
+        yield f"{at}: no user, ?query or #fragment in it (username and password are keys)"
+    elif parts.scheme == "http" and not is_loopback(host):
+        yield (f"{at}: must start with https:// (http:// only for a panel on this machine, "
+               "127.0.0.1 or ::1: the password would cross the network in the clear)")
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: the one place plain http:// may reach a panel."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _linux_problems(at: str, linux: Linux) -> Iterator[str]:
@@ -730,11 +922,16 @@ def _with_xray_defaults(config: Config) -> Config:
     """Fill the per-protocol defaults of the common autoscript layout where a key was left out."""
     servers = []
     for server in config.servers:
-        if server.protocol != "ssh" and server.commands is None:
+        if server.panel is not None:
+            pass
+        elif server.protocol != "ssh" and server.commands is None:
             xray = server.xray or Xray()
             defaults = LAYOUTS[xray.layout][server.protocol]
             xray = attrs.evolve(
                 xray,
+                # One place or the other was given (both is an error): both say it now.
+                quota_gb=xray.quota_gb or server.quota_gb,
+                ip_limit=xray.ip_limit or server.ip_limit,
                 config=xray.config or defaults.config,
                 markers=xray.markers or defaults.markers,
                 prefix=xray.prefix or defaults.prefix,
@@ -749,13 +946,15 @@ def _with_xray_defaults(config: Config) -> Config:
                 # day and the grace period.
                 date_offset=0 if xray.layout == "custom" else config.shop.grace_days + 1,
             )
-            server = attrs.evolve(server, xray=xray)
+            server = attrs.evolve(server, xray=xray, quota_gb=xray.quota_gb,
+                                  ip_limit=xray.ip_limit)
         elif server.protocol == "ssh" and server.commands is None and server.linux is not None:
             linux, preset = server.linux, LINUX_LAYOUTS[server.linux.layout]
-            server = attrs.evolve(server, linux=attrs.evolve(
+            ip_limit = linux.ip_limit or server.ip_limit
+            server = attrs.evolve(server, ip_limit=ip_limit, linux=attrs.evolve(
                 linux, account_list=linux.account_list or preset.account_list,
                 list_prefix=linux.list_prefix or preset.list_prefix,
-                ip_files=linux.ip_files or preset.ip_files))
+                ip_files=linux.ip_files or preset.ip_files, ip_limit=ip_limit))
         servers.append(server)
     return attrs.evolve(config, servers=tuple(servers))
 
@@ -763,5 +962,6 @@ def _with_xray_defaults(config: Config) -> Config:
 def secrets(config: Config) -> list[str]:
     """Values that must never be printed anywhere."""
     values = [config.telegram.token, config.pakasir.api_key, config.pakasir.webhook_secret]
+    values += [getattr(s.panel, key) for s in config.servers if s.panel for key in PANEL_SECRETS]
     values.append(config.telegram.token.partition(":")[2])
     return [v for v in values if len(v) >= 6]

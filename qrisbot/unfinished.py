@@ -3,7 +3,8 @@
 Errors: a key file that is not there or is not a private key (every SSH call would fail).
 Warnings: values still as `config.toml.example` has them (the token, the project slug, the
 API key), no admins to tell, documentation names and addresses (RFC 2606 / 5737) where a
-real server belongs, a known_hosts file no `servers trust` has written yet.
+real server belongs, a known_hosts file no `servers trust` has written yet, a limit a
+panel cannot enforce (Marzban and PasarGuard have no IP limit).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -56,10 +58,30 @@ def findings(config: Config) -> Findings:
     return Findings(tuple(errors), tuple(warnings))
 
 
+def panels_not_sold(config: Config) -> str | None:
+    """Why the daemon and the operator commands refuse this configuration, in one line:
+    panel servers are configured, but no backend sells on them yet."""
+    panels = [f"{s.id!r} ({s.panel.type})" for s in config.servers if s.panel is not None]
+    if not panels:
+        return None
+    return (f"server{'s' if len(panels) > 1 else ''} {', '.join(panels)}: panel servers are "
+            "not sold yet by this version; remove them or set them aside to run "
+            "(check-config validates them)")
+
+
 def _server(at: str, server: Server, errors: list[str], warnings: list[str]) -> None:
     if _is_documentation(server.domain):
         warnings.append(f"{at}.domain: {server.domain} is a documentation name "
                         "that no buyer can reach")
+    if server.panel is not None:
+        host = urlsplit(server.panel.url).hostname or ""
+        if _is_documentation(host):
+            warnings.append(f"{at}.panel.url: {host} is a documentation name")
+        if server.ip_limit and server.panel.type in ("marzban", "pasarguard"):
+            # PasarGuard's hwid_limit counts devices that report an id, not IPs at once.
+            warnings.append(f"{at}.ip_limit: {server.panel.type} has no IP limit; "
+                            "buyers there are not limited")
+        return
     if _is_documentation(server.ssh.host):
         warnings.append(f"{at}.ssh.host: {server.ssh.host} is a documentation address")
     key_problem = _key_problem(Path(server.ssh.key_file))

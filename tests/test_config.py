@@ -182,3 +182,188 @@ def test_configs_of_the_previous_release_still_load(tmp_path):
     assert cfg.pakasir.check_interval == 5.0 and isinstance(cfg.pakasir.check_interval, float)
     assert cfg.shop.remind_days == (3, 1) and cfg.server("sg1").ports["SSH WS"] == 80
     assert cfg.server("sg1").enabled is True and cfg.server("sg2").price_per_month == 12000
+
+
+# --- panel servers (issue 18): one of ssh or panel, each key checked with its path --------
+
+PANEL_PASSWORD = "Pw-of-the-panel-7731"  # noqa: S105  (a test value)
+
+
+def with_panel(kind: str = "3x-ui") -> str:
+    """The example with its commented panel server put in, of the given type."""
+    text = EXAMPLE.read_text()
+    head, _, tail = text.partition('# [[servers]]\n# id = "nl1"')
+    lines = ('# [[servers]]\n# id = "nl1"' + tail).splitlines()
+    chosen = [line for line in lines
+              if not line.startswith("# panel") or f'type = "{kind}"' in line]
+    return head + "\n".join(line.removeprefix("# ") for line in chosen) + "\n"
+
+
+def panel_raw(kind: str = "3x-ui", **panel) -> dict:
+    raw = tomllib.loads(with_panel(kind))
+    raw["servers"][2]["panel"] |= panel
+    return raw
+
+
+def test_the_examples_panel_servers_load_with_the_password_from_the_environment(tmp_path):
+    env = {"QRISBOT_PANEL_NL1_PASSWORD": PANEL_PASSWORD}
+    for kind in ("3x-ui", "marzban", "pasarguard"):
+        path = tmp_path / f"{kind}.toml"
+        path.write_text(with_panel(kind))
+        server = config.load(path, env).server("nl1")
+        assert server.panel.type == kind and server.panel.password == PANEL_PASSWORD
+        assert (server.quota_gb, server.ip_limit) == (100, 2)
+        assert server.panel.pins == str(tmp_path / "panel_pins")  # beside config.toml
+        assert server.xray is None and server.ssh_access is None
+        assert PANEL_PASSWORD not in repr(server)
+        with pytest.raises(config.NotSsh, match="nl1"):  # no stand-in to reach by mistake
+            server.ssh  # noqa: B018
+    cfg = config.load(tmp_path / "3x-ui.toml", env)
+    assert cfg.server("nl1").panel.inbound_ids == (3, 4)
+    assert PANEL_PASSWORD in config.secrets(cfg)  # redacted from every log line
+    # Dashes in the id become underscores in the variable's name.
+    raw = panel_raw(password="")
+    raw["servers"][2]["id"] = "nl-2"
+    cfg = config.parse(raw, {"QRISBOT_PANEL_NL_2_PASSWORD": PANEL_PASSWORD})
+    assert cfg.server("nl-2").panel.password == PANEL_PASSWORD
+
+
+def test_a_missing_panel_secret_names_its_variable_and_operator_commands_do_without_it():
+    found = problems(panel_raw())
+    assert ("$.servers[2].panel.password: missing (may come from QRISBOT_PANEL_NL1_PASSWORD, "
+            "or token from QRISBOT_PANEL_NL1_TOKEN)") in found
+    assert any("QRISBOT_PANEL_NL1_PASSWORD)" in p for p in problems(panel_raw("marzban")))
+    cfg = config.parse(panel_raw(), {}, secrets_required=False)
+    assert cfg.server("nl1").panel.password == ""
+    # A token instead of the login (3x-ui 3.0+, PasarGuard 5.1+): no password needed.
+    cfg = config.parse(panel_raw("pasarguard", username=""), {
+        "QRISBOT_PANEL_NL1_TOKEN": "pg_key_0b9d7c1e-4f3a-4e2b-9c1d-7a6b5c4d3e2f"})
+    assert cfg.server("nl1").panel.token.startswith("pg_key_")
+    found = problems(panel_raw("marzban", token="abc", password=PANEL_PASSWORD))
+    assert any(p.startswith("$.servers[2].panel.token: only for 3x-ui") for p in found)
+    found = problems(panel_raw(password=PANEL_PASSWORD, username=""))
+    assert any(p.startswith("$.servers[2].panel.username: missing") for p in found)
+
+
+def test_a_server_has_exactly_one_of_ssh_and_panel():
+    raw = panel_raw(password=PANEL_PASSWORD)
+    raw["servers"][2]["ssh"] = raw["servers"][0]["ssh"]
+    del raw["servers"][0]["ssh"]
+    found = problems(raw)
+    assert "$.servers[2]: has both ssh and panel; a server is reached one way, keep one" \
+        in found
+    assert any(p.startswith("$.servers[0]: needs ssh") and "panel" in p for p in found)
+
+
+def test_every_panel_key_is_checked_with_its_path():
+    def one(kind: str = "3x-ui", server: dict | None = None, **panel) -> list[str]:
+        raw = panel_raw(kind, **({"password": PANEL_PASSWORD} | panel))
+        raw["servers"][2] |= server or {}
+        return problems(raw)
+
+    assert any(p.endswith("@ $.servers[2].panel.type") and "'marzban'" in p
+               for p in one(type="x-ui"))
+    assert "unknown key(s) inbound @ $.servers[2].panel" in one(inbound=3)
+    assert any(p.endswith("@ $.servers[2].panel.inbound_ids") and "array" in p
+               for p in one(inbound_ids="3"))
+    assert any(p.endswith("@ $.servers[2].panel.inbound_ids[0]") for p in one(
+        inbound_ids=["3"]))
+    assert "$.servers[2].panel.inbound_ids: each a different inbound id, 1 or more" in one(
+        inbound_ids=[3, 3])
+    assert any(p.startswith("$.servers[2].panel.inbound_ids: the ids") for p in one(
+        inbound_ids=[]))
+    # Keys of another panel type are errors naming the key, not silence.
+    assert "$.servers[2].panel.inbound_ids: only for type = '3x-ui', not 'marzban'" in one(
+        "marzban", inbound_ids=[3])
+    assert "$.servers[2].panel.groups: only for type = 'pasarguard', not '3x-ui'" in one(
+        groups=["Default"])
+    assert "$.servers[2].panel.inbounds: only for type = 'marzban', not 'pasarguard'" in one(
+        "pasarguard", inbounds=["VLESS TCP"])
+    assert any(p.startswith("$.servers[2].panel.groups: at least one") for p in one(
+        "pasarguard", groups=[]))
+    assert any(p.startswith("$.servers[2].panel.inbounds[0]:") for p in one(
+        "marzban", inbounds=[""]))
+    assert any(p.startswith("$.servers[2].panel.password: holds spaces") for p in one(
+        password="pass word"))
+    assert any(p.startswith("$.servers[2].panel.sub_url:") for p in one(sub_url="nl1/sub"))
+    assert any(p.startswith("$.servers[2].protocol: a panel sells") for p in one(
+        server={"protocol": "ssh"}))
+    assert "$.servers[2].xray: only for servers reached over ssh, not with panel" in one(
+        server={"xray": {"layout": "rmbl"}})
+    assert "$.servers[2].quota_gb: must be 0 (unlimited) to 100000" in one(
+        server={"quota_gb": -1})
+    assert any(p.endswith("@ $.servers[2].ip_limit") for p in one(server={"ip_limit": "2"}))
+
+
+def test_a_panel_url_must_be_https_except_on_this_machine():
+    def url_problems(url: str) -> list[str]:
+        raw = panel_raw(password=PANEL_PASSWORD, url=url)
+        try:
+            config.parse(raw, {})
+        except config.ConfigError as exc:
+            return [p for p in exc.problems if ".panel.url" in p]
+        return []
+
+    plain = url_problems("http://nl1.tokovpn.id:2053/AbCdEf/")
+    assert len(plain) == 1 and plain[0].startswith("$.servers[2].panel.url: must start with "
+                                                   "https://"), plain
+    assert url_problems("http://10.0.0.5:2053/") != []  # a private network is a network
+    for loopback in ("http://127.0.0.1:2053/AbCdEf/", "http://[::1]:8000",
+                     "http://localhost:8000", "https://nl1.tokovpn.id:2053/AbCdEf/"):
+        assert url_problems(loopback) == [], loopback
+    for wrong in ("nl1.tokovpn.id:2053", "ftp://nl1.tokovpn.id/", "https://",
+                  "https://admin:pw@nl1.tokovpn.id/", "https://nl1.tokovpn.id/?x=1",
+                  "https://nl1.tokovpn.id:port/"):
+        assert len(url_problems(wrong)) == 1, wrong
+    assert "pw" not in " ".join(url_problems("https://admin:pw@nl1.tokovpn.id/"))
+
+
+def test_limits_at_server_level_and_in_their_older_places():
+    raw = example()
+    raw["servers"][1]["xray"]["quota_gb"] = 50  # the last release's place
+    vless = config.parse(raw, {}).server("sg2")
+    assert vless.quota_gb == 50 and vless.xray.quota_gb == 50
+    raw = example()
+    raw["servers"][1] |= {"quota_gb": 70, "ip_limit": 3}  # the new place reaches the recipe
+    raw["servers"][0] |= {"ip_limit": 2, "linux": {"layout": "rmbl"}}
+    cfg = config.parse(raw, {})
+    assert (cfg.server("sg2").xray.quota_gb, cfg.server("sg2").xray.ip_limit) == (70, 3)
+    assert cfg.server("sg1").linux.ip_limit == 2 and cfg.server("sg1").ip_limit == 2
+    raw["servers"][1]["xray"]["quota_gb"] = 70  # both places: an error, whichever value
+    raw["servers"][0]["linux"]["ip_limit"] = 1
+    found = problems(raw)
+    assert any(p.startswith("$.servers[1].xray.quota_gb: also given as $.servers[1].quota_gb")
+               for p in found)
+    assert any(p.startswith("$.servers[0].linux.ip_limit: also given as") for p in found)
+
+
+def test_check_config_validates_panel_servers_and_says_what_a_panel_cannot_do(
+        tmp_path, capsys, monkeypatch):
+    from test_cli import edited_example
+
+    monkeypatch.setenv("QRISBOT_PANEL_NL1_PASSWORD", PANEL_PASSWORD)
+    path = edited_example(tmp_path, with_panel("marzban"))
+    assert main(["check-config", "--config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "nl1" in captured.out and "via marzban panel at panel.tokovpn.id:8000" in captured.out
+    assert ("warning: $.servers[2].ip_limit: marzban has no IP limit; buyers there are not "
+            "limited") in captured.err
+    assert PANEL_PASSWORD not in captured.out + captured.err
+    (tmp_path / "xui").mkdir()
+    path = edited_example(tmp_path / "xui", with_panel("3x-ui"))
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "ip_limit" not in capsys.readouterr().err  # 3x-ui enforces it
+
+
+def test_run_and_operator_commands_refuse_panel_servers_in_one_line(tmp_path):
+    from test_cli import edited_example
+
+    path = edited_example(tmp_path, with_panel("pasarguard"))
+    env = {"PATH": "/usr/bin:/bin", "QRISBOT_PANEL_NL1_PASSWORD": PANEL_PASSWORD}
+    for command in (["run"], ["orders", "list"], ["servers", "check"]):
+        result = subprocess.run([sys.executable, "-m", "qrisbot", *command, "-c", str(path)],
+                                capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr == (
+            f"{path}: server 'nl1' (pasarguard): panel servers are not sold yet by this "
+            "version; remove them or set them aside to run (check-config validates them)\n")
