@@ -317,3 +317,32 @@ async def test_faults_a_proxy_page_a_500_a_truncated_body_a_hang_a_lost_answer(
     async with httpx.AsyncClient(base_url=panel.url) as fresh:
         assert (await fresh.get("/api/user/budi_99", headers=headers)).status_code == 200
     assert panel.count("create") == 2 and panel.count("get", "budi_99") == 3
+
+
+async def test_put_traps_a_backend_must_avoid(panel: FakeMarzban,
+                                              client: httpx.AsyncClient) -> None:
+    headers = await login(client, panel)
+    secret = str(uuid.uuid4())
+    await client.post("/api/user", headers=headers, json=new_user(panel, "budi_99", secret))
+    if panel.dialect == "marzban":
+        # Proxies named without an id get a new UUID; protocols not named are removed.
+        changed = await client.put("/api/user/budi_99", headers=headers,
+                                   json={"proxies": {"vless": {}}})
+        assert changed.json()["proxies"]["vless"]["id"] != secret
+        disabled = await client.put("/api/user/budi_99", headers=headers,
+                                    json={"proxies": {"shadowsocks": {}}})
+        assert disabled.json() == {"detail": "Protocol shadowsocks is disabled on your server"}
+    else:
+        before = panel.users["budi_99"].proxies["trojan"]["password"]
+        changed = await client.put("/api/user/budi_99", headers=headers,
+                                   json={"proxy_settings": {"vless": {"id": secret}}})
+        settings = changed.json()["proxy_settings"]
+        assert settings["vless"]["id"] == secret and settings["trojan"]["password"] != before
+        emptied = await client.put("/api/user/budi_99", headers=headers, json={"group_ids": []})
+        assert emptied.status_code == 200 and emptied.json()["group_ids"] == []  # no inbounds
+    # The panel's clock is the test's: the review job expires a user once it passes.
+    await client.post("/api/user", headers=headers, json=new_user(
+        panel, "sari_01", str(uuid.uuid4()), expire=int(time.time()) + 86400))
+    assert (await client.get("/api/user/sari_01", headers=headers)).json()["status"] == "active"
+    panel.clock = lambda: time.time() + 2 * 86400
+    assert (await client.get("/api/user/sari_01", headers=headers)).json()["status"] == "expired"
