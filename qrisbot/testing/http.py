@@ -61,7 +61,8 @@ class Request:
 class Response:
     status: int = 200
     body: bytes = b""
-    content_type: str = "application/json"
+    content_type: str = "application/json"  # "" sends none (Go's bare AbortWithStatus)
+    headers: tuple[tuple[str, str], ...] = ()  # extra ones, e.g. ("set-cookie", ...)
 
     @classmethod
     def json(cls, value: Any, status: int = 200) -> Response:
@@ -129,6 +130,9 @@ async def _connection(handler: Handler, stream: trio.SocketStream) -> None:
                 return
             headers = [("content-type", response.content_type),
                        ("content-length", str(len(response.body)))]
+            if not response.content_type:
+                headers = headers[1:]
+            headers += response.headers
             await stream.send_all(connection.send(h11.Response(
                 status_code=response.status, headers=headers)) or b"")
             await stream.send_all(connection.send(h11.Data(data=response.body)) or b"")
