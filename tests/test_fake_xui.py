@@ -14,7 +14,8 @@ import httpx
 import pytest
 import trio
 
-from qrisbot.testing.fake_xui import FakeXui, Fault
+from qrisbot.testing.fake_xui import LOGIN_PAGE, FakeXui
+from qrisbot.testing.panel_faults import BAD_GATEWAY, HANG, LOST_ANSWER, TRUNCATED
 
 GB = 2**30
 V2, V30, V31, V36 = "2.8.5", "3.0.2", "3.4.0", "3.6.1"
@@ -431,20 +432,20 @@ async def test_the_panel_lives_under_its_web_base_path(nursery, http):
 
 async def test_faults_a_proxy_502_a_login_page_and_a_hang(nursery, http):
     fake = await start(nursery, V2)
-    fake.fail("login", Fault.bad_gateway())
-    fake.fail("*", Fault.login_page())
+    fake.fail("login", BAD_GATEWAY)
+    fake.fail("*", LOGIN_PAGE)
     answer = await http.post(fake.url + "login", data={"username": "admin", "password": "x"})
     assert answer.status_code == 502 and b"nginx" in answer.content
     answer = await http.get(fake.url + "panel/api/inbounds/list")
     assert answer.status_code == 200 and answer.text.startswith("<!DOCTYPE html>")
-    fake.fail("inbounds/list", Fault.hanging())
+    fake.fail("inbounds/list", HANG)
     with pytest.raises(httpx.ReadTimeout):
         await http.get(fake.url + "panel/api/inbounds/list", timeout=0.2)
     assert fake.count("login") == 1 and fake.count("inbounds/list") == 2
     assert fake.logins == 0
 
 
-@pytest.mark.parametrize("fault", [Fault.truncated_answer(), Fault.lost_answer()])
+@pytest.mark.parametrize("fault", [TRUNCATED, LOST_ANSWER])
 async def test_an_answer_lost_on_the_way_back_leaves_the_client_made(nursery, http, fault):
     fake = await start(nursery, V31)
     fake.add_inbound("vless")

@@ -3,7 +3,8 @@
 `FakeXui("2.8.5" | "3.0.2" | "3.4.0" | "3.6.1", ...)` plays that version: cookie login
 (2.x), CSRF token or Bearer API token (3.0+), `panel/api/clients/*` (3.1+), and their traps
 (see ../shared/reference/panels.md and the sources cited in xui/). A test adds inbounds,
-sets usage, expires sessions, and `fail(...)`s calls the way a proxy or a network would.
+sets usage, expires sessions, and `fail(...)`s calls with panel_faults' faults (a proxy's
+502, a hang, an answer truncated or lost after the panel acted) or LOGIN_PAGE.
 """
 
 from __future__ import annotations
@@ -15,55 +16,21 @@ from typing import Any
 import attrs
 import trio
 
-from qrisbot.testing.http import Cut, Drop, Fake, Request, Response
+from qrisbot.testing.http import Fake, Request, Response
+from qrisbot.testing.panel_faults import BAD_GATEWAY, Fault
 from qrisbot.testing.xui.api import answer, find_route, ok
 from qrisbot.testing.xui.panel import Inbound, Panel
 from qrisbot.testing.xui.version import Version
 
 COOKIE = "3x-ui"  # web/session/session.go sessionCookieName
-LOGIN_PAGE = (b"<!DOCTYPE html><html><head><title>Login</title></head><body>"
+LOGIN_HTML = (b"<!DOCTYPE html><html><head><title>Login</title></head><body>"
               b"<div id=\"app\"></div><script src=\"assets/login.js\"></script></body></html>")
-PROXY_502 = (b"<html><head><title>502 Bad Gateway</title></head><body><center>"
-             b"<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>")
 # 3.0+ login limiter (web/controller/login_limiter.go): 5 failures in 5 min block 15 min.
 MAX_FAILURES, FAILURE_WINDOW, COOLDOWN = 5, 300.0, 900.0
 
 
-@attrs.frozen
-class Fault:
-    """What the next matching call gets instead of the panel's answer."""
-
-    status: int = 502
-    body: bytes = PROXY_502
-    content_type: str = "text/html"
-    delay: float = 0.0
-    hang: bool = False  # never answer
-    drop: bool = False  # close the connection without answering
-    truncated: bool = False  # the panel acts, its answer is cut in half
-    after: bool = False  # the panel acts first (the answer is lost on the way back)
-
-    @classmethod
-    def bad_gateway(cls) -> Fault:
-        """nginx in front of a dead panel."""
-        return cls()
-
-    @classmethod
-    def login_page(cls) -> Fault:
-        """What a wrong web base path behind a proxy gives: the HTML login page, 200."""
-        return cls(status=200, body=LOGIN_PAGE)
-
-    @classmethod
-    def truncated_answer(cls) -> Fault:
-        return cls(truncated=True, after=True)
-
-    @classmethod
-    def lost_answer(cls) -> Fault:
-        """The panel did it; the connection dies before the answer."""
-        return cls(drop=True, after=True)
-
-    @classmethod
-    def hanging(cls) -> Fault:
-        return cls(hang=True)
+# A wrong web base path behind a proxy: the HTML login page, 200 (see panel_faults).
+LOGIN_PAGE = Fault(200, LOGIN_HTML, "text/html; charset=utf-8")
 
 
 @attrs.define
@@ -76,13 +43,13 @@ class Session:
 class FakeXui(Fake):
     def __init__(self, version: str = "2.8.5", *, username: str = "admin",
                  password: str = "admin", base_path: str = "/", api_token: str | None = None,
-                 session_max_age: float = 3600.0) -> None:
+                 session_max_age: float = 360 * 60.0) -> None:
         self.version = Version.parse(version)
         self.panel = Panel(self.version)
         self.username, self.password = username, password
         self.base_path = "/" + base_path.strip("/") + "/" if base_path.strip("/") else "/"
         self.api_token = api_token  # 3.0+: made in the panel's settings
-        self.session_max_age = session_max_age
+        self.session_max_age = session_max_age  # the panel's default: 360 minutes
         self.sessions: dict[str, Session] = {}
         self.calls: list[str] = []  # route names in order: "login", "clients/add", ...
         self.logins = 0  # successful
@@ -124,7 +91,7 @@ class FakeXui(Fake):
     def fail(self, call: str, fault: Fault | None = None, *, times: int = 1) -> None:
         """call: a route name ("login", "csrf-token", "inbounds/addClient", "clients/add",
         ...) or "*" for whatever comes next."""
-        self._faults.setdefault(call, []).extend([fault or Fault()] * times)
+        self._faults.setdefault(call, []).extend([fault or BAD_GATEWAY] * times)
 
     def count(self, call: str) -> int:
         return self.calls.count(call)
@@ -144,8 +111,8 @@ class FakeXui(Fake):
             name = "?"
         self.calls.append(name)
         fault = self._next_fault(name)
-        if fault is not None and not fault.after:
-            return await self._misbehave(fault, None)
+        if fault is not None and not fault.after_work:
+            return await fault.apply(None)
         if found is not None:
             response = self._api(request, *found)
         elif name == "login":
@@ -153,11 +120,11 @@ class FakeXui(Fake):
         elif name == "csrf-token":
             response = self._csrf_token(request)
         elif name == "index":
-            response = Response(200, LOGIN_PAGE, "text/html; charset=utf-8")
+            response = Response(200, LOGIN_HTML, "text/html; charset=utf-8")
         else:
             response = Response(404, content_type="")
         if fault is not None:
-            return await self._misbehave(fault, response)
+            return await fault.apply(response)
         return response
 
     def _next_fault(self, name: str) -> Fault | None:
@@ -165,18 +132,6 @@ class FakeXui(Fake):
             if self._faults.get(key):
                 return self._faults[key].pop(0)
         return None
-
-    @staticmethod
-    async def _misbehave(fault: Fault, response: Response | None) -> Response:
-        if fault.delay:
-            await trio.sleep(fault.delay)
-        if fault.hang:
-            await trio.sleep_forever()
-        if fault.drop:
-            raise Drop
-        if fault.truncated and response is not None:
-            raise Cut(response, len(response.body) // 2)
-        return Response(fault.status, fault.body, fault.content_type)
 
     def _session(self, request: Request) -> tuple[str, Session] | None:
         for part in request.headers.get("cookie", "").split(";"):
