@@ -456,3 +456,23 @@ async def test_an_answer_lost_on_the_way_back_leaves_the_client_made(nursery, ht
                         json={"client": client("bob", subId="s"), "inboundIds": [1]})
     assert [c["email"] for c in fake.clients(1)] == ["bob"]
     assert fake.count("clients/add") == 1
+
+
+@pytest.mark.parametrize("version", [V2, V31])
+async def test_one_call_reads_every_client_s_usage(nursery, http, version):
+    """What the lifecycle's once-per-server look reads: inbounds/list's clientStats (all
+    versions) or, from 3.1, clients/list with each client's traffic."""
+    fake = await start(nursery, version)
+    fake.add_inbound("vless", clients=[client("bob", totalGB=10 * GB),
+                                       client("ann", totalGB=20 * GB)])
+    fake.set_usage("bob", up=GB, down=8 * GB)
+    await login(http, fake)
+    (inbound,) = (await api(http, fake, "GET", "inbounds/list"))["obj"]
+    stats = {row["email"]: (row["up"] + row["down"], row["total"])
+             for row in inbound["clientStats"]}
+    assert stats == {"bob": (9 * GB, 10 * GB), "ann": (0, 20 * GB)}
+    if fake.version.clients_api:
+        rows = (await api(http, fake, "GET", "clients/list"))["obj"]
+        assert {r["email"]: (r["traffic"]["down"], r["inboundIds"]) for r in rows} == {
+            "bob": (8 * GB, [1]), "ann": (0, [1])}
+    assert fake.count("inbounds/list") == 1
