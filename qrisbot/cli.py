@@ -50,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except cfg.ConfigError as exc:
         _print_problems(args.config, exc.problems)
         return EXIT_CONFIG
+    trusted = config.server(args.id) if args.command == "servers" and args.action == "trust" \
+        else None
+    if trusted is not None and trusted.panel is not None:  # pinning needs no panel backend
+        from qrisbot.provision.panels.trust import trust
+
+        return trust(trusted.id, trusted.panel, args.yes, config_path=args.config)
     from qrisbot.unfinished import panels_not_sold
 
     if args.command != "check-config" and (refused := panels_not_sold(config)):

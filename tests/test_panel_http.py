@@ -225,3 +225,35 @@ async def test_a_self_signed_panel_is_pinned_like_an_ssh_host(nursery, tmp_path)
     pins.add(config.pins, f"https://127.0.0.1:{other_port}/", openssl_fingerprint(other_cert))
     assert pins.read(config.pins) == {f"127.0.0.1:{port}": shown.fingerprint,
                                       f"127.0.0.1:{other_port}": openssl_fingerprint(other_cert)}
+
+
+async def test_servers_trust_shows_the_fingerprint_and_pins_it_once_confirmed(
+        nursery, tmp_path):
+    import os
+    import sys
+
+    from test_cli import edited_example
+    from test_config import PANEL_PASSWORD, with_panel
+
+    key, cert = certificate(tmp_path, "panel")
+    port = await tls_panel(nursery, key, cert)
+    url = f"https://127.0.0.1:{port}/AbCdEf/"
+    path = edited_example(tmp_path, with_panel("3x-ui").replace(
+        "https://nl1.example.com:2053/AbCdEf/", url))
+    env = {**os.environ, "QRISBOT_PANEL_NL1_PASSWORD": PANEL_PASSWORD}
+
+    async def trust(answer: bytes) -> subprocess.CompletedProcess[bytes]:
+        return await trio.run_process(
+            [sys.executable, "-m", "qrisbot", "servers", "trust", "nl1", "-c", str(path)],
+            stdin=answer, capture_stdout=True, capture_stderr=True, check=False, env=env)
+
+    expected = openssl_fingerprint(cert)
+    refused = await trust(b"n\n")
+    assert refused.returncode == 1 and not (tmp_path / "panel_pins").exists()
+    assert expected in refused.stdout.decode()
+    done = await trust(b"y\n")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "panel_pins").read_text() == f"127.0.0.1:{port} {expected}\n"
+    again = await trust(b"")
+    assert again.returncode == 0 and "already pinned" in again.stdout.decode()
+    assert PANEL_PASSWORD.encode() not in done.stdout + done.stderr + again.stdout
