@@ -66,7 +66,7 @@ async def run(mode: str, seconds: float, rate: int) -> dict[str, float]:
                                  "ssh": {"host": "127.0.0.1", "key_file": "k",
                                          "known_hosts": "k"}}])
             await nursery.start(partial(app.run, config.parse(raw, {}),
-                                        provisioner=LocalProvisioner()))
+                                        backends=LocalProvisioner()))
             async with trio.open_nursery() as load:
                 for n in range(BUYERS):
                     load.start_soon(buyer, telegram, 1000 + n, seconds, latencies)

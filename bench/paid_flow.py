@@ -67,7 +67,7 @@ async def run(mode: str, orders: int, server: test_sshd.Sshd, tmp: Path) -> dict
                              "xray": {"config": str(xray), "markers": ["#vless"],
                                       "prefix": "#&", "restart": "true", "path": "/vless"}}],
                          **settings)
-        await nursery.start(partial(app.run, config.parse(raw, {}), provisioner=provisioner))
+        await nursery.start(partial(app.run, config.parse(raw, {}), backends=provisioner))
         for n in range(orders + 1):  # the first one warms up (SSH login, first requests)
             buyer = Buyer(telegram, 50_000 + n)
             qr, order_id = await buyer.buys(username=f"bench{n}", password=None, within=60)

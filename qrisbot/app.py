@@ -20,7 +20,7 @@ from qrisbot.config import Config
 from qrisbot.ledger import Ledger, LedgerError
 from qrisbot.pacing import TelegramPacer
 from qrisbot.pakasir import Pakasir
-from qrisbot.provision import Provisioner, SshProvisioner
+from qrisbot.provision import Backends, Registry
 from qrisbot.shop import drift
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.checkout import Checkout
@@ -55,7 +55,7 @@ class Fatal(Exception):
 async def run(
     config: Config,
     *,
-    provisioner: Provisioner | None = None,
+    backends: Backends | None = None,
     pacer: TelegramPacer | None = None,
     stop: trio.Event | None = None,
     calendar: Calendar | None = None,
@@ -74,11 +74,11 @@ async def run(
         except OSError as exc:
             raise Fatal(f"cannot use the ledger {config.shop.database} (shop.database): "
                         f"{exc.strerror}") from None
-        await _run(config, provisioner, pacer, stop, calendar, task_status)
+        await _run(config, backends, pacer, stop, calendar, task_status)
 
 
 async def _run(
-    config: Config, provisioner: Provisioner | None, pacer: TelegramPacer | None,
+    config: Config, backends: Backends | None, pacer: TelegramPacer | None,
     stop: trio.Event | None, calendar: Calendar | None, task_status: trio.TaskStatus[None],
 ) -> None:
     try:
@@ -86,7 +86,7 @@ async def _run(
     except (OSError, sqlite3.Error, LedgerError) as exc:
         raise Fatal(f"cannot open the ledger {config.shop.database} (shop.database): "
                     f"{exc}") from None
-    provisioner = provisioner or SshProvisioner()
+    backends = backends or Registry()
     try:
         async with (
             http.client(20.0) as bot_http,
@@ -107,19 +107,19 @@ async def _run(
             # `intake` holds everything that takes new work in.
             async with trio.open_nursery() as work, trio.open_nursery() as intake:
                 notifier = Notifier(config, bot, intake)
-                checkout = Checkout(config, ledger, bot, pakasir, provisioner, intake,
+                checkout = Checkout(config, ledger, bot, pakasir, backends, intake,
                                     work=work, notifier=notifier, calendar=calendar)
                 conversation = Conversation(config, ledger, bot, checkout, intake)
                 await checkout.resume()
-                expiry = Expiry(config, ledger, bot, provisioner, checkout.servers,
+                expiry = Expiry(config, ledger, bot, backends, checkout.servers,
                                 checkout.calendar)
                 keep = partial(_keep, intake, notifier)
                 keep("sweep", checkout.sweep, expiry.wake)
-                keep("probe", checkout.servers.probe, provisioner)
+                keep("probe", checkout.servers.probe, backends)
                 keep("summary", daily_summaries, config, ledger, notifier)
                 keep("reminders", send_reminders, config, ledger, bot, checkout.calendar)
                 keep("expiry", expiry.run)
-                keep("drift", drift.watch, config, ledger, provisioner, notifier,
+                keep("drift", drift.watch, config, ledger, backends, notifier,
                      checkout.calendar)
                 pk = config.pakasir
                 if pk.webhook_listen:
@@ -143,8 +143,11 @@ async def _run(
                     checkout.fulfilment.stopping.set()
                     work.cancel_scope.deadline = trio.current_time() + GRACE
     finally:
-        provisioner.close()
-        ledger.close()
+        try:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + 5):
+                await backends.aclose()
+        finally:
+            ledger.close()
 
 
 def _keep(nursery: trio.Nursery, notifier: Notifier, task: str,

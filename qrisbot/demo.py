@@ -228,7 +228,7 @@ async def _shop(options: Options, out: Callable[[str], None]) -> AsyncIterator[_
                              check_interval=4, payment_timeout=options.pay_within)
             raw["trial"] = {"hours": TRIAL_HOURS}
             await nursery.start(partial(app.run, config.parse(raw, {}),
-                                        provisioner=LocalProvisioner()))
+                                        backends=LocalProvisioner()))
             ledger = Ledger.open(database)  # read beside the daemon, as operators do
             try:
                 entries: list[Entry] = []

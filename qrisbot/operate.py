@@ -340,17 +340,26 @@ async def _detect(server: cfg.Server, root: str) -> Findings:
 
 def accounts_on(config: cfg.Config, server_id: str) -> tuple[cfg.Server, Found] | None:
     """The server and the accounts it holds (None: said why not)."""
-    from qrisbot.provision import can_read, existing
+    from qrisbot.provision import Feature, Registry, ServerError
 
     servers = _servers(config, server_id)
     if servers is None:
         return None
-    if not can_read(servers[0]):
+    backends = Registry()
+    if Feature.READ not in backends.backend(servers[0]).features:
         fail(f"{server_id}: the accounts on a server with custom commands cannot be read")
         return None
+
+    async def read() -> Found:
+        try:
+            return await backends.backend(servers[0]).read_accounts()
+        finally:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + 5):
+                await backends.aclose()
+
     try:
-        return servers[0], trio.run(existing.read, servers[0])
-    except SshError as exc:
+        return servers[0], trio.run(read)
+    except ServerError as exc:
         fail(f"{server_id}: {exc}")
         return None
 

@@ -76,7 +76,7 @@ def start_shop(
 ) -> Callable[..., Any]:
     async def start(cfg: config.Config | None = None, **kwargs: Any) -> config.Config:
         cfg = cfg or make_config()
-        kwargs.setdefault("provisioner", provisioner)
+        kwargs.setdefault("backends", provisioner)
         await nursery.start(partial(app.run, cfg, **kwargs))
         return cfg
 

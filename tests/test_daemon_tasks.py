@@ -82,7 +82,7 @@ async def test_a_bug_in_the_daily_look_is_told_once_and_the_shop_goes_on(
     provisioner = Flawed(calendar=calendar, bug_days={dt.date(2026, 12, 2),
                                                       dt.date(2026, 12, 3)})
     begun = trio.current_time()
-    await start_shop(shop_config(telegram, pakasir, tmp_path), provisioner=provisioner,
+    await start_shop(shop_config(telegram, pakasir, tmp_path), backends=provisioner,
                      calendar=calendar)
     bob = Buyer(telegram, 7001)
     _, order_id = await bob.buys(username="bob", password=None, months=1)
@@ -116,7 +116,7 @@ async def test_a_probe_that_raises_every_round_is_told_once(
 ):
     calendar = Calendar("Asia/Jakarta", START)
     provisioner = Flawed(calendar=calendar, probe_bug=True)
-    await start_shop(shop_config(telegram, pakasir, tmp_path), provisioner=provisioner,
+    await start_shop(shop_config(telegram, pakasir, tmp_path), backends=provisioner,
                      calendar=calendar)
     await trio.sleep(3 * 3600)  # dozens of probe rounds, each raising
     (bug,) = admin_says(telegram, "Kesalahan program")
@@ -134,7 +134,7 @@ async def test_a_server_the_daily_look_cannot_read_is_told_once_until_it_reads_a
     down = {dt.date(2026, 12, 2), dt.date(2026, 12, 3)}
     provisioner = Flawed(calendar=calendar, unreadable=down)
     begun = trio.current_time()
-    await start_shop(shop_config(telegram, pakasir, tmp_path), provisioner=provisioner,
+    await start_shop(shop_config(telegram, pakasir, tmp_path), backends=provisioner,
                      calendar=calendar)
     await trio.sleep_until(at(begun, 2, 12))
     (told,) = admin_says(telegram, "tidak bisa dibaca untuk")

@@ -163,7 +163,7 @@ async def test_reconcile_fix_settles_each_difference_without_losing_paid_days(
                    check=True)
     subprocess.run(["useradd", "-M", "-s", "/bin/false", "-e", "2027-06-01", "qbt_fd"],
                    check=True)
-    await start_shop(cfg, provisioner=SshProvisioner())
+    await start_shop(cfg, backends=SshProvisioner())
 
     def reconcile(**policy) -> int:
         return operate_drift.servers_reconcile(cfg, "sg1", **policy)
@@ -218,7 +218,7 @@ async def test_reconcile_leaves_what_the_shop_changes_while_the_server_is_read(
     from test_ledger import new_order
 
     from qrisbot import operate_drift
-    from qrisbot.provision import SshProvisioner, existing
+    from qrisbot.provision import SshBackend, SshProvisioner
 
     linux_users += ["qbt_ga", "qbt_gb"]
     raw = config_for(telegram.url, telegram.token, pakasir.url, pakasir.project,
@@ -244,10 +244,10 @@ async def test_reconcile_leaves_what_the_shop_changes_while_the_server_is_read(
 
     try:
         await sold("VPN1", "qbt_gb")
-        read = existing.read
+        read = SshBackend.read_accounts
 
-        async def read_while_the_shop_works(server):
-            found = await read(server)
+        async def read_while_the_shop_works(backend):
+            found = await read(backend)
             # Meanwhile the daemon delivers qbt_ga and renews qbt_gb by a month.
             await sold("VPN22", "qbt_ga")
             subprocess.run(["chage", "-E", (last + dt.timedelta(days=31)).isoformat(),
@@ -259,7 +259,7 @@ async def test_reconcile_leaves_what_the_shop_changes_while_the_server_is_read(
                                    last + dt.timedelta(days=30))
             return found
 
-        monkeypatch.setattr(existing, "read", read_while_the_shop_works)
+        monkeypatch.setattr(SshBackend, "read_accounts", read_while_the_shop_works)
         code = await trio.to_thread.run_sync(partial(
             operate_drift.servers_reconcile, cfg, "sg1", fix=True, missing="forget",
             dates="server"))

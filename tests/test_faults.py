@@ -291,7 +291,7 @@ async def test_server_faults_are_retried_until_they_clear(
             commands={"create": create, "exists": "getent passwd {username} >/dev/null || exit 1"}))
         proxies[name] = proxy
         clear[name] = (proxy, key, known, flag, folder, started)
-    cfg = await shop(servers, run={"provisioner": SshProvisioner()})
+    cfg = await shop(servers, run={"backends": SshProvisioner()})
     ledger_path = cfg.shop.database
 
     linux_users.extend(f"qbt_fault{n}" for n in range(len(SSH_FAULTS)))

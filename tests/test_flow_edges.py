@@ -129,10 +129,10 @@ async def test_a_restart_mid_dialogue_continues_where_the_buyer_was(
 
     cfg = make_config()
     async with trio.open_nursery() as first:
-        await first.start(partial(app.run, cfg, provisioner=LocalProvisioner()))
+        await first.start(partial(app.run, cfg, backends=LocalProvisioner()))
         await buyer.picks_server(within=20)
         first.cancel_scope.cancel()
-    await nursery.start(partial(app.run, cfg, provisioner=LocalProvisioner()))
+    await nursery.start(partial(app.run, cfg, backends=LocalProvisioner()))
     buyer.says("budi")
     await buyer.sees("password", 20)
 
@@ -162,7 +162,7 @@ async def test_vless_bought_in_telegram_lands_in_the_servers_config(
         "config": str(config_file), "markers": ["#vless", "#vlessgrpc"], "prefix": "#&",
         "restart": "true", "path": "/vless", "grpc_service": "vless-grpc"})
     cfg = make_config([entry], check_interval=4, payment_timeout=60)
-    await start_shop(cfg, provisioner=SshProvisioner(Connections()))
+    await start_shop(cfg, backends=SshProvisioner(Connections()))
     qr, order_id = await buy_until_qr(buyer, username="vina", password=None)
     paid = trio.current_time()
     pakasir.pay(order_id)
@@ -182,7 +182,7 @@ async def test_two_buyers_at_once_on_one_server_both_get_working_accounts(
     linux_users.extend(["qbt_twin1", "qbt_twin2"])
     cfg = make_config([server_entry("sg1", ssh=sshd.access())], check_interval=4,
                       payment_timeout=60)
-    await start_shop(cfg, provisioner=SshProvisioner())
+    await start_shop(cfg, backends=SshProvisioner())
     twins = [Buyer(telegram, 9101), Buyer(telegram, 9102)]
     orders = []
     for n, twin in enumerate(twins, 1):

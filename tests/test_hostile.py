@@ -245,7 +245,7 @@ async def _stranger(inputs) -> tuple[str, FakeTelegram, Path]:
                          pakasir.api_key, str(db), [server_entry()], {"admins": [9001]})
         raw["trial"] = {"hours": 2}
         await nursery.start(partial(app.run, config.parse(raw, {}),
-                                    provisioner=LocalProvisioner()))
+                                    backends=LocalProvisioner()))
         victim = Buyer(telegram, 5001)
         _, first = await victim.buys(username="vic_one", password="victim-pass9")
         pakasir.pay(first)

@@ -260,7 +260,7 @@ async def test_exhausted_provisioning_waits_for_admin_and_resumes_on_restart(
     cfg = make_config()
     provisioner.failures_left = 100
     async with trio.open_nursery() as first:
-        await first.start(partial(app.run, cfg, provisioner=provisioner))
+        await first.start(partial(app.run, cfg, backends=provisioner))
         qr, order_id = await buy_until_qr(buyer)
         pakasir.pay(order_id)
         await buyer.sees("Pembayaran Anda <b>aman</b>")
@@ -269,7 +269,7 @@ async def test_exhausted_provisioning_waits_for_admin_and_resumes_on_restart(
         assert order.state == L.FAILED and order.needs_attention and order.retryable
         first.cancel_scope.cancel()
     provisioner.failures_left = 0  # the server is fixed
-    await nursery.start(partial(app.run, cfg, provisioner=provisioner))
+    await nursery.start(partial(app.run, cfg, backends=provisioner))
     await buyer.sees("Akun SSH Anda siap")
     assert len(provisioner.accounts) == 1
 

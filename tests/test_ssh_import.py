@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import pwd
 import subprocess
+from typing import ClassVar
 
 import pytest
 import trio
@@ -22,7 +23,16 @@ from conftest import server_entry
 from qrisbot import config, operate_accounts, operate_drift
 from qrisbot.config import Server, SshAccess
 from qrisbot.ledger import Ledger
-from qrisbot.provision import Extension, Removal, Removed, SshProvisioner, UsernameTaken
+from qrisbot.provision import (
+    Extension,
+    Registry,
+    Removal,
+    Removed,
+    SshBackend,
+    SshProvisioner,
+    UsernameTaken,
+)
+from qrisbot.provision.ssh import Connections
 from qrisbot.testing import config_for
 
 PASSWORD = "lama-pw-1"  # the buyer's password, set by the seller's menu
@@ -102,14 +112,20 @@ async def test_import_takes_on_tunnel_users_once_and_reconcile_sees_them_change(
     assert "qbt_noexp" not in out and "qbt_shell" not in out
 
 
-class CountingLogins(SshProvisioner):
-    """The real provisioner, counting the logins it tries for claims."""
+class CountingLogins(SshBackend):
+    """The real SSH backend, counting the logins it tries for claims."""
 
-    tried: list[str]
+    tried: ClassVar[list[str]] = []
 
-    async def password_opens(self, server, username, password):
+    async def login_opens(self, username, password):
         self.tried.append(username)
-        return await super().password_opens(server, username, password)
+        return await super().login_opens(username, password)
+
+
+def counting_logins() -> Registry:
+    connections = Connections()
+    CountingLogins.tried.clear()
+    return Registry(connections, make=lambda server: CountingLogins(server, connections))
 
 
 async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it(
@@ -121,9 +137,8 @@ async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it
     Ledger.open(cfg.shop.database).close()
     assert await trio.to_thread.run_sync(operate_accounts.accounts_import, cfg, "sg1",
                                          False) == 0
-    provisioner = CountingLogins()
-    provisioner.tried = []
-    await start_shop(cfg, provisioner=provisioner)
+    backends = counting_logins()
+    await start_shop(cfg, backends=backends)
 
     async def claim(buyer: Buyer, username: str, password: str) -> None:
         buyer.says("/akun")
@@ -141,7 +156,7 @@ async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it
     stranger = Buyer(telegram, 7502)
     await claim(stranger, "root", "tebak-tebak")
     await stranger.sees("Data tidak cocok")
-    assert provisioner.tried == []
+    assert CountingLogins.tried == []
 
     owner = Buyer(telegram, 7501)
     await claim(owner, "qbt_pre1", "salah-pw-1")
@@ -150,7 +165,7 @@ async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it
     await owner.sees("sekarang tercatat milik Anda")
     detail = await owner.sees("Akun SSH Anda")
     assert "qbt_pre1" in detail.text and PASSWORD in detail.text
-    assert provisioner.tried == ["qbt_pre1", "qbt_pre1"]
+    assert CountingLogins.tried == ["qbt_pre1", "qbt_pre1"]
     ledger = Ledger.open(cfg.shop.database)
     (account,) = ledger.accounts_of(7501)
     assert ledger.claim_failures(7501, 0) == 1
@@ -162,7 +177,7 @@ async def test_a_buyer_claims_an_old_ssh_account_with_its_password_and_renews_it
     pakasir.pay(renewal)
     await owner.sees("diperpanjang sampai 02-03-2027", within=90)
     assert "Mar 03, 2027" in shadow_expiry("qbt_pre1")
-    assert await provisioner.password_opens(cfg.servers[0], "qbt_pre1", PASSWORD)
+    assert await backends.backend(cfg.servers[0]).login_opens("qbt_pre1", PASSWORD)
 
 
 async def test_menu_made_names_are_imported_claimed_renewed_and_removed_as_spelled(
@@ -184,7 +199,7 @@ async def test_menu_made_names_are_imported_claimed_renewed_and_removed_as_spell
     ledger = Ledger.open(cfg.shop.database)
     assert {"Qbt_H3Budi", "2024qbt_h3"} <= {a.username for a in ledger.accounts("sg1")}
     provisioner = SshProvisioner()
-    await start_shop(cfg, provisioner=provisioner)
+    await start_shop(cfg, backends=provisioner)
     owner = Buyer(telegram, 7511)
 
     async def claim(username: str) -> None:
@@ -321,7 +336,7 @@ async def test_an_imported_name_made_again_for_a_stranger_is_never_renewed_or_re
         subprocess.run(["userdel", "-f", name], check=True)
         menu_user(name, expire="2027-02-01", password=STRANGER)
         strangers[name] = shadow(name), gecos(name)
-    await start_shop(cfg, provisioner=SshProvisioner())
+    await start_shop(cfg, backends=SshProvisioner())
     ledger = Ledger.open(cfg.shop.database)
     admin = Buyer(telegram, ADMIN)
 

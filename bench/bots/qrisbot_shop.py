@@ -23,7 +23,7 @@ async def main(url: str, token: str) -> None:
                              "ssh": {"host": "127.0.0.1", "key_file": "k",
                                      "known_hosts": "k"}}])
         # Pacing off: the fake enforces no limits, and neither peer paces.
-        await app.run(config.parse(raw, {}), provisioner=LocalProvisioner(), pacer=UNPACED)
+        await app.run(config.parse(raw, {}), backends=LocalProvisioner(), pacer=UNPACED)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,16 @@
-"""Making accounts on the operator's servers: recipes run over SSH, details for the buyer."""
+"""Making accounts on the operator's servers: one backend per server (`port` is the
+contract, `registry` builds them), and the details the buyer receives."""
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Protocol
+from typing import Any
 
-import trio
-
-from qrisbot.config import Server, Xray
-from qrisbot.provision import existing, links, login, recipes
+from qrisbot.config import Server
+from qrisbot.provision import links
 from qrisbot.provision.errors import AccountMissing, NoAnswer, ServerError, UsernameTaken
 from qrisbot.provision.port import (
     Account,
+    Backend,
     BackendError,
     Existing,
     Extension,
@@ -22,49 +21,15 @@ from qrisbot.provision.port import (
     Removed,
     SecretKind,
 )
-from qrisbot.provision.recipes import (
-    KEPT,
-    MISSING,
-    TAKEN,
-    CustomCommands,
-    LinuxUsers,
-    Recipe,
-    XrayMarkers,
-)
-from qrisbot.provision.ssh import CommandFailed, Connections
+from qrisbot.provision.recipes import LinuxUsers, XrayMarkers
+from qrisbot.provision.registry import Backends, Registry
+from qrisbot.provision.ssh import CommandFailed
+from qrisbot.provision.ssh_backend import SshBackend, recipe_for
 
-log = logging.getLogger("qrisbot.provision")
-
-MAX_BATCH = 50  # accounts in one remote script
-
-__all__ = ["Account", "AccountMissing", "BackendError", "Existing", "Extension", "Feature",
-           "Found", "NoAnswer", "Presence", "Provisioner", "Removal", "Removed", "SecretKind",
-           "ServerError", "SshProvisioner",
+__all__ = ["Account", "AccountMissing", "Backend", "BackendError", "Backends", "CommandFailed",
+           "Existing", "Extension", "Feature", "Found", "NoAnswer", "Presence", "Registry",
+           "Removal", "Removed", "SecretKind", "ServerError", "SshBackend", "SshProvisioner",
            "UsernameTaken", "can_extend", "can_read", "can_remove", "details"]
-
-
-class Provisioner(Protocol):
-    """What the shop needs from provisioning (the demo and clock tests plug a local one in)."""
-
-    async def presence(self, server: Server, username: str) -> Presence: ...
-
-    async def create(self, server: Server, account: Account) -> None: ...
-
-    async def extend(self, server: Server, extension: Extension) -> None: ...
-
-    async def remove(self, server: Server, removals: list[Removal]) -> dict[str, Removed]:
-        """Username -> outcome; a username left out failed and is worth another try."""
-        ...
-
-    async def read_accounts(self, server: Server) -> Found:
-        """The accounts the server holds (read-only; only where `can_read`)."""
-        ...
-
-    async def password_opens(self, server: Server, username: str, password: str) -> bool:
-        """Does the password log in to this SSH account (a real login, nothing else)?"""
-        ...
-
-    def close(self) -> None: ...
 
 
 def can_extend(server: Server) -> bool:
@@ -82,164 +47,35 @@ def can_read(server: Server) -> bool:
     return isinstance(recipe_for(server), (XrayMarkers, LinuxUsers))
 
 
-def recipe_for(server: Server) -> Recipe:
-    if server.commands is not None:
-        return CustomCommands(server.commands)
-    if server.protocol == "ssh":
-        return LinuxUsers(server.linux)
-    return XrayMarkers(server.protocol, server.xray or Xray())
+class SshProvisioner(Registry):
+    """The registry with each call naming its server (tests and benchmarks of the SSH
+    backend drive it this way)."""
 
-
-class _Waiting:
-    """An account waiting for its server's next batch, and what became of it."""
-
-    def __init__(self, account: Account) -> None:
-        self.account = account
-        self.error: Exception | None = None
-        self.done = False
-
-    def finish(self, error: Exception | None = None) -> None:
-        self.error, self.done = error, True
-
-
-class _Batches:
-    def __init__(self) -> None:
-        self.waiting: list[_Waiting] = []
-        self.running = False
-        self.finished = trio.Event()
-
-
-class SshProvisioner:
-    """Provisioning over SSH; the accounts waiting for a server go in one batch."""
-
-    def __init__(self, connections: Connections | None = None) -> None:
-        self._connections = connections or Connections()
-        self._batches: dict[str, _Batches] = {}
+    def ssh(self, server: Server) -> SshBackend:
+        backend = self.backend(server)
+        assert isinstance(backend, SshBackend)
+        return backend
 
     async def presence(self, server: Server, username: str) -> Presence:
-        recipe = recipe_for(server)
-        script = recipe.exists(username)
-        result = await self._connections.get(server.ssh).run(script.command, script.stdin)
-        found = recipe.presence(result.status, result.stdout)
-        if found is None:
-            raise CommandFailed(
-                f"checking a username failed (exit {result.status})", result.status,
-                _clean(result.stderr),
-            )
-        return found
+        return await self.ssh(server).presence(username)
 
     async def create(self, server: Server, account: Account) -> None:
-        """Create the account (idempotent per order); raises UsernameTaken or ServerError.
-
-        Accounts that arrive while a server is busy wait and go together in its next
-        script: one lock, one restart of the server's VPN service for all of them.
-        """
-        recipe_for(server).secret_line(account)  # refuse a malformed secret right here
-        batches = self._batches.setdefault(server.id, _Batches())
-        mine = _Waiting(account)
-        batches.waiting.append(mine)
-        while not mine.done:
-            if batches.running:
-                await batches.finished.wait()
-                continue
-            batch, batches.waiting = batches.waiting[:MAX_BATCH], batches.waiting[MAX_BATCH:]
-            batches.running = True
-            try:
-                await self._run_batch(server, batch)
-            finally:
-                for waiting in batch:
-                    if not waiting.done:  # cancelled while the script ran: try again later
-                        waiting.finish(CommandFailed("provisioning was interrupted", -1, ""))
-                batches.running = False
-                batches.finished.set()
-                batches.finished = trio.Event()
-        if mine.error is not None:
-            raise mine.error
-        log.info("account %s created on %s", account.username, server.id)
+        await self.ssh(server).create(account)
 
     async def extend(self, server: Server, extension: Extension) -> None:
-        """Set the account's last day (idempotent: a date, not a number of days); raises
-        AccountMissing, UsernameTaken (the name is someone else's) or ServerError."""
-        script = recipes.extend(recipe_for(server), extension)
-        result = await self._connections.get(server.ssh).run(script.command, script.stdin)
-        if result.status == MISSING:
-            raise AccountMissing(extension.username)
-        if result.status == TAKEN:
-            raise UsernameTaken(extension.username)
-        if result.status != 0:
-            stderr = _redacted(result.stderr, [extension.secret])
-            raise CommandFailed(f"extending the account failed (exit {result.status}): "
-                                f"{stderr}", result.status, stderr)
-        log.info("account %s on %s extended to %s", extension.username, server.id,
-                 extension.expires)
+        await self.ssh(server).extend(extension)
 
     async def remove(self, server: Server, removals: list[Removal]) -> dict[str, Removed]:
-        """Remove expired accounts, MAX_BATCH to a script (one lock, one restart each)."""
-        outcomes: dict[str, Removed] = {}
-        recipe = recipe_for(server)
-        for start in range(0, len(removals), MAX_BATCH):
-            part = removals[start:start + MAX_BATCH]
-            script = recipes.removal(recipe, part)
-            result = await self._connections.get(server.ssh).run(script.command, script.stdin)
-            statuses = recipes.results(result.stdout)
-            for index, removal in enumerate(part):
-                status = statuses.get(index, -1)
-                if result.status == 0 and status == 0:
-                    outcomes[removal.username] = Removed.GONE
-                elif status == KEPT:
-                    outcomes[removal.username] = Removed.KEPT
-                elif status == TAKEN:
-                    outcomes[removal.username] = Removed.FOREIGN
-            if result.status != 0 or len(outcomes) < start + len(part):
-                log.warning("removing accounts on %s: %d of %d not done (exit %d): %s",
-                            server.id, start + len(part) - len(outcomes), len(part),
-                            result.status, _redacted(result.stderr, [r.secret for r in part]))
-        return outcomes
-
-    async def _run_batch(self, server: Server, batch: list[_Waiting]) -> None:
-        accounts = [waiting.account for waiting in batch]
-        script = recipes.batch(recipe_for(server), accounts)
-        try:
-            result = await self._connections.get(server.ssh).run(script.command, script.stdin)
-        except ServerError as exc:
-            for waiting in batch:
-                waiting.finish(exc)
-            return
-        stderr = _redacted(result.stderr, [account.secret for account in accounts])
-        statuses = recipes.results(result.stdout)
-        for index, waiting in enumerate(batch):
-            status = statuses.get(index, -1)
-            if result.status != 0 and status != TAKEN:
-                status = result.status  # e.g. the lock or the restart failed: retry it all
-            if status == 0:
-                waiting.finish()
-            elif status == TAKEN:
-                waiting.finish(UsernameTaken(waiting.account.username))
-            else:
-                waiting.finish(CommandFailed(
-                    f"creating the account failed (exit {status}): {stderr}", status, stderr))
+        return await self.ssh(server).remove(removals)
 
     async def read_accounts(self, server: Server) -> Found:
-        return await existing.existing_accounts(server, self._connections)
+        return await self.ssh(server).read_accounts()
 
     async def password_opens(self, server: Server, username: str, password: str) -> bool:
-        return await login.password_opens(server.ssh, username, password)
+        return await self.ssh(server).login_opens(username, password)
 
     def close(self) -> None:
         self._connections.close()
-
-
-def _redacted(stderr: str, secrets: list[str]) -> str:
-    """A server's stderr fit to show: the secrets out first (a cut must not leave part of
-    one behind), then cleaned and cut."""
-    for secret in secrets:
-        stderr = stderr.replace(secret, "***")
-    return _clean(stderr)
-
-
-def _clean(text: str) -> str:
-    printable = "".join(c if c.isprintable() or c == "\n" else "?" for c in text)
-    return printable.strip()[-500:]
 
 
 def details(server: Server, account: Account) -> dict[str, Any]:
@@ -282,5 +118,3 @@ def details(server: Server, account: Account) -> dict[str, Any]:
         "links": [[label, build(account.secret, endpoint, name)] for label, endpoint in endpoints],
     }
 
-
-__all__ += ["CommandFailed"]

@@ -26,7 +26,7 @@ from qrisbot import qr
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger, Order
 from qrisbot.pakasir import CANCELED, COMPLETED, EXPIRED, Pakasir, PakasirError, Refused, Status
-from qrisbot.provision import Provisioner
+from qrisbot.provision import Backends
 from qrisbot.shop import messages
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.fees import Fees
@@ -62,7 +62,7 @@ class Checkout:
         ledger: Ledger,
         bot: BotApi,
         pakasir: Pakasir,
-        provisioner: Provisioner,
+        backends: Backends,
         nursery: trio.Nursery,
         *,
         work: trio.Nursery | None = None,
@@ -74,7 +74,7 @@ class Checkout:
         self.ledger = ledger
         self.bot = bot
         self.pakasir = pakasir
-        self.provisioner = provisioner
+        self.backends = backends
         self._nursery = nursery
         self._work = work or nursery
         self.notifier = notifier or Notifier(config, bot, nursery)
@@ -82,7 +82,7 @@ class Checkout:
         self.pakasir_outage = Outage(self.notifier, "notify_pakasir_down", "notify_pakasir_up")
         self.pakasir_refusal = Refusal(self.notifier)
         self._watchers: dict[str, trio.CancelScope] = {}
-        self.fulfilment = Fulfilment(config, ledger, bot, provisioner, self.servers,
+        self.fulfilment = Fulfilment(config, ledger, bot, backends, self.servers,
                                      self.notifier, self._work, self.today)
         self.fulfil = self.fulfilment.fulfil
         self.redeliver = self.fulfilment.redeliver

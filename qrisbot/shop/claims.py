@@ -159,7 +159,7 @@ class Claims:
         if account.protocol == "ssh":
             password = raw.strip()
             if not PASSWORD.fullmatch(password) or not await \
-                    self.d.checkout.provisioner.password_opens(server, account.username,
+                    self.d.checkout.backends.backend(server).login_opens(account.username,
                                                                 password):
                 return None
             made = Made(order_id=account.tag, username=account.username, secret=password,

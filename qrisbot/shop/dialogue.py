@@ -220,7 +220,7 @@ class Dialogue:
         # buyer hears so (the chat is not held for as long as a server likes).
         with trio.move_on_after(USERNAME_CHECK_DEADLINE):
             try:
-                presence = await self.checkout.provisioner.presence(server, username)
+                presence = await self.checkout.backends.backend(server).presence(username)
             except ServerError as exc:
                 log.warning("server %s: username check failed: %s", server.id, exc)
                 self.checkout.servers.answered(server, exc)

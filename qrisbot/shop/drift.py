@@ -22,7 +22,7 @@ import trio
 
 from qrisbot.config import Config, Server
 from qrisbot.ledger import REMOVED, Account, Ledger
-from qrisbot.provision import Existing, Provisioner, ServerError, can_read
+from qrisbot.provision import Backends, Existing, ServerError, can_read
 from qrisbot.provision.existing import leeway
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.messages import Entry, listing
@@ -71,12 +71,12 @@ def settling(ledger: Ledger, server_id: str) -> set[str]:
     return {o.username for o in ledger.unfinished() if o.server_id == server_id}
 
 
-async def drift_on(server: Server, ledger: Ledger, provisioner: Provisioner) -> Drift:
+async def drift_on(server: Server, ledger: Ledger, backends: Backends) -> Drift:
     """Read the server and compare (raises ServerError): the ledger as it was before the
     server was read, without what the shop changed meanwhile."""
     moment = time.time()
     known, busy = ledger.accounts(server.id), settling(ledger, server.id)
-    found = await provisioner.read_accounts(server)
+    found = await backends.backend(server).read_accounts()
     return compare(known, found.accounts, busy | ledger.changed_since(server.id, moment),
                    leeway(server))
 
@@ -97,7 +97,7 @@ def entries(server: Server, drift: Drift, lang: str) -> list[Entry]:
     return [(line, []) for line in lines]
 
 
-async def watch(config: Config, ledger: Ledger, provisioner: Provisioner,
+async def watch(config: Config, ledger: Ledger, backends: Backends,
                 notifier: Notifier, calendar: Calendar) -> NoReturn:
     """Forever: once a day at LOOK_AT (or as soon as the daemon is up, if it was down
     then), compare every readable server with the ledger; tell the admins of differences
@@ -111,10 +111,10 @@ async def watch(config: Config, ledger: Ledger, provisioner: Provisioner,
             await trio.sleep((due - now).total_seconds())
             continue
         ledger.set_meta(CHECKED_KEY, now.date().isoformat())
-        await look(config, ledger, provisioner, notifier)
+        await look(config, ledger, backends, notifier)
 
 
-async def look(config: Config, ledger: Ledger, provisioner: Provisioner,
+async def look(config: Config, ledger: Ledger, backends: Backends,
                notifier: Notifier) -> None:
     """One look at every server that can be read, side by side (a slow one delays none)."""
     found: dict[str, list[Entry]] = {}
@@ -123,7 +123,7 @@ async def look(config: Config, ledger: Ledger, provisioner: Provisioner,
     async def one(server: Server) -> None:
         with trio.move_on_after(READ_DEADLINE):
             try:
-                drift = await drift_on(server, ledger, provisioner)
+                drift = await drift_on(server, ledger, backends)
             except ServerError as exc:
                 log.warning("drift check of %s failed: %s", server.id, exc)
                 record_unreadable(ledger, notifier, server, str(exc)[:300])

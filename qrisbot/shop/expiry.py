@@ -20,7 +20,7 @@ import trio
 
 from qrisbot.config import Config
 from qrisbot.ledger import Account, Ledger
-from qrisbot.provision import Provisioner, Removal, Removed, ServerError, can_extend, can_remove
+from qrisbot.provision import Backends, Removal, Removed, ServerError, can_extend, can_remove
 from qrisbot.shop import messages
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.notify import tell_buyer
@@ -39,12 +39,12 @@ REMOVAL_DEADLINE = 600  # seconds one server's removals may take before the next
 
 
 class Expiry:
-    def __init__(self, config: Config, ledger: Ledger, bot: BotApi, provisioner: Provisioner,
+    def __init__(self, config: Config, ledger: Ledger, bot: BotApi, backends: Backends,
                  servers: Servers, calendar: Calendar) -> None:
         self.config = config
         self.ledger = ledger
         self.bot = bot
-        self.provisioner = provisioner
+        self.backends = backends
         self.servers = servers
         self.calendar = calendar
         # Accounts a server showed with a later day than the ledger's (renewed meanwhile, or
@@ -91,7 +91,7 @@ class Expiry:
         outcomes: dict[str, Removed] = {}
         with trio.move_on_after(REMOVAL_DEADLINE):
             try:
-                outcomes = await self.provisioner.remove(server, removals)
+                outcomes = await self.backends.backend(server).remove(removals)
             except ServerError as exc:
                 failures = self._failures.get(server.id, (0, 0.0))[0]
                 delay = REMOVAL_BACKOFF[min(failures, len(REMOVAL_BACKOFF) - 1)]

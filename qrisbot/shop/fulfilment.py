@@ -24,8 +24,8 @@ from qrisbot.ledger import Ledger, Order
 from qrisbot.provision import (
     Account,
     AccountMissing,
+    Backends,
     Extension,
-    Provisioner,
     ServerError,
     UsernameTaken,
     details,
@@ -52,7 +52,7 @@ class _GiveUp(Exception):
 
 class Fulfilment:
     def __init__(
-        self, config: Config, ledger: Ledger, bot: BotApi, provisioner: Provisioner,
+        self, config: Config, ledger: Ledger, bot: BotApi, backends: Backends,
         servers: Servers, notifier: Notifier, work: trio.Nursery,
         today: Callable[[], dt.date],
     ) -> None:
@@ -60,7 +60,7 @@ class Fulfilment:
         self.config = config
         self.ledger = ledger
         self.bot = bot
-        self.provisioner = provisioner
+        self.backends = backends
         self.servers = servers
         self.notifier = notifier
         self.today = today
@@ -179,7 +179,7 @@ class Fulfilment:
             raise _GiveUp("username reserved by another order after payment")
         account = self.account(order)
         try:
-            await self.provisioner.create(server, account)
+            await self.backends.backend(server).create(account)
         except UsernameTaken:
             raise _GiveUp("username taken on the server after payment") from None
         made = self.ledger.record_provisioned(order.id, json.dumps(details(server, account)),
@@ -201,7 +201,7 @@ class Fulfilment:
                           secret=account.secret, expires=expires, months=order.months,
                           days=self.config.shop.days_per_month * order.months)
         try:
-            await self.provisioner.extend(server, Extension(
+            await self.backends.backend(server).extend(Extension(
                 order_id=order.id, made_by=account.tag, username=account.username,
                 secret=account.secret, expires=expires))
         except UsernameTaken:
@@ -209,7 +209,7 @@ class Fulfilment:
         except AccountMissing:
             log.warning("the account is no longer on the server; making it again")
             try:
-                await self.provisioner.create(server, renewed)
+                await self.backends.backend(server).create(renewed)
             except UsernameTaken:
                 raise _GiveUp("the account was gone from the server and its name is taken "
                               "now") from None

@@ -17,7 +17,7 @@ import trio
 
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger
-from qrisbot.provision import NoAnswer, Provisioner, ServerError
+from qrisbot.provision import Backends, NoAnswer, ServerError
 from qrisbot.shop.notify import Notifier
 
 log = logging.getLogger("qrisbot.servers")
@@ -88,19 +88,19 @@ class Servers:
         value = json.loads(raw)
         return LastResult(float(value["at"]), bool(value["ok"]), str(value["detail"]))
 
-    async def probe(self, provisioner: Provisioner) -> NoReturn:
+    async def probe(self, backends: Backends) -> NoReturn:
         """Every PROBE_INTERVAL, ask each server on sale a harmless question, all at once:
         a wedged server delays no other server's probe."""
         while True:
             await trio.sleep(PROBE_INTERVAL)
             async with trio.open_nursery() as probes:
                 for server in self.for_sale():
-                    probes.start_soon(self._probe_one, provisioner, server)
+                    probes.start_soon(self._probe_one, backends, server)
 
-    async def _probe_one(self, provisioner: Provisioner, server: Server) -> None:
+    async def _probe_one(self, backends: Backends, server: Server) -> None:
         with trio.move_on_after(PROBE_DEADLINE):
             try:
-                await provisioner.presence(server, PROBE_USERNAME)
+                await backends.backend(server).presence(PROBE_USERNAME)
             except ServerError as exc:
                 self.answered(server, exc)
             else:

@@ -1,7 +1,9 @@
 """A provisioning stand-in that keeps accounts in memory (demo; MockClock tests).
 
 Real provisioning runs paramiko in threads, which trio's MockClock cannot see; tests of
-timing use this instead, while SSH behaviour is tested against a real sshd.
+timing use this instead, while SSH behaviour is tested against a real sshd. One object
+stands for every server (`backend(server)` gives a server's view of it), so a test reads
+and changes all of them in one place.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ from qrisbot.provision import (
     AccountMissing,
     Existing,
     Extension,
+    Feature,
     Found,
     Presence,
     Removal,
     Removed,
+    SecretKind,
     UsernameTaken,
 )
+from qrisbot.provision.recipes import is_sellable_username
 from qrisbot.provision.ssh import CommandFailed, Unreachable
+from qrisbot.provision.ssh_backend import features_of, secret_kind_of
 
 
 @attrs.define
@@ -111,5 +117,49 @@ class LocalProvisioner:
         account = self.accounts.get((server.id, username))
         return account is not None and account.secret == password
 
-    def close(self) -> None:
-        pass
+    def backend(self, server: Server) -> LocalBackend:
+        return LocalBackend(self, server)
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+@attrs.frozen
+class LocalBackend:
+    """One server's view of a LocalProvisioner, keeping the backend contract as the SSH
+    backend of such a server would."""
+
+    local: LocalProvisioner
+    server: Server
+
+    @property
+    def features(self) -> frozenset[Feature]:
+        return features_of(self.server)
+
+    @property
+    def secret_kind(self) -> SecretKind:
+        return secret_kind_of(self.server)
+
+    def is_sellable_username(self, name: str) -> bool:
+        return is_sellable_username(name)
+
+    async def presence(self, username: str) -> Presence:
+        return await self.local.presence(self.server, username)
+
+    async def create(self, account: Account) -> None:
+        await self.local.create(self.server, account)
+
+    async def extend(self, extension: Extension) -> None:
+        await self.local.extend(self.server, extension)
+
+    async def remove(self, removals: list[Removal]) -> dict[str, Removed]:
+        return await self.local.remove(self.server, removals)
+
+    async def read_accounts(self) -> Found:
+        return await self.local.read_accounts(self.server)
+
+    async def login_opens(self, username: str, password: str) -> bool:
+        return await self.local.password_opens(self.server, username, password)
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()

@@ -1,0 +1,50 @@
+"""Server id -> backend: each server's backend built once, from that server's own config
+section (the way httpx picks a transport per URL), and closed together at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from qrisbot.config import Server
+from qrisbot.provision.port import Backend
+from qrisbot.provision.ssh import Connections
+from qrisbot.provision.ssh_backend import SshBackend
+
+
+class Backends(Protocol):
+    """What the shop holds: the backend of any configured server."""
+
+    def backend(self, server: Server) -> Backend: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Registry:
+    """The daemon's and the operator commands' backends. `make` (tests, the demo) builds a
+    server's backend instead of its configured kind."""
+
+    def __init__(self, connections: Connections | None = None,
+                 make: Callable[[Server], Backend] | None = None) -> None:
+        # One pool for every SSH backend: servers on one VPS share a connection and its lock.
+        self._connections = connections or Connections()
+        self._make = make or self._configured
+        self._built: dict[str, Backend] = {}
+
+    def backend(self, server: Server) -> Backend:
+        built = self._built.get(server.id)
+        # A server's section changes only between runs; a test may hand in another one.
+        if built is None or getattr(built, "server", server) != server:
+            built = self._built[server.id] = self._make(server)
+        return built
+
+    def _configured(self, server: Server) -> Backend:
+        return SshBackend(server, self._connections)
+
+    async def aclose(self) -> None:
+        """Close every backend built, then the shared SSH connections."""
+        try:
+            for backend in self._built.values():
+                await backend.aclose()
+        finally:
+            self._connections.close()
