@@ -1,0 +1,353 @@
+"""A server sold through a Marzban 0.8 panel (and, by `PasarGuardBackend`, its fork).
+
+One object per configured server, over the panel's HTTP API (reference/panels.md):
+a token from the admin login form, fetched again once when the panel answers 401; users
+with the shop's UUID / trojan password in `proxies`, in the configured inbound tags (none
+configured: every inbound of the server's protocol); `expire` in UTC epoch seconds, set to
+the end of the account's last day in the shop's zone; `data_limit` in bytes by the quota
+rule (terms.py). A 409 on create is the order's own user when it carries the order's
+secret (the create ran before and its answer was lost), anyone else's name otherwise.
+The subscription URL carries a token made from the current second: it changes on every
+read, so nothing here compares one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import zoneinfo
+from typing import Any, ClassVar, Final
+from urllib.parse import urlsplit
+
+import httpx
+import trio
+
+from qrisbot.config import Server, Shop
+from qrisbot.provision import recipes
+from qrisbot.provision.panels import marzban_answers as answers
+from qrisbot.provision.panels.delivery import PanelDelivery, labelled
+from qrisbot.provision.panels.http import SECONDS, Answer, PanelError, PanelHttp
+from qrisbot.provision.panels.marzban_answers import Malformed, PanelUser
+from qrisbot.provision.panels.terms import GB, end_of_day, last_day, quota_bytes
+from qrisbot.provision.port import (
+    NAME,
+    PASSWORD,
+    UUID,
+    Account,
+    AccountMissing,
+    BackendError,
+    Existing,
+    Extension,
+    Feature,
+    Found,
+    Presence,
+    Removal,
+    Removed,
+    SecretKind,
+    UsernameTaken,
+)
+
+log = logging.getLogger("qrisbot.provision.panels")
+
+PROTOCOLS: Final = ("vmess", "vless", "trojan")
+# app/models/user.py USERNAME_REGEXP, verbatim: 3-32 word characters before a boundary.
+MARZBAN_USERNAME: Final = re.compile(
+    r"^(?=\w{3,32}\b)[a-zA-Z0-9-_@.]+(?:_[a-zA-Z0-9-_@.]+)*$")
+USER_NOT_FOUND: Final = "User not found"
+
+
+class MarzbanBackend:
+    """One server behind a Marzban 0.8 panel."""
+
+    dialect: ClassVar[str] = "marzban"
+    features: Final = frozenset({Feature.EXTEND, Feature.REMOVE, Feature.READ,
+                                 Feature.QUOTA, Feature.SUBSCRIPTION})  # no IP limit
+    secret_kind: Final = SecretKind.UUID
+
+    def __init__(self, server: Server, shop: Shop, *, seconds: float = SECONDS,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        panel = server.panel
+        if panel is None or panel.type != self.dialect:
+            raise ValueError(f"server {server.id!r} is not a {self.dialect} panel server")
+        if server.protocol not in PROTOCOLS:
+            raise ValueError(f"server {server.id!r}: a {self.dialect} panel sells vmess, "
+                             "vless or trojan")
+        self.server = server
+        self.panel = panel
+        self._zone = zoneinfo.ZoneInfo(shop.timezone)
+        self._days_per_month = shop.days_per_month
+        self._http = PanelHttp(server.id, panel, seconds=seconds, transport=transport)
+        self._token = ""
+        self._logging_in = trio.Lock()
+
+    # --- the contract -----------------------------------------------------------------------
+
+    def is_sellable_username(self, name: str) -> bool:
+        """The shop's own rule and the panel's."""
+        return recipes.is_sellable_username(name) and self.panel_accepts(name)
+
+    def panel_accepts(self, name: str) -> bool:
+        return MARZBAN_USERNAME.match(name) is not None
+
+    async def presence(self, username: str) -> Presence:
+        _check_name(username)
+        return Presence.ABSENT if await self._read(username) is None else Presence.TAKEN
+
+    async def create(self, account: Account) -> None:
+        body = {"username": account.username, **await self._access(account.secret),
+                "expire": end_of_day(account.expires, self._zone),
+                "data_limit": quota_bytes(self.server.quota_gb, months=account.months,
+                                          days=account.days,
+                                          days_per_month=self._days_per_month),
+                "data_limit_reset_strategy": "no_reset", "status": "active",
+                "note": f"qrisbot order {account.order_id}"}
+        try:
+            # Marzban answers 200, PasarGuard 201: either is a user made.
+            await self._call("POST", "api/user", json=body, expect=(200, 201))
+        except PanelError as error:
+            if error.status != 409:
+                raise
+            # The name exists: this order's user when it has the order's secret (an earlier
+            # create whose answer was lost), someone else's otherwise.
+            user = await self._read(account.username)
+            if user is None:
+                raise PanelError(f"{self.server.id}: the panel said the name is taken but "
+                                 "has no such user", transient=True, status=409) from None
+            if not self._is_ours(user, account.secret):
+                raise UsernameTaken(f"{self.server.id}: the name is taken on the panel"
+                                    ) from None
+            log.info("%s: the account was made by an earlier try", self.server.id)
+
+    async def extend(self, extension: Extension, *, months: int | None = None) -> None:
+        """Set the account's expiry to the end of its new last day and add `months` x
+        quota_gb to its traffic limit (usage kept). `months` None: the whole months between
+        the account's current last day (today if it passed) and the new one. A repeat (the
+        expiry already set: its answer was lost) adds nothing."""
+        user = await self._read(extension.username)
+        if user is None:
+            raise AccountMissing(f"{self.server.id}: the account is not on the panel")
+        if not self._is_ours(user, extension.secret):
+            raise UsernameTaken(f"{self.server.id}: the name on the panel is someone else's")
+        expire = end_of_day(extension.expires, self._zone)
+        body: dict[str, Any] = {"expire": expire}
+        if user.expire != expire:
+            if months is None:
+                months = self._months_added(user, extension.expires)
+            limit = self._renewed_limit(user, months)
+            if limit is not None:
+                body["data_limit"] = limit
+        await self._call("PUT", "api/user/{}", extension.username, json=body)
+
+    async def remove(self, removals: list[Removal]) -> dict[str, Removed]:
+        done: dict[str, Removed] = {}
+        for removal in removals:
+            try:
+                done[removal.username] = await self._remove(removal)
+            except BackendError as error:  # left out: tried again later
+                log.warning("%s: removing an account failed: %s", self.server.id, error)
+        return done
+
+    async def read_accounts(self) -> Found:
+        found, notes = await self._users()
+        accounts, skipped = [], len(notes)
+        for user in found:
+            secret = user.secret(self.server.protocol)
+            why = None
+            if not NAME.fullmatch(user.username):
+                why = "a name the shop cannot take on"
+            elif secret is None:
+                why = f"no {self.server.protocol} settings"
+            elif not await self._serves(user):
+                why = "not in this server's " + ("inbounds" if self.dialect == "marzban"
+                                                 else "groups")
+            elif not (UUID.fullmatch(secret) or PASSWORD.fullmatch(secret)):
+                why = f"its {self.server.protocol} secret has a shape the shop cannot take on"
+            elif user.expire is None:
+                why = "it never expires (give it a date on the panel to import it)"
+            if why is not None or secret is None or user.expire is None:
+                skipped += 1
+                notes.append(f"{user.username[:64]}: {why}")
+                continue
+            accounts.append(Existing(user.username, secret, last_day(user.expire, self._zone)))
+        return Found(tuple(accounts), skipped, tuple(notes))
+
+    async def login_opens(self, username: str, password: str) -> bool:
+        raise BackendError(f"{self.server.id}: a panel account has no login to prove",
+                           transient=False)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- beyond the contract (until create/extend return the delivery) ----------------------
+
+    async def delivery(self, username: str) -> PanelDelivery:
+        """What the buyer receives: the panel's share links for the account and its
+        subscription URL (absolute)."""
+        _check_name(username)
+        user = await self._read(username)
+        if user is None:
+            raise AccountMissing(f"{self.server.id}: the account is not on the panel")
+        links = await self._links(user)
+        return PanelDelivery(labelled(links), self._absolute(user.subscription_url))
+
+    async def usage(self) -> dict[str, tuple[int, int]]:
+        """Username -> (bytes used, limit in bytes; 0 = unlimited), in one call."""
+        found, _ = await self._users()
+        return {user.username: (user.used, user.data_limit) for user in found}
+
+    # --- the dialect (PasarGuard overrides these) -------------------------------------------
+
+    async def _access(self, secret: str) -> dict[str, Any]:
+        """The create body's part that gives the user the server's protocol."""
+        protocol = self.server.protocol
+        body: dict[str, Any] = {"proxies": {protocol: proxy_settings(protocol, secret)}}
+        if self.panel.inbounds:  # none: the panel gives every inbound of the protocol
+            body["inbounds"] = {protocol: list(self.panel.inbounds)}
+        return body
+
+    async def _serves(self, user: PanelUser) -> bool:
+        """Is the user in one of this server's inbounds (read_accounts)?"""
+        tags = user.inbounds.get(self.server.protocol, ())
+        return bool(set(tags) & set(self.panel.inbounds)) if self.panel.inbounds else bool(tags)
+
+    async def _links(self, user: PanelUser) -> list[str]:
+        if user.links is None:
+            raise Malformed(f"{self.server.id}: the panel's user has no links")
+        return list(user.links)
+
+    def _credentials(self) -> dict[str, str] | None:
+        """Headers that need no login (PasarGuard's API key); None: log in."""
+        return None
+
+    # --- the panel's API --------------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, *segments: str, **kwargs: Any) -> Answer:
+        """A call with the admin's token; a 401 (the token expired, 24 h by default) logs
+        in again, once."""
+        fixed = self._credentials()
+        if fixed is not None:
+            try:
+                return await self._http.call(method, path, *segments, headers=fixed, **kwargs)
+            except PanelError as error:
+                if error.status == 401:
+                    raise PanelError(f"{self.server.id}: the panel refused the API key "
+                                     "(token): is it still valid?", transient=False,
+                                     status=401) from None
+                raise
+        token = self._token or await self._login("")
+        try:
+            return await self._http.call(method, path, *segments, headers=_bearer(token),
+                                         **kwargs)
+        except PanelError as error:
+            if error.status != 401:
+                raise
+        token = await self._login(token)
+        return await self._http.call(method, path, *segments, headers=_bearer(token), **kwargs)
+
+    async def _login(self, stale: str) -> str:
+        """A fresh token, unless another task got one since `stale` was refused."""
+        async with self._logging_in:
+            if self._token != stale:
+                return self._token
+            self._token = ""
+            form = {"username": self.panel.username, "password": self.panel.password}
+            try:
+                answer = await self._http.call("POST", "api/admin/token", form=form)
+            except PanelError as error:
+                if error.status == 401:
+                    raise PanelError(f"{self.server.id}: the panel refused the shop's admin "
+                                     "username or password", transient=False,
+                                     status=401) from None
+                raise
+            body = answer.body
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if not isinstance(token, str) or not token:
+                raise Malformed(f"{self.server.id}: the panel's login gave no token")
+            self._http.keep_secret(token)
+            self._token = token
+            log.info("%s: logged in to the panel", self.server.id)
+            return token
+
+    async def _read(self, username: str) -> PanelUser | None:
+        what = f"{self.server.id}: GET api/user"
+        try:
+            answer = await self._call("GET", "api/user/{}", username)
+        except PanelError as error:
+            if error.status == 404 and error.answer == USER_NOT_FOUND:
+                return None
+            if error.status == 404:
+                raise PanelError(f"{what}: HTTP 404 without 'User not found': is the url "
+                                 f"the {self.dialect} panel's?", transient=False,
+                                 status=404) from None
+            raise
+        return answers.user(answer.body, what)
+
+    async def _users(self) -> tuple[list[PanelUser], list[str]]:
+        answer = await self._call("GET", "api/users")
+        return answers.users(answer.body, f"{self.server.id}: GET api/users")
+
+    async def _remove(self, removal: Removal) -> Removed:
+        user = await self._read(removal.username)
+        if user is None:
+            return Removed.GONE
+        if not self._is_ours(user, removal.secret):
+            return Removed.FOREIGN
+        if user.expire is None or last_day(user.expire, self._zone) > removal.expires:
+            return Removed.KEPT  # renewed meanwhile (or made unlimited on the panel)
+        try:
+            await self._call("DELETE", "api/user/{}", removal.username, expect=(200, 204))
+        except PanelError as error:
+            if not (error.status == 404 and error.answer == USER_NOT_FOUND):
+                raise
+        return Removed.GONE
+
+    # --- the shop's rules -------------------------------------------------------------------
+
+    def _is_ours(self, user: PanelUser, secret: str) -> bool:
+        protocol = self.server.protocol
+        return user.secret(protocol) == (secret if protocol == "trojan" else secret.lower())
+
+    def _months_added(self, user: PanelUser, expires: dt.date) -> int:
+        today = dt.datetime.now(self._zone).date()
+        since = max(today, last_day(user.expire, self._zone)) if user.expire else today
+        return max(1, round((expires - since).days / self._days_per_month))
+
+    def _renewed_limit(self, user: PanelUser, months: int) -> int | None:
+        """The limit after a renewal: raised by the months' quota, usage untouched; an
+        unlimited account stays so (None: leave it as it is)."""
+        if self.server.quota_gb <= 0:
+            return 0  # the seller sells unlimited traffic now
+        if user.data_limit == 0:
+            return None
+        return user.data_limit + self.server.quota_gb * max(months, 0) * GB
+
+    def _absolute(self, url: str) -> str | None:
+        """The panel gives a relative subscription URL unless it has a prefix configured:
+        joined with `sub_url` (or, without one, the panel's own address)."""
+        if not url:
+            return None
+        if urlsplit(url).scheme in ("http", "https"):
+            return url
+        base = self.panel.sub_url
+        if not base:
+            parts = urlsplit(self.panel.url)
+            base = f"{parts.scheme}://{parts.netloc}"
+        return base.rstrip("/") + "/" + url.lstrip("/")
+
+
+def proxy_settings(protocol: str, secret: str) -> dict[str, str]:
+    if protocol == "trojan":
+        return {"password": secret}
+    if protocol == "vless":
+        return {"id": secret, "flow": ""}
+    return {"id": secret}
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _check_name(username: str) -> None:
+    if not NAME.fullmatch(username):
+        raise ValueError("invalid username")

@@ -1,0 +1,292 @@
+"""The Marzban backend against the loopback fake of the panel: what a
+buyer gets (the date, the traffic by the quota rule, links and a subscription that opens),
+a create repeated after a lost answer, a token that expires mid-way, and every bad answer
+a BackendError that shows no secret."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from typing import Any
+
+import pytest
+import trio
+
+from qrisbot.config import Panel, Rupiah, Server, Shop
+from qrisbot.provision.panels.marzban import MarzbanBackend
+from qrisbot.provision.panels.terms import GB
+from qrisbot.provision.port import (
+    Account,
+    AccountMissing,
+    BackendError,
+    Extension,
+    Feature,
+    NoAnswer,
+    Presence,
+    Removal,
+    Removed,
+    UsernameTaken,
+)
+from qrisbot.testing.fake_marzban import FakeMarzban
+from qrisbot.testing.panel_faults import BAD_GATEWAY, HANG, LOST_ANSWER, SERVER_ERROR, TRUNCATED
+
+PASSWORD = "Adm1n-Pa55word"  # noqa: S105  (the fake's admin: no message may show it)
+SHOP = Shop()  # Asia/Jakarta, 30 days a month
+ZONE = zoneinfo.ZoneInfo(SHOP.timezone)
+DIALECTS = ["marzban"]
+SECRET = str(uuid.uuid4())
+Backend = MarzbanBackend
+
+
+def end_of(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(23, 59, 59), ZONE).timestamp())
+
+
+def today() -> dt.date:
+    return dt.datetime.now(ZONE).date()
+
+
+def make(fake: FakeMarzban, *, protocol: str = "vless", quota_gb: int = 100,
+         seconds: float = 30.0, **panel: Any) -> Backend:
+    settings: dict[str, Any] = {"username": "admin", "password": PASSWORD,
+                                "sub_url": "https://sub.example.com"}
+    if fake.dialect == "marzban":
+        settings["inbounds"] = ("VLESS TCP REALITY",) if protocol == "vless" else ()
+    else:
+        settings["groups"] = ("VLESS only",) if protocol == "vless" else ("Default",)
+    server = Server(id="nl1", name="Amsterdam", protocol=protocol,  # type: ignore[arg-type]
+                    domain="nl1.example.com", price_per_month=Rupiah(15000),
+                    quota_gb=quota_gb,
+                    panel=Panel(type=fake.dialect, url=fake.url, **settings | panel))
+    return MarzbanBackend(server, SHOP, seconds=seconds)
+
+
+def account(name: str = "budi_99", secret: str = SECRET, *, months: int = 1,
+            days: int = 30, order: str = "ORD1") -> Account:
+    return Account(order_id=order, username=name, secret=secret,
+                   expires=today() + dt.timedelta(days=days), months=months, days=days)
+
+
+def renewal(name: str = "budi_99", secret: str = SECRET, *, expires: dt.date) -> Extension:
+    return Extension(order_id="ORD2", made_by="ORD1", username=name, secret=secret,
+                     expires=expires)
+
+
+def secret_of(fake: FakeMarzban, name: str, protocol: str = "vless") -> str:
+    settings = fake.users[name].proxies[protocol]
+    return settings["password" if protocol == "trojan" else "id"]
+
+
+@pytest.fixture(params=DIALECTS)
+async def fake(request: pytest.FixtureRequest, nursery: trio.Nursery) -> FakeMarzban:
+    panel = FakeMarzban(request.param)
+    await nursery.start(panel.serve)
+    return panel
+
+
+@pytest.fixture
+async def backend(fake: FakeMarzban) -> Any:
+    made = make(fake)
+    yield made
+    await made.aclose()
+
+
+async def test_create_gives_the_buyer_their_secret_date_quota_links_and_subscription(
+        fake: FakeMarzban, backend: Backend) -> None:
+    assert backend.features == {Feature.EXTEND, Feature.REMOVE, Feature.READ,
+                                Feature.QUOTA, Feature.SUBSCRIPTION}  # no IP limit
+    await backend.create(account(months=2, days=60))
+    user = fake.users["budi_99"]
+    assert secret_of(fake, "budi_99") == SECRET
+    assert user.expire == end_of(today() + dt.timedelta(days=60))
+    assert user.data_limit == 200 * GB and user.status == "active"
+    # Only the configured inbounds (Marzban: tags; PasarGuard: the group's two tags).
+    if fake.dialect == "marzban":
+        assert user.inbounds == {"vless": ["VLESS TCP REALITY"]}
+    else:
+        assert user.group_ids == [2]
+    delivery = await backend.delivery("budi_99")
+    expected = 1 if fake.dialect == "marzban" else 2
+    assert len(delivery.links) == expected
+    assert all(SECRET in link and link.startswith("vless://") for _, link in delivery.links)
+    assert delivery.links[0][0] == "budi_99 [VLESS TCP REALITY]"  # the panel's remark
+    sub = delivery.subscription_url
+    assert sub is not None and sub.startswith("https://sub.example.com/sub/")
+    assert delivery.to_json()["kind"] == "panel"
+    assert delivery.to_json()["links"][0] == list(delivery.links[0])
+
+
+async def test_trial_quota_is_its_days_share_of_a_month_and_at_least_1_gb(
+        fake: FakeMarzban, backend: Backend) -> None:
+    await backend.create(account("tono_1", str(uuid.uuid4()), months=0, days=6))
+    assert fake.users["tono_1"].data_limit == 20 * GB  # 100 GB x 6/30
+    await backend.create(account("sari_1", str(uuid.uuid4()), months=0, days=0))
+    assert fake.users["sari_1"].data_limit == GB
+
+
+async def test_a_create_repeated_after_a_lost_answer_makes_one_user(
+        fake: FakeMarzban, backend: Backend) -> None:
+    await backend.presence("budi_99")  # a kept-alive connection, as in a running shop
+    # The panel makes the user and the connection drops: the transport sends the request
+    # once more on a fresh connection, which meets the 409 of the user just made.
+    fake.fail("create", LOST_ANSWER)
+    await backend.create(account())
+    assert fake.count("create") == 2 and len(fake.users) == 1
+    # Lost twice: the order sees a transient error, and its retry adopts the user.
+    second = account("sari_1", str(uuid.uuid4()), order="ORD2")
+    fake.fail("create", LOST_ANSWER, times=2)
+    with pytest.raises(BackendError) as lost:
+        await backend.create(second)
+    assert lost.value.transient and "sari_1" in fake.users
+    await backend.create(second)
+    assert len(fake.users) == 2 and fake.count("create") == 5
+    assert secret_of(fake, "budi_99") == SECRET
+
+
+async def test_a_name_someone_else_has_is_taken(fake: FakeMarzban, backend: Backend) -> None:
+    assert await backend.presence("budi_99") is Presence.ABSENT
+    await backend.create(account(secret=str(uuid.uuid4()), order="OTHER"))
+    assert await backend.presence("budi_99") is Presence.TAKEN
+    with pytest.raises(UsernameTaken) as taken:
+        await backend.create(account())
+    assert SECRET not in str(taken.value)
+    with pytest.raises(UsernameTaken):
+        await backend.extend(renewal(expires=today() + dt.timedelta(days=40)))
+    assert len(fake.users) == 1
+
+
+async def test_extend_sets_the_day_raises_the_quota_and_keeps_the_usage(
+        fake: FakeMarzban, backend: Backend) -> None:
+    await backend.create(account(days=30))
+    fake.set_usage("budi_99", 100 * GB)  # all of it: the panel has limited the user
+    assert fake.users["budi_99"].status == "limited"
+    new_day = today() + dt.timedelta(days=90)
+    await backend.extend(renewal(expires=new_day), months=2)
+    user = fake.users["budi_99"]
+    assert user.expire == end_of(new_day)
+    assert (user.data_limit, user.used_traffic, user.status) == (300 * GB, 100 * GB, "active")
+    assert secret_of(fake, "budi_99") == SECRET
+    await backend.extend(renewal(expires=new_day), months=2)  # a repeat: nothing added
+    assert fake.users["budi_99"].data_limit == 300 * GB
+    # Without `months`: the months between the current last day and the new one.
+    await backend.extend(renewal(expires=new_day + dt.timedelta(days=30)))
+    assert fake.users["budi_99"].data_limit == 400 * GB
+    with pytest.raises(AccountMissing):
+        await backend.extend(renewal("sari_1", expires=new_day))
+
+
+async def test_remove_deletes_only_an_account_still_ending_that_day(
+        fake: FakeMarzban, backend: Backend) -> None:
+    day = today() + dt.timedelta(days=30)
+    other = str(uuid.uuid4())
+    await backend.create(account("budi_99", days=30))
+    await backend.create(account("sari_1", other, days=30, order="ORD3"))
+    await backend.create(account("tono_1", str(uuid.uuid4()), days=30, order="ORD4"))
+    await backend.extend(renewal("tono_1", secret_of(fake, "tono_1"),
+                                 expires=day + dt.timedelta(days=30)), months=1)
+    done = await backend.remove([
+        Removal("ORD1", "budi_99", SECRET, day),
+        Removal("ORD3", "sari_1", str(uuid.uuid4()), day),  # the name is someone else's
+        Removal("ORD4", "tono_1", secret_of(fake, "tono_1"), day),  # renewed meanwhile
+        Removal("ORD5", "gone_1", str(uuid.uuid4()), day),
+    ])
+    assert done == {"budi_99": Removed.GONE, "sari_1": Removed.FOREIGN,
+                    "tono_1": Removed.KEPT, "gone_1": Removed.GONE}
+    assert set(fake.users) == {"sari_1", "tono_1"}
+
+
+async def test_read_accounts_and_usage_each_in_one_call(fake: FakeMarzban,
+                                                        backend: Backend) -> None:
+    await backend.create(account(days=30))
+    await backend.create(account("sari_1", str(uuid.uuid4()), months=0, days=1, order="T1"))
+    fake.set_usage("budi_99", 7 * GB)
+    before = fake.count("list")
+    assert await backend.usage() == {"budi_99": (7 * GB, 100 * GB), "sari_1": (0, 100 * GB // 30)}
+    found = await backend.read_accounts()
+    assert fake.count("list") == before + 2
+    assert {(a.username, a.secret, a.last_day) for a in found.accounts} == {
+        ("budi_99", SECRET, today() + dt.timedelta(days=30)),
+        ("sari_1", secret_of(fake, "sari_1"), today() + dt.timedelta(days=1))}
+    assert found.skipped == 0
+
+
+async def test_read_accounts_names_what_it_cannot_take_on(fake: FakeMarzban) -> None:
+    trojan = make(fake, protocol="trojan")
+    await trojan.create(account("tr_user", "Tr0jan-pass", days=30))
+    vless = make(fake)
+    await vless.create(account("budi_99", days=30))
+    fake.users["budi_99"].expire = None  # made unlimited on the panel
+    found = await trojan.read_accounts()
+    assert [a.secret for a in found.accounts] == ["Tr0jan-pass"]
+    assert found.skipped == 1 and found.notes[0].startswith("budi_99: ")
+    found = await vless.read_accounts()
+    assert found.accounts == () and found.skipped == 2
+    assert any("never expires" in note for note in found.notes)
+    await trojan.aclose()
+    await vless.aclose()
+
+
+async def test_an_expired_token_is_fetched_again_once(fake: FakeMarzban,
+                                                      backend: Backend) -> None:
+    await backend.create(account())
+    assert fake.logins == 1
+    fake.expire_tokens()  # 24 h later, in the middle of a batch
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(backend.presence, "budi_99")
+    assert fake.logins == 2
+    await backend.extend(renewal(expires=today() + dt.timedelta(days=60)), months=1)
+    assert fake.logins == 2
+
+
+async def test_a_wrong_password_is_said_once_and_not_shown(fake: FakeMarzban) -> None:
+    backend = make(fake, password="Wr0ng-Pa55word")
+    with pytest.raises(BackendError) as refused:
+        await backend.presence("budi_99")
+    assert not refused.value.transient
+    assert "username or password" in str(refused.value)
+    assert "Wr0ng-Pa55word" not in str(refused.value)
+    await backend.aclose()
+
+
+@pytest.mark.parametrize(("fault", "said"), [
+    (BAD_GATEWAY, "web page"), (SERVER_ERROR, "HTTP 500"), (TRUNCATED, "cut off")])
+async def test_each_fault_is_a_transient_backend_error_without_secrets(
+        fake: FakeMarzban, backend: Backend, fault: Any, said: str) -> None:
+    await backend.create(account())
+    attempts: list[tuple[Any, ...]] = [
+        ("get", backend.presence, "budi_99"), ("get", backend.delivery, "budi_99"),
+        ("create", backend.create, account("sari_1")), ("list", backend.read_accounts)]
+    for call, method, *args in attempts:
+        fake.fail(call, fault)
+        with pytest.raises(BackendError) as caught:
+            await method(*args)
+        error = caught.value
+        assert error.transient and said in str(error), error
+        assert not any(s in str(error) for s in (SECRET, PASSWORD, *fake._tokens)), error
+
+
+async def test_a_hanging_panel_is_no_answer_and_a_cancel_scope_ends_a_call(
+        fake: FakeMarzban) -> None:
+    backend = make(fake, seconds=0.5)
+    await backend.create(account())
+    fake.fail("get", HANG)
+    with pytest.raises(NoAnswer):
+        await backend.presence("budi_99")
+    fake.fail("get", HANG)
+    with trio.move_on_after(0.2) as scope:
+        await backend.presence("budi_99")
+    assert scope.cancelled_caught
+    assert await backend.presence("budi_99") is Presence.TAKEN  # and it goes on working
+    await backend.aclose()
+
+
+async def test_usernames_follow_the_shops_rule_and_the_panels(
+        fake: FakeMarzban, backend: Backend) -> None:
+    assert backend.is_sellable_username("budi_99")
+    assert not backend.is_sellable_username("root")  # the shop's reserved names
+    assert not backend.is_sellable_username("Budi")  # the shop's own rule
+    assert backend.is_sellable_username("ab_c")
+    # The shop's rule allows "a__b"; PasarGuard refuses two specials in a row.
+    assert backend.is_sellable_username("ab__c") is (fake.dialect == "marzban")
