@@ -1,4 +1,4 @@
-"""The Marzban backend against the loopback fake of the panel: what a
+"""The Marzban and PasarGuard backends against the loopback fake of each panel: what a
 buyer gets (the date, the traffic by the quota rule, links and a subscription that opens),
 a create repeated after a lost answer, a token that expires mid-way, and every bad answer
 a BackendError that shows no secret."""
@@ -10,11 +10,13 @@ import uuid
 import zoneinfo
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
 from qrisbot.config import Panel, Rupiah, Server, Shop
 from qrisbot.provision.panels.marzban import MarzbanBackend
+from qrisbot.provision.panels.pasarguard import PasarGuardBackend
 from qrisbot.provision.panels.terms import GB
 from qrisbot.provision.port import (
     Account,
@@ -34,9 +36,9 @@ from qrisbot.testing.panel_faults import BAD_GATEWAY, HANG, LOST_ANSWER, SERVER_
 PASSWORD = "Adm1n-Pa55word"  # noqa: S105  (the fake's admin: no message may show it)
 SHOP = Shop()  # Asia/Jakarta, 30 days a month
 ZONE = zoneinfo.ZoneInfo(SHOP.timezone)
-DIALECTS = ["marzban"]
+DIALECTS = ["marzban", "pasarguard"]
 SECRET = str(uuid.uuid4())
-Backend = MarzbanBackend
+Backend = MarzbanBackend | PasarGuardBackend
 
 
 def end_of(day: dt.date) -> int:
@@ -59,7 +61,8 @@ def make(fake: FakeMarzban, *, protocol: str = "vless", quota_gb: int = 100,
                     domain="nl1.example.com", price_per_month=Rupiah(15000),
                     quota_gb=quota_gb,
                     panel=Panel(type=fake.dialect, url=fake.url, **settings | panel))
-    return MarzbanBackend(server, SHOP, seconds=seconds)
+    kind = MarzbanBackend if fake.dialect == "marzban" else PasarGuardBackend
+    return kind(server, SHOP, seconds=seconds)
 
 
 def account(name: str = "budi_99", secret: str = SECRET, *, months: int = 1,
@@ -290,3 +293,85 @@ async def test_usernames_follow_the_shops_rule_and_the_panels(
     assert backend.is_sellable_username("ab_c")
     # The shop's rule allows "a__b"; PasarGuard refuses two specials in a row.
     assert backend.is_sellable_username("ab__c") is (fake.dialect == "marzban")
+
+
+async def test_marzban_without_configured_tags_uses_every_inbound_of_the_protocol(
+        nursery: trio.Nursery) -> None:
+    fake = FakeMarzban("marzban")
+    await nursery.start(fake.serve)
+    backend = make(fake, protocol="vmess")
+    await backend.create(account())
+    assert fake.users["budi_99"].inbounds == {"vmess": ["VMess WS"]}
+    assert fake.users["budi_99"].proxies == {"vmess": {"id": SECRET}}
+    (label, link), = (await backend.delivery("budi_99")).links
+    assert link.startswith("vmess://") and label == "budi_99 [VMess WS]"
+    await backend.aclose()
+
+
+async def pasarguard(nursery: trio.Nursery) -> FakeMarzban:
+    fake = FakeMarzban("pasarguard")
+    await nursery.start(fake.serve)
+    return fake
+
+
+async def test_pasarguard_groups_are_resolved_once_and_again_when_gone(
+        nursery: trio.Nursery) -> None:
+    fake = await pasarguard(nursery)
+    backend = make(fake)
+    await backend.create(account())
+    await backend.create(account("sari_1", str(uuid.uuid4()), order="ORD3"))
+    assert fake.count("groups") == 1
+    assert fake.users["sari_1"].group_ids == [2]
+    # The seller deletes the group and makes it again: another id.
+    group = fake.groups.pop(2)
+    fake.groups[7] = attrs.evolve(group, id=7)
+    with pytest.raises(BackendError) as gone:
+        await backend.create(account("tono_1", str(uuid.uuid4()), order="ORD4"))
+    assert "Group not found" in str(gone.value)
+    await backend.create(account("tono_1", str(uuid.uuid4()), order="ORD4"))
+    assert fake.users["tono_1"].group_ids == [7] and fake.count("groups") == 2
+    await backend.aclose()
+
+
+@pytest.mark.parametrize(("group", "said"), [
+    ("Nope", "no group 'Nope' (it has: Default, Old, VLESS only)"),
+    ("Old", "group 'Old' is disabled")])
+async def test_pasarguard_a_group_it_cannot_use_is_said(
+        nursery: trio.Nursery, group: str, said: str) -> None:
+    fake = await pasarguard(nursery)
+    backend = make(fake, groups=(group,))
+    with pytest.raises(BackendError) as refused:
+        await backend.create(account())
+    assert said in str(refused.value) and not refused.value.transient
+    assert fake.users == {}
+    await backend.aclose()
+
+
+async def test_pasarguard_api_key_needs_no_login_and_a_revoked_one_is_said(
+        nursery: trio.Nursery) -> None:
+    fake = await pasarguard(nursery)
+    key = fake.make_api_key()
+    backend = make(fake, password="", token=key)
+    await backend.create(account())
+    assert await backend.usage() == {"budi_99": (0, 100 * GB)}
+    assert fake.logins == 0
+    fake._api_keys.clear()  # the seller revoked it
+    with pytest.raises(BackendError) as refused:
+        await backend.presence("budi_99")
+    assert "API key" in str(refused.value) and not refused.value.transient
+    assert key not in str(refused.value)
+    await backend.aclose()
+
+
+async def test_pasarguard_links_come_from_the_subscription_whose_url_always_changes(
+        nursery: trio.Nursery) -> None:
+    fake = await pasarguard(nursery)
+    backend = make(fake)
+    await backend.create(account())
+    first, second = await backend.delivery("budi_99"), await backend.delivery("budi_99")
+    assert first.subscription_url != second.subscription_url
+    assert first.links == second.links and len(first.links) == 2
+    assert fake.count("links") == 2
+    # Unchanged state is not drift: read_accounts gives the same account both times.
+    assert (await backend.read_accounts()) == (await backend.read_accounts())
+    await backend.aclose()

@@ -1,0 +1,92 @@
+"""A server sold through a PasarGuard panel: Marzban's API with its own changes.
+
+The user's secret goes in `proxy_settings` (protocols left out get random ones) and its
+inbounds come from groups, configured by name and resolved to ids on first contact:
+`group_ids` is always sent, since a user without it has no inbound at all. Create answers
+201, delete 204; `expire` goes out as epoch seconds and comes back as ISO; there is no
+`links` field (share links are the plain text at `<subscription_url>/links`). An API key
+(5.1+, the panel's `token`) replaces the login form when configured.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Final
+from urllib.parse import urlsplit
+
+from qrisbot.config import Server, Shop
+from qrisbot.provision.panels import marzban_answers as answers
+from qrisbot.provision.panels.http import PanelError
+from qrisbot.provision.panels.marzban import MarzbanBackend, proxy_settings
+from qrisbot.provision.panels.marzban_answers import PanelUser
+from qrisbot.provision.port import Account
+
+# app/models/validators.py UserValidator.validate_username.
+PASARGUARD_USERNAME: Final = re.compile(r"[a-zA-Z0-9-_@.]{3,128}")
+CONSECUTIVE_SPECIALS: Final = re.compile(r"[-_@.]{2,}")
+
+
+class PasarGuardBackend(MarzbanBackend):
+    """One server behind a PasarGuard panel."""
+
+    dialect: ClassVar[str] = "pasarguard"
+
+    def __init__(self, server: Server, shop: Shop, **kwargs: Any) -> None:
+        super().__init__(server, shop, **kwargs)
+        self._group_ids: list[int] | None = None
+
+    def panel_accepts(self, name: str) -> bool:
+        return (PASARGUARD_USERNAME.fullmatch(name) is not None
+                and CONSECUTIVE_SPECIALS.search(name) is None)
+
+    async def create(self, account: Account) -> None:
+        try:
+            await super().create(account)
+        except PanelError as error:
+            if error.status == 404:  # "Group not found": renamed or deleted since
+                self._group_ids = None
+            raise
+
+    async def group_ids(self) -> list[int]:
+        """The configured groups' ids, read from the panel once (and again after a group
+        was not found)."""
+        if self._group_ids is None:
+            answer = await self._call("GET", "api/groups")
+            found = answers.groups(answer.body, f"{self.server.id}: GET api/groups")
+            ids = []
+            for name in self.panel.groups:
+                if name not in found:
+                    known = ", ".join(sorted(found)) or "none"
+                    raise PanelError(f"{self.server.id}: the panel has no group {name!r} "
+                                     f"(it has: {known})", transient=False)
+                gid, disabled = found[name]
+                if disabled:
+                    raise PanelError(f"{self.server.id}: the panel's group {name!r} is "
+                                     "disabled: its users would get no inbound",
+                                     transient=False)
+                ids.append(gid)
+            self._group_ids = ids
+        return list(self._group_ids)
+
+    async def _access(self, secret: str) -> dict[str, Any]:
+        protocol = self.server.protocol
+        return {"proxy_settings": {protocol: proxy_settings(protocol, secret)},
+                "group_ids": await self.group_ids()}
+
+    async def _serves(self, user: PanelUser) -> bool:
+        # Every PasarGuard user has settings for every protocol: its groups decide.
+        return bool(set(user.group_ids) & set(await self.group_ids()))
+
+    async def _links(self, user: PanelUser) -> list[str]:
+        """The plain-text share links at `<subscription_url>/links`, asked of the panel
+        itself (the path is the same whatever public prefix the panel writes)."""
+        parts = [part for part in urlsplit(user.subscription_url).path.split("/") if part]
+        if not parts:
+            return []
+        template = "/".join("{}" for _ in parts) + "/links"
+        answer = await self._http.call("GET", template, *parts, plain=True)
+        text = answer.body if isinstance(answer.body, str) else ""
+        return [line.strip() for line in text.splitlines() if "://" in line]
+
+    def _credentials(self) -> dict[str, str] | None:
+        return {"X-Api-Key": self.panel.token} if self.panel.token else None
