@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from qrisbot.config import Panel, Server, Shop
-from qrisbot.provision.panels.http import PanelError
+from qrisbot.provision.panels.http import PanelError, PanelUnreachable
 from qrisbot.provision.panels.xui import XuiBackend, sub_id
 from qrisbot.provision.panels.xui_session import Family
 from qrisbot.provision.port import (
@@ -23,8 +23,8 @@ from qrisbot.provision.port import (
     Removed,
     UsernameTaken,
 )
-from qrisbot.testing.fake_xui import FakeXui
-from qrisbot.testing.panel_faults import LOST_ANSWER, TRUNCATED
+from qrisbot.testing.fake_xui import LOGIN_PAGE, FakeXui
+from qrisbot.testing.panel_faults import BAD_GATEWAY, HANG, LOST_ANSWER, TRUNCATED
 
 GB = 2**30
 V2, V30, V31 = "2.8.5", "3.0.2", "3.4.0"
@@ -189,3 +189,122 @@ async def test_3_1_a_session_that_expires_mid_batch_logs_in_once_more(nursery):
             batch.start_soon(xui.create, account(f"user{n}", order=f"o{n}"))
     assert fake.logins == 2
     assert len(fake.clients(1)) == 6
+
+
+# --- 2.x and 3.0 ------------------------------------------------------------------------------
+
+async def test_2_x_gives_each_inbound_its_own_email_with_one_uuid_and_subscription(nursery):
+    fake = await panel(nursery, V2)
+    xui = backend(fake)
+    await xui.create(account())
+    assert xui.family is Family.V2
+    assert emails(fake) == [(1, "budi"), (2, "budi-2")]
+    assert {c["id"] for i in (1, 2) for c in fake.clients(i)} == {SECRET}
+    assert {c["subId"] for i in (1, 2) for c in fake.clients(i)} == {sub_id("ord1", SECRET)}
+    await xui.create(account())  # a repeat: nothing more
+    assert fake.count("inbounds/addClient") == 2
+    fake.set_usage("budi", down=3 * GB)
+    fake.set_usage("budi-2", down=1 * GB)
+    assert await xui.usage() == {"budi": (4 * GB, 100 * GB)}
+    # No clients/links before 3.1: links from each inbound's stream settings.
+    delivery = await xui.delivery("budi")
+    assert [link.split("@")[1].split("?")[0] for _, link in delivery.links] == [
+        f"nl1.example.com:{fake.panel.inbounds[i].port}" for i in (1, 2)]
+    assert delivery.subscription_url is not None
+    assert delivery.subscription_url.endswith(sub_id("ord1", SECRET))
+    found = await xui.read_accounts()
+    assert [(a.username, a.last_day) for a in found.accounts] == [("budi", DAY)]
+    later = dt.date(2027, 2, 14)
+    await xui.extend(Extension("ren1", "ord1", "budi", SECRET, later), months=1)
+    assert [c["totalGB"] for i in (1, 2) for c in fake.clients(i)] == [200 * GB] * 2
+    assert (await xui.read_accounts()).accounts[0].last_day == later
+
+
+@pytest.mark.parametrize("version", [V2, V30])
+async def test_an_inbound_s_last_client_is_emptied_and_its_name_sold_again(nursery, version):
+    fake = await panel(nursery, version, protocol="trojan")
+    xui = backend(fake, "trojan")
+    await xui.create(account())
+    assert fake.clients(1)[0]["password"] == SECRET  # Trojan's client id is its password
+    outcomes = await xui.remove([Removal("ord1", "budi", SECRET, DAY)])
+    assert outcomes == {"budi": Removed.GONE}
+    for inbound in (1, 2):  # the panel refuses to delete them: nothing left in them
+        (client,) = fake.clients(inbound)
+        assert client["enable"] is False and client["expiryTime"] == 1
+        assert client["totalGB"] == 1 and client["password"] != SECRET
+    assert await xui.presence("budi") is Presence.ABSENT
+    assert (await xui.read_accounts()).accounts == ()
+    assert await xui.remove([Removal("ord1", "budi", SECRET, DAY)]) == {"budi": Removed.GONE}
+    fake.set_usage("budi", down=5 * GB)
+    again = str(uuid.uuid4())
+    await xui.create(account(secret=again, order="ord2"))
+    assert len(emails(fake)) == 2
+    client = fake.clients(1)[0]
+    assert (client["password"], client["enable"], client["totalGB"]) == (again, True, 100 * GB)
+    assert await xui.usage() == {"budi": (0, 100 * GB)}  # the reused client starts at zero
+
+
+async def test_3_0_logs_in_with_the_csrf_token_and_sends_it_on_every_change(nursery):
+    fake = await panel(nursery, V30)
+    xui = backend(fake)
+    await xui.create(account())
+    assert xui.family is Family.V3_0
+    assert emails(fake) == [(1, "budi"), (2, "budi")]  # 3.0: one email, one subId
+    fake.expire_sessions()  # the CSRF token dies with the session: 404, log in again
+    await xui.extend(Extension("ren1", "ord1", "budi", SECRET, dt.date(2027, 2, 14)))
+    assert fake.logins == 2
+    assert fake.clients(2)[0]["totalGB"] == 200 * GB
+
+
+async def test_3_0_with_an_api_token_never_logs_in(nursery):
+    fake = await panel(nursery, V30, api_token="tok-" + "x" * 30)
+    xui = backend(fake, token="tok-" + "x" * 30)
+    await xui.create(account())
+    assert xui.family is Family.V3_0 and fake.logins == 0
+    assert emails(fake) == [(1, "budi"), (2, "budi")]
+    wrong = backend(fake, token="tok-" + "y" * 30)
+    with pytest.raises(PanelError) as refused:
+        await wrong.presence("budi")
+    assert refused.value.transient is False and "y" * 30 not in str(refused.value)
+
+
+# --- bad answers ------------------------------------------------------------------------------
+
+async def test_a_wrong_password_is_the_panel_s_message_and_never_the_password(nursery):
+    fake = await panel(nursery, V31)
+    fake.password = "another-one"
+    xui = backend(fake)
+    with pytest.raises(PanelError) as refused:
+        await xui.presence("budi")
+    assert "Invalid username or password" in str(refused.value)
+    assert "s3cret-pw" not in str(refused.value) and refused.value.transient is False
+
+
+@pytest.mark.parametrize("fault", [BAD_GATEWAY, LOGIN_PAGE, TRUNCATED])
+async def test_a_bad_answer_is_a_transient_panel_error_without_the_secret(nursery, fault):
+    fake = await panel(nursery, V31)
+    xui = backend(fake)
+    await xui.presence("budi")
+    fake.fail("clients/add", fault)
+    with pytest.raises(PanelError) as failed:
+        await xui.create(account())
+    assert failed.value.transient is True
+    assert SECRET not in str(failed.value) and "s3cret-pw" not in str(failed.value)
+
+
+async def test_a_panel_that_hangs_is_no_answer(nursery):
+    fake = await panel(nursery, V31)
+    xui = backend(fake, seconds=0.5)
+    fake.fail("*", HANG)
+    with pytest.raises(PanelUnreachable):
+        await xui.presence("budi")
+
+
+async def test_a_refusal_at_http_200_carries_the_panel_s_msg_masked(nursery):
+    fake = await panel(nursery, V2)
+    # Inbound 2 was deleted on the panel: its addClient fails with success false.
+    xui = backend(fake, inbound_ids=(1, 7))
+    with pytest.raises(PanelError) as missing:
+        await xui.create(account())
+    assert "inbound 7 is not on the panel" in str(missing.value)
+    assert emails(fake) == []
