@@ -4,16 +4,20 @@ seller would see on the panel after the shop sold, renewed and removed accounts 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qrisbot.config import Panel, Server, Shop
 from qrisbot.provision.panels.http import PanelError, PanelUnreachable
 from qrisbot.provision.panels.xui import XuiBackend, sub_id
-from qrisbot.provision.panels.xui_session import Family
+from qrisbot.provision.panels.xui_clients import share_link, snapshot
+from qrisbot.provision.panels.xui_session import Family, envelope
 from qrisbot.provision.port import (
     Account,
     AccountMissing,
@@ -25,6 +29,7 @@ from qrisbot.provision.port import (
 )
 from qrisbot.testing.fake_xui import LOGIN_PAGE, FakeXui
 from qrisbot.testing.panel_faults import BAD_GATEWAY, HANG, LOST_ANSWER, TRUNCATED
+from qrisbot.testing.xui.version import Version
 
 GB = 2**30
 V2, V30, V31 = "2.8.5", "3.0.2", "3.4.0"
@@ -308,3 +313,50 @@ async def test_a_refusal_at_http_200_carries_the_panel_s_msg_masked(nursery):
         await xui.create(account())
     assert "inbound 7 is not on the panel" in str(missing.value)
     assert emails(fake) == []
+
+
+async def test_a_panel_upgraded_to_3_1_meanwhile_is_found_again_after_its_404(nursery):
+    fake = await panel(nursery, V30)
+    xui = backend(fake)
+    await xui.create(account())
+    # The seller upgrades the panel: the per-inbound client routes are gone (a bare 404).
+    fake.version = fake.panel.version = Version.parse(V31)
+    fake.expire_sessions()
+    await xui.create(account("sari", str(uuid.uuid4()), order="ord2"))
+    assert xui.family is Family.V3_1
+    assert fake.count("clients/add") == 1
+    assert emails(fake) == [(1, "budi"), (1, "sari"), (2, "budi"), (2, "sari")]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+INBOUND = st.fixed_dictionaries({
+    "id": st.integers(0, 3) | JSON, "protocol": st.sampled_from(["vless", "trojan"]) | JSON,
+    "port": st.integers() | JSON, "streamSettings": JSON | JSON.map(json.dumps),
+    "settings": st.fixed_dictionaries({"clients": st.lists(
+        st.fixed_dictionaries({"email": st.text(max_size=6) | JSON}, optional={
+            "id": JSON, "password": JSON, "subId": JSON, "totalGB": JSON,
+            "expiryTime": JSON, "enable": JSON, "comment": JSON}), max_size=3) | JSON}
+    ).map(json.dumps) | JSON,
+    "clientStats": st.lists(st.fixed_dictionaries({"email": JSON, "up": JSON}), max_size=2)
+    | JSON})
+
+
+@given(st.lists(INBOUND, max_size=3) | JSON)
+def test_hostile_inbound_lists_parse_or_fail_as_a_panel_error(obj):
+    try:
+        found = snapshot("nl1: inbounds/list", obj)
+    except PanelError:
+        return
+    for entry in found.entries:
+        assert isinstance(entry.email, str) and isinstance(entry.total, int)
+        share_link(entry.inbound, "nl1.example.com", entry.key, entry.email)
+
+
+@given(JSON)
+def test_hostile_envelopes_are_the_obj_or_a_panel_error(body):
+    try:
+        envelope("nl1: GET x", body)
+    except PanelError as exc:
+        assert isinstance(str(exc), str)
