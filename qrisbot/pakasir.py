@@ -229,8 +229,11 @@ class Pakasir:
         carries the key; a call without it refuses nothing of the shop)."""
         headers = {"X-Api-Key": self._key} if self.version == 2 and keyed else {}
         try:
+            # Create is find-or-create, cancel and status change nothing twice: a call
+            # lost on a stale connection may go out again.
             response = await self._client.request(
-                method, self._base + path, headers=headers, **kwargs
+                method, self._base + path, headers=headers,
+                extensions={"resend_if_stale": True}, **kwargs
             )
         except httpx.TimeoutException:
             raise PakasirError("Pakasir did not answer in time", transient=True) from None

@@ -53,7 +53,7 @@ class Transport(httpx.AsyncBaseTransport):
                     response = await self._exchange(connection, request, body, timeouts)
                 except _Stale:
                     await connection.close()
-                    if reused and attempt == 1:
+                    if reused and attempt == 1 and _may_resend(request):
                         continue  # the server had closed the idle connection: once more
                     raise httpx.RemoteProtocolError("server closed the connection",
                                                     request=request) from None
@@ -186,3 +186,15 @@ class _deadline:
         if self._scope.cancelled_caught:
             raise self._error("timed out", request=self._request)
         return bool(suppressed)
+
+
+# Methods that may be sent twice without harm (RFC 9110, 9.2.2).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+def _may_resend(request: httpx.Request) -> bool:
+    """A request that got no answer on a reused connection goes out again only when a
+    second copy is harmless: the server may have acted on the first before the connection
+    died (a panel's POST would make a second client). Callers whose POSTs are safe to
+    repeat say so with the `resend_if_stale` extension."""
+    return request.method in _IDEMPOTENT or request.extensions.get("resend_if_stale") is True

@@ -64,10 +64,31 @@ async def test_a_connection_closed_by_the_server_is_replaced(nursery):
 
     port = await raw_server(nursery, respond)
     async with client(5) as http:
-        for n in range(5):
-            response = await http.post(f"http://127.0.0.1:{port}/x", content=str(n).encode())
+        for n in range(5):  # a GET, or a POST its caller says may go out twice
+            response = await http.post(f"http://127.0.0.1:{port}/x", content=str(n).encode(),
+                                       extensions={"resend_if_stale": True})
             assert response.status_code == 200
-    assert served == [b"0", b"1", b"2", b"3", b"4"]
+            assert (await http.get(f"http://127.0.0.1:{port}/y")).status_code == 200
+    assert served == [b"0", b"", b"1", b"", b"2", b"", b"3", b"", b"4", b""]
+
+
+async def test_a_post_that_got_no_answer_is_never_sent_twice_unasked(nursery):
+    """The server may have acted on it before the connection died (a panel's client made):
+    a second copy is sent only when its caller says that is harmless."""
+    served = []
+
+    async def respond(stream, head, body):
+        served.append(body)
+        if body == b"acted":
+            return "close"  # took the request, then the connection died: no answer
+        await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    port = await raw_server(nursery, respond)
+    async with client(5) as http:
+        await http.get(f"http://127.0.0.1:{port}/warm")  # a connection to reuse
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.post(f"http://127.0.0.1:{port}/x", content=b"acted")
+    assert served == [b"", b"acted"]
 
 
 async def test_chunked_responses_and_errors_are_read_whole(nursery):

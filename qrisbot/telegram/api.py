@@ -117,11 +117,16 @@ class BotApi:
         files: dict[str, tuple[str, bytes, str]] | None,
     ) -> Any:
         try:
+            # A stale keep-alive to the Bot API is far likelier than a message the API
+            # took and never answered; delivery is at-least-once anyway.
+            again = {"resend_if_stale": True}
             if files:
                 data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
-                response = await self._client.post(self._prefix + method, data=data, files=files)
+                response = await self._client.post(self._prefix + method, data=data, files=files,
+                                                   extensions=again)
             else:
-                response = await self._client.post(self._prefix + method, json=params)
+                response = await self._client.post(self._prefix + method, json=params,
+                                                   extensions=again)
         except httpx.HTTPError as exc:
             # str(exc) of some httpx errors names the URL; keep only the error's kind.
             raise _Retry(f"network error ({type(exc).__name__})", 0, None) from None
