@@ -24,7 +24,7 @@ from common import machine, vless_server  # noqa: E402
 
 from qrisbot.config import Server  # noqa: E402
 from qrisbot.provision import Account, SshProvisioner  # noqa: E402
-from qrisbot.provision.ssh import Connections  # noqa: E402
+from qrisbot.provision.ssh.connections import Connections  # noqa: E402
 
 
 def accounts(count: int, prefix: str) -> list[Account]:

@@ -34,9 +34,9 @@ from qrisbot import http, unit_files
 from qrisbot.config import Config, Pakasir, Server
 from qrisbot.pakasir import Pakasir as PakasirClient
 from qrisbot.pakasir import PakasirError, Refused
-from qrisbot.provision import hostkeys
-from qrisbot.provision.check import check
-from qrisbot.provision.ssh import Connections, SshError
+from qrisbot.provision.ssh import hostkeys
+from qrisbot.provision.ssh.check import check
+from qrisbot.provision.ssh.connections import Connections, SshError
 from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
 
 EXIT_OK, EXIT_FAILURE = 0, 1

@@ -24,11 +24,11 @@ from qrisbot import config as cfg
 from qrisbot import http, unit_files
 from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
-from qrisbot.provision import hostkeys
-from qrisbot.provision.check import Report, check
-from qrisbot.provision.detect import Findings, detect
 from qrisbot.provision.port import Found
-from qrisbot.provision.ssh import Connections, SshError
+from qrisbot.provision.ssh import hostkeys
+from qrisbot.provision.ssh.check import Report, check
+from qrisbot.provision.ssh.connections import Connections, SshError
+from qrisbot.provision.ssh.detect import Findings, detect
 from qrisbot.shop import actions
 from qrisbot.shop.texts import rupiah, text
 from qrisbot.telegram.api import BotApi, TelegramError

@@ -32,12 +32,12 @@ from qrisbot.operate import (
     open_ledger,
     shop_today,
 )
-from qrisbot.provision.ssh import SshError
+from qrisbot.provision.ssh.connections import SshError
 from qrisbot.shop.texts import rupiah
 
 if TYPE_CHECKING:
-    from qrisbot.provision.binding import Bound
     from qrisbot.provision.port import Existing
+    from qrisbot.provision.ssh.binding import Bound
 
 MAX_GIFT_DAYS = 366
 STATES = (L.ACTIVE, L.ACCOUNT_EXPIRED, L.REMOVED)
@@ -80,7 +80,7 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
 
     from qrisbot.provision import Account as Made
     from qrisbot.provision import details
-    from qrisbot.provision.binding import WHY, Bound
+    from qrisbot.provision.ssh.binding import WHY, Bound
 
     read = accounts_on(config, server_id)
     if read is None:
@@ -126,7 +126,7 @@ def _bind(server: cfg.Server, fresh: list[Existing]) -> dict[str, Bound] | None:
     """The SSH users about to be imported, marked as the shop's on the server (each only
     while it is the user that was read): a renewal or removal never reaches a stranger
     given the name later. {} on other servers; None (said why) when the server failed."""
-    from qrisbot.provision.binding import bind
+    from qrisbot.provision.ssh.binding import bind
 
     if server.protocol != "ssh" or not fresh:
         return {}

@@ -28,7 +28,7 @@ from qrisbot import config as cfg
 from qrisbot import ledger as L
 from qrisbot.ledger import Account, Ledger
 from qrisbot.operate import EXIT_FAILURE, EXIT_OK, accounts_on, open_ledger, shop_today
-from qrisbot.provision.existing import leeway
+from qrisbot.provision.ssh.existing import leeway
 from qrisbot.shop.drift import Drift, compare, settling
 
 

@@ -18,7 +18,7 @@ from qrisbot import config
 from qrisbot.config import Server
 from qrisbot.provision import Account as Made
 from qrisbot.provision import Found, Presence
-from qrisbot.provision.ssh import CommandFailed
+from qrisbot.provision.ssh.connections import CommandFailed
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.servers import PROBE_USERNAME
 from qrisbot.testing import config_for

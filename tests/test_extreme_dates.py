@@ -16,7 +16,7 @@ from test_autoscripts import GRACE, layout_text
 
 from qrisbot import config
 from qrisbot.ledger import Ledger
-from qrisbot.provision import existing
+from qrisbot.provision.ssh import existing
 from qrisbot.testing import config_for
 
 OLD = "55555555-5555-5555-5555-555555555555"

@@ -17,7 +17,7 @@ from qrisbot import ledger as L
 from qrisbot.config import Server, SshAccess, Xray
 from qrisbot.ledger import Ledger
 from qrisbot.provision import Account, details, links
-from qrisbot.provision.ssh import Connections
+from qrisbot.provision.ssh.connections import Connections
 from qrisbot.testing.fake_pakasir import Fault
 
 

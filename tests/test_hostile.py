@@ -33,7 +33,7 @@ from qrisbot.ledger import Ledger
 from qrisbot.pakasir import Pakasir, PakasirError
 from qrisbot.provision import Presence
 from qrisbot.provision.port import PASSWORD, Account
-from qrisbot.provision.recipes import (
+from qrisbot.provision.ssh.recipes import (
     USERNAME,
     CustomCommands,
     LinuxUsers,
@@ -135,7 +135,7 @@ def test_server_output_never_confuses_the_shop(stdout, status):
     lambda name, days: f"acct {name} {days}", st.text(max_size=20),
     st.integers(-5, 10**7).map(str) | st.just("-") | st.text(max_size=8)), max_size=20))
 def test_any_list_of_server_users_is_read_as_accounts_or_skipped(lines):
-    from qrisbot.provision.existing import _users
+    from qrisbot.provision.ssh.existing import _users
 
     text = "\n".join(lines)
     found = _users(text)

@@ -321,7 +321,7 @@ def assert_owned_as_the_unit_needs(place: Path, folder: Path, ledger: Path,
 
 def test_the_layout_servers_detect_found_is_proposed_and_the_sellers_keys_stay() -> None:
     from qrisbot.config import Server, SshAccess
-    from qrisbot.provision.detect import Findings
+    from qrisbot.provision.ssh.detect import Findings
     from qrisbot.setup.server_step import _entry, _structured
 
     access = SshAccess(host="203.0.113.5", key_file="/k", known_hosts="/kh")

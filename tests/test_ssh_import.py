@@ -32,7 +32,7 @@ from qrisbot.provision import (
     SshProvisioner,
     UsernameTaken,
 )
-from qrisbot.provision.ssh import Connections
+from qrisbot.provision.ssh.connections import Connections
 from qrisbot.testing import config_for
 
 PASSWORD = "lama-pw-1"  # the buyer's password, set by the seller's menu

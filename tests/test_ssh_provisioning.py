@@ -15,8 +15,8 @@ import trio
 from qrisbot.config import Commands, Server, SshAccess, Xray
 from qrisbot.provision import Account, Presence, SshProvisioner, UsernameTaken
 from qrisbot.provision.port import PASSWORD
-from qrisbot.provision.recipes import CustomCommands, _fill
-from qrisbot.provision.ssh import CommandFailed, Connection, HostKeyRejected
+from qrisbot.provision.ssh.connections import CommandFailed, Connection, HostKeyRejected
+from qrisbot.provision.ssh.recipes import CustomCommands, _fill
 
 XRAY_LAYOUT = """{
   "inbounds": [
@@ -260,7 +260,7 @@ async def test_a_name_held_only_by_a_group_is_taken(sshd):
 
 
 def test_system_and_reserved_names_are_refused_before_any_server_is_asked():
-    from qrisbot.provision.recipes import is_sellable_username
+    from qrisbot.provision.ssh.recipes import is_sellable_username
 
     for name in ("root", "sshd", "nobody", "users", "staff", "docker", "systemd_x",
                  "qrisbotprobe", "daemon", "sudo"):
@@ -298,7 +298,7 @@ async def test_a_secret_cut_by_the_length_limit_is_redacted_whole(sshd):
 
 
 async def test_the_remote_lock_lives_where_only_root_can_write(sshd, linux_users):
-    from qrisbot.provision.recipes import LOCK
+    from qrisbot.provision.ssh.recipes import LOCK
 
     provisioner = SshProvisioner()
     try:

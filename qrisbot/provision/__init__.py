@@ -21,10 +21,10 @@ from qrisbot.provision.port import (
     Removed,
     SecretKind,
 )
-from qrisbot.provision.recipes import LinuxUsers, XrayMarkers
 from qrisbot.provision.registry import Backends, Registry
-from qrisbot.provision.ssh import CommandFailed
-from qrisbot.provision.ssh_backend import SshBackend, recipe_for
+from qrisbot.provision.ssh.backend import SshBackend, recipe_for
+from qrisbot.provision.ssh.connections import CommandFailed
+from qrisbot.provision.ssh.recipes import LinuxUsers, XrayMarkers
 
 __all__ = ["Account", "AccountMissing", "Backend", "BackendError", "Backends", "CommandFailed",
            "Existing", "Extension", "Feature", "Found", "NoAnswer", "Presence", "Registry",

@@ -8,8 +8,8 @@ from typing import Protocol
 
 from qrisbot.config import Server
 from qrisbot.provision.port import Backend
-from qrisbot.provision.ssh import Connections
-from qrisbot.provision.ssh_backend import SshBackend
+from qrisbot.provision.ssh.backend import SshBackend
+from qrisbot.provision.ssh.connections import Connections
 
 
 class Backends(Protocol):

@@ -13,10 +13,10 @@ import trio
 from tomlkit.items import Table
 
 from qrisbot import config as cfg
-from qrisbot.provision import hostkeys
-from qrisbot.provision.check import Report, check
-from qrisbot.provision.detect import Findings, detect
-from qrisbot.provision.ssh import Connections, SshError
+from qrisbot.provision.ssh import hostkeys
+from qrisbot.provision.ssh.check import Report, check
+from qrisbot.provision.ssh.connections import Connections, SshError
+from qrisbot.provision.ssh.detect import Findings, detect
 from qrisbot.setup import install, pakasir_step, shop_key
 from qrisbot.setup.document import inline, plain
 from qrisbot.setup.prompts import Terminal, printable

@@ -23,7 +23,7 @@ import trio
 from qrisbot.config import Config, Server
 from qrisbot.ledger import REMOVED, Account, Ledger
 from qrisbot.provision import Backends, Existing, ServerError, can_read
-from qrisbot.provision.existing import leeway
+from qrisbot.provision.ssh.existing import leeway
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.messages import Entry, listing
 from qrisbot.shop.notify import Notifier

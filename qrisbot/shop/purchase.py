@@ -8,7 +8,7 @@ from qrisbot import ledger as L
 from qrisbot.config import Server
 from qrisbot.provision import Presence
 from qrisbot.provision.port import PASSWORD
-from qrisbot.provision.recipes import USERNAME, is_sellable_username
+from qrisbot.provision.ssh.recipes import USERNAME, is_sellable_username
 from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables, log

@@ -28,9 +28,9 @@ from qrisbot.provision import (
     SecretKind,
     UsernameTaken,
 )
-from qrisbot.provision.recipes import is_sellable_username
-from qrisbot.provision.ssh import CommandFailed, Unreachable
-from qrisbot.provision.ssh_backend import features_of, secret_kind_of
+from qrisbot.provision.ssh.backend import features_of, secret_kind_of
+from qrisbot.provision.ssh.connections import CommandFailed, Unreachable
+from qrisbot.provision.ssh.recipes import is_sellable_username
 
 
 @attrs.define

@@ -9,7 +9,6 @@ import trio
 import trio.lowlevel
 
 from qrisbot.config import Server, Xray
-from qrisbot.provision import existing, login, recipes
 from qrisbot.provision.errors import AccountMissing, ServerError, UsernameTaken
 from qrisbot.provision.port import (
     Account,
@@ -21,7 +20,9 @@ from qrisbot.provision.port import (
     Removed,
     SecretKind,
 )
-from qrisbot.provision.recipes import (
+from qrisbot.provision.ssh import existing, login, recipes
+from qrisbot.provision.ssh.connections import CommandFailed, Connections
+from qrisbot.provision.ssh.recipes import (
     KEPT,
     MISSING,
     TAKEN,
@@ -30,7 +31,6 @@ from qrisbot.provision.recipes import (
     Recipe,
     XrayMarkers,
 )
-from qrisbot.provision.ssh import CommandFailed, Connections
 
 log = logging.getLogger("qrisbot.provision")
 

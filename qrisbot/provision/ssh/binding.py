@@ -10,9 +10,9 @@ import enum
 import re
 
 from qrisbot.config import Server
-from qrisbot.provision import recipes
 from qrisbot.provision.port import Existing
-from qrisbot.provision.ssh import CommandFailed, Connections
+from qrisbot.provision.ssh import recipes
+from qrisbot.provision.ssh.connections import CommandFailed, Connections
 
 _OUTCOME = re.compile(r"(bound|gone|changed|shop|comment|failed) (\S{1,64})")
 

@@ -7,8 +7,8 @@ import time
 import attrs
 
 from qrisbot.config import Server
-from qrisbot.provision.ssh import Connections, SshError
-from qrisbot.provision.ssh_backend import recipe_for
+from qrisbot.provision.ssh.backend import recipe_for
+from qrisbot.provision.ssh.connections import Connections, SshError
 
 
 @attrs.frozen

@@ -16,7 +16,7 @@ import shlex
 import attrs
 
 from qrisbot.config import LAYOUTS, MARKER, PREFIX, Server
-from qrisbot.provision.ssh import Connections, SshError
+from qrisbot.provision.ssh.connections import Connections, SshError
 
 CONFIGS = ("/etc/xray/config.json", "/usr/local/etc/xray/config.json", "/etc/xray/vme.json",
            "/etc/xray/vle.json", "/etc/xray/tro.json")

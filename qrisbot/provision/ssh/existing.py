@@ -15,8 +15,8 @@ import shlex
 
 from qrisbot.config import Server
 from qrisbot.provision.port import NAME, PASSWORD, UUID, Existing, Found
-from qrisbot.provision.recipes import IN_BLOCK, LINUX_NAME, MARKERS_BEGIN
-from qrisbot.provision.ssh import CommandFailed, Connections
+from qrisbot.provision.ssh.connections import CommandFailed, Connections
+from qrisbot.provision.ssh.recipes import IN_BLOCK, LINUX_NAME, MARKERS_BEGIN
 
 _LINE = re.compile(r"acct (\S{1,64}) (\d{4}-\d{2}-\d{2}) (\S{1,64})")
 _USER_LINE = re.compile(r"acct (\S{1,64}) (\d{1,12}|-) (\d{1,10})")

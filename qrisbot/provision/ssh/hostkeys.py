@@ -15,7 +15,7 @@ from pathlib import Path
 import paramiko
 
 from qrisbot.config import SshAccess
-from qrisbot.provision.ssh import Unreachable
+from qrisbot.provision.ssh.connections import Unreachable
 
 
 def fetch(access: SshAccess) -> paramiko.PKey:

@@ -14,8 +14,8 @@ import paramiko
 import trio
 
 from qrisbot.config import SshAccess
-from qrisbot.provision.hostkeys import known
-from qrisbot.provision.ssh import HostKeyRejected, TimedOut, Unreachable
+from qrisbot.provision.ssh.connections import HostKeyRejected, TimedOut, Unreachable
+from qrisbot.provision.ssh.hostkeys import known
 
 
 async def password_opens(access: SshAccess, username: str, password: str) -> bool:
