@@ -16,6 +16,8 @@ from typing import Protocol
 
 import attrs
 
+from qrisbot.provision.delivery import Delivery
+
 # Shapes of the values that name an account; every backend refuses others before anything
 # is sent (the conversation validated them already: defence in depth).
 # A name an autoscript family's menu makes (`Budi2779`, `20245161x`) or the shop sells.
@@ -189,14 +191,14 @@ class Backend(Protocol):
 
     async def presence(self, username: str) -> Presence: ...
 
-    async def create(self, account: Account) -> None:
+    async def create(self, account: Account) -> Delivery:
         """Create the account; a repeat for the same order succeeds (idempotent); raises
-        UsernameTaken when the name is someone else's."""
+        UsernameTaken when the name is someone else's. Gives what the buyer receives."""
         ...
 
-    async def extend(self, extension: Extension) -> None:
+    async def extend(self, extension: Extension) -> Delivery:
         """Set the account's last day (Feature.EXTEND); raises AccountMissing, or
-        UsernameTaken when the name is someone else's."""
+        UsernameTaken when the name is someone else's. Gives what the buyer receives."""
         ...
 
     async def remove(self, removals: list[Removal]) -> dict[str, Removed]:

@@ -28,7 +28,6 @@ from qrisbot.provision import (
     Extension,
     ServerError,
     UsernameTaken,
-    details,
 )
 from qrisbot.shop import messages
 from qrisbot.shop.notify import Notifier, tell_buyer
@@ -179,10 +178,10 @@ class Fulfilment:
             raise _GiveUp("username reserved by another order after payment")
         account = self.account(order)
         try:
-            await self.backends.backend(server).create(account)
+            delivery = await self.backends.backend(server).create(account)
         except UsernameTaken:
             raise _GiveUp("username taken on the server after payment") from None
-        made = self.ledger.record_provisioned(order.id, json.dumps(details(server, account)),
+        made = self.ledger.record_provisioned(order.id, json.dumps(delivery.to_json()),
                                               account.expires)
         if made is not None:
             self._reminded_already(made, account.expires)
@@ -200,8 +199,9 @@ class Fulfilment:
         renewed = Account(order_id=account.tag, username=account.username,
                           secret=account.secret, expires=expires, months=order.months,
                           days=self.config.shop.days_per_month * order.months)
+        backend = self.backends.backend(server)
         try:
-            await self.backends.backend(server).extend(Extension(
+            delivery = await backend.extend(Extension(
                 order_id=order.id, made_by=account.tag, username=account.username,
                 secret=account.secret, expires=expires))
         except UsernameTaken:
@@ -209,11 +209,11 @@ class Fulfilment:
         except AccountMissing:
             log.warning("the account is no longer on the server; making it again")
             try:
-                await self.backends.backend(server).create(renewed)
+                delivery = await backend.create(renewed)
             except UsernameTaken:
                 raise _GiveUp("the account was gone from the server and its name is taken "
                               "now") from None
-        extended = self.ledger.record_extended(order.id, json.dumps(details(server, renewed)),
+        extended = self.ledger.record_extended(order.id, json.dumps(delivery.to_json()),
                                                expires)
         if extended is not None:
             self._reminded_already(extended, expires)

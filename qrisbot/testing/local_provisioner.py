@@ -28,7 +28,8 @@ from qrisbot.provision import (
     SecretKind,
     UsernameTaken,
 )
-from qrisbot.provision.ssh.backend import features_of, secret_kind_of
+from qrisbot.provision.delivery import Delivery
+from qrisbot.provision.ssh.backend import delivery_for, features_of, secret_kind_of
 from qrisbot.provision.ssh.connections import CommandFailed, Unreachable
 from qrisbot.provision.ssh.recipes import is_sellable_username
 
@@ -62,7 +63,7 @@ class LocalProvisioner:
         await self._answer(server)
         return Presence.TAKEN if (server.id, username) in self.accounts else Presence.ABSENT
 
-    async def create(self, server: Server, account: Account) -> None:
+    async def create(self, server: Server, account: Account) -> Delivery:
         self.creates += 1
         if self.delay:
             await trio.sleep(self.delay)
@@ -75,8 +76,9 @@ class LocalProvisioner:
         if existing is not None and existing.order_id != account.order_id:
             raise UsernameTaken(account.username)
         self.accounts[(server.id, account.username)] = account
+        return delivery_for(server, account.username, account.secret, account.expires)
 
-    async def extend(self, server: Server, extension: Extension) -> None:
+    async def extend(self, server: Server, extension: Extension) -> Delivery:
         self.extends += 1
         await self._answer(server)
         existing = self.accounts.get((server.id, extension.username))
@@ -86,6 +88,7 @@ class LocalProvisioner:
             raise UsernameTaken(extension.username)
         self.accounts[(server.id, extension.username)] = attrs.evolve(
             existing, expires=extension.expires)
+        return delivery_for(server, extension.username, extension.secret, extension.expires)
 
     async def remove(self, server: Server, removals: list[Removal]) -> dict[str, Removed]:
         self.removes += 1
@@ -146,11 +149,11 @@ class LocalBackend:
     async def presence(self, username: str) -> Presence:
         return await self.local.presence(self.server, username)
 
-    async def create(self, account: Account) -> None:
-        await self.local.create(self.server, account)
+    async def create(self, account: Account) -> Delivery:
+        return await self.local.create(self.server, account)
 
-    async def extend(self, extension: Extension) -> None:
-        await self.local.extend(self.server, extension)
+    async def extend(self, extension: Extension) -> Delivery:
+        return await self.local.extend(self.server, extension)
 
     async def remove(self, removals: list[Removal]) -> dict[str, Removed]:
         return await self.local.remove(self.server, removals)

@@ -3,12 +3,15 @@ create accounts in batches (one lock, one restart of the VPN service for all of 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import trio
 import trio.lowlevel
 
 from qrisbot.config import Server, Xray
+from qrisbot.provision import links
+from qrisbot.provision.delivery import CustomDetails, Delivery, SshDetails, XrayLinks
 from qrisbot.provision.errors import AccountMissing, ServerError, UsernameTaken
 from qrisbot.provision.port import (
     Account,
@@ -122,7 +125,7 @@ class SshBackend:
             )
         return found
 
-    async def create(self, account: Account) -> None:
+    async def create(self, account: Account) -> Delivery:
         """Create the account (idempotent per order); raises UsernameTaken or ServerError.
 
         Accounts that arrive while a server is busy wait and go together in its next
@@ -150,8 +153,9 @@ class SshBackend:
         if mine.error is not None:
             raise mine.error
         log.info("account %s created on %s", account.username, self.server.id)
+        return delivery_for(self.server, account.username, account.secret, account.expires)
 
-    async def extend(self, extension: Extension) -> None:
+    async def extend(self, extension: Extension) -> Delivery:
         """Set the account's last day (idempotent: a date, not a number of days); raises
         AccountMissing, UsernameTaken (the name is someone else's) or ServerError."""
         script = recipes.extend(self._recipe, extension)
@@ -166,6 +170,8 @@ class SshBackend:
                                 f"{stderr}", result.status, stderr)
         log.info("account %s on %s extended to %s", extension.username, self.server.id,
                  extension.expires)
+        return delivery_for(self.server, extension.username, extension.secret,
+                            extension.expires)
 
     async def remove(self, removals: list[Removal]) -> dict[str, Removed]:
         """Remove expired accounts, MAX_BATCH to a script (one lock, one restart each)."""
@@ -237,3 +243,31 @@ def _clean(text: str) -> str:
     return printable.strip()[-500:]
 
 
+def delivery_for(server: Server, username: str, secret: str, expires: dt.date) -> Delivery:
+    """What the buyer receives for an account on this server (stored before it is sent)."""
+    host = server.domain
+    if server.protocol == "ssh":
+        return SshDetails(
+            protocol=server.protocol, host=host, username=username, secret=secret,
+            expires=expires, ports=tuple(server.ports.items()),
+            payload=f"GET / HTTP/1.1[crlf]Host: {host}[crlf]Upgrade: websocket[crlf][crlf]")
+    if server.commands is not None or server.xray is None:
+        return CustomDetails(protocol=server.protocol, host=host, username=username,
+                             secret=secret, expires=expires)
+    xray = server.xray
+    build = links.BUILDERS[server.protocol]
+    endpoints = []
+    if xray.port_tls:
+        endpoints.append(("TLS", links.Endpoint(host, xray.port_tls, True, "ws", xray.path)))
+    if xray.port_ntls:
+        endpoints.append(("non-TLS", links.Endpoint(host, xray.port_ntls, False, "ws",
+                                                    xray.path)))
+    if xray.grpc_service and xray.port_tls:
+        endpoints.append(("gRPC", links.Endpoint(host, xray.port_tls, True, "grpc",
+                                                 xray.grpc_service)))
+    return XrayLinks(
+        protocol=server.protocol, host=host, username=username, secret=secret,
+        expires=expires, network="ws" + (", grpc" if xray.grpc_service else ""),
+        path=xray.path,
+        ports=tuple((label, e.port) for label, e in endpoints if e.network == "ws"),
+        links=tuple((label, build(secret, e, username)) for label, e in endpoints))
