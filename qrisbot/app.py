@@ -117,7 +117,7 @@ async def _run(
                 keep("sweep", checkout.sweep, expiry.wake)
                 keep("probe", checkout.servers.probe, backends)
                 keep("summary", daily_summaries, config, ledger, notifier)
-                keep("reminders", send_reminders, config, ledger, bot, checkout.calendar)
+                keep("reminders", send_reminders, config, ledger, bot, backends, checkout.calendar)
                 keep("expiry", expiry.run)
                 keep("drift", drift.watch, config, ledger, backends, notifier,
                      checkout.calendar)

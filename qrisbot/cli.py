@@ -375,13 +375,14 @@ def summary(config: cfg.Config, path: str) -> str:
 
 def _lifecycle_gaps(server: cfg.Server) -> list[str]:
     """What the shop cannot do for accounts on this server, and what follows."""
-    from qrisbot.provision import can_extend, can_remove
+    from qrisbot.provision import Feature, Registry
 
+    features = Registry().backend(server).features  # from the config alone: nothing opened
     gaps = []
-    if not can_extend(server):
+    if Feature.EXTEND not in features:
         gaps.append("renew accounts (no commands.extend): buyers get no Perpanjang button "
                     "and reminders have none")
-    if not can_remove(server):
+    if Feature.REMOVE not in features:
         gaps.append("remove expired accounts (no commands.delete): they stay on the server "
                     "and keep their place")
     return gaps

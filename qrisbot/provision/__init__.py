@@ -22,29 +22,13 @@ from qrisbot.provision.port import (
     SecretKind,
 )
 from qrisbot.provision.registry import Backends, Registry
-from qrisbot.provision.ssh.backend import SshBackend, delivery_for, recipe_for
+from qrisbot.provision.ssh.backend import SshBackend, delivery_for
 from qrisbot.provision.ssh.connections import CommandFailed
-from qrisbot.provision.ssh.recipes import LinuxUsers, XrayMarkers
 
 __all__ = ["Account", "AccountMissing", "Backend", "BackendError", "Backends", "CommandFailed",
            "Delivery", "Existing", "Extension", "Feature", "Found", "NoAnswer", "Presence",
            "Registry", "Removal", "Removed", "SecretKind", "ServerError", "SshBackend",
-           "SshProvisioner", "UsernameTaken", "can_extend", "can_read", "can_remove", "details"]
-
-
-def can_extend(server: Server) -> bool:
-    """Can accounts on this server be renewed (custom commands need `extend`)?"""
-    return recipe_for(server).can_extend()
-
-
-def can_remove(server: Server) -> bool:
-    """Can expired accounts on this server be removed (custom commands need `delete`)?"""
-    return recipe_for(server).can_remove()
-
-
-def can_read(server: Server) -> bool:
-    """Can the accounts on this server be read (for import and drift checks)?"""
-    return isinstance(recipe_for(server), (XrayMarkers, LinuxUsers))
+           "SshProvisioner", "UsernameTaken", "details"]
 
 
 class SshProvisioner(Registry):

@@ -25,6 +25,28 @@ NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 PASSWORD = re.compile(r"[!-9;-~]{6,32}")  # printable ASCII without space and ':'
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ORDER_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+# The shop's own name rule (a backend may add its panel's on top): the names new accounts
+# are sold under.
+USERNAME = re.compile(r"[a-z][a-z0-9_]{2,15}")
+
+# Names the shop never sells, whatever the server says: system and service accounts and
+# groups a server commonly has. Refused before the server is asked (with their own message:
+# a fixed list), so asking about them tells a stranger nothing about the server.
+RESERVED = frozenset("""
+    adm admin administrator audio avahi backup bin cdrom chrony daemon dialout dip disk
+    dnsmasq docker floppy fuse games gnats input irc kmem kvm list lp lxd mail man
+    messagebus mysql netdev news nginx nobody nogroup ntp operator plugdev polkitd postfix
+    proxy render root sasl shadow src sshd staff sudo sync sys syslog
+    tape tcpdump tss tty ubuntu debian centos user users utmp uucp uuidd video voice wheel
+    xray v2ray www
+""".split())
+RESERVED_PREFIXES = ("systemd", "qrisbot")
+
+
+def is_sellable_username(name: str) -> bool:
+    """A well-formed name that is not reserved (the server is asked only about these)."""
+    return (USERNAME.fullmatch(name) is not None and name not in RESERVED
+            and not name.startswith(RESERVED_PREFIXES))
 
 
 class Feature(enum.StrEnum):

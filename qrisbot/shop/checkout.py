@@ -26,7 +26,7 @@ from qrisbot import qr
 from qrisbot.config import Config, Server
 from qrisbot.ledger import Ledger, Order
 from qrisbot.pakasir import CANCELED, COMPLETED, EXPIRED, Pakasir, PakasirError, Refused, Status
-from qrisbot.provision import Backends
+from qrisbot.provision import Backends, SecretKind
 from qrisbot.shop import messages
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.fees import Fees
@@ -96,7 +96,8 @@ class Checkout:
         return self.calendar.today()
 
     def new_secret(self, server: Server, password: str | None) -> str:
-        return password if server.protocol == "ssh" and password else str(uuid.uuid4())
+        chosen = self.backends.backend(server).secret_kind is SecretKind.PASSWORD
+        return password if chosen and password else str(uuid.uuid4())
 
     def create_order(
         self, *, chat_id: int, user_id: int, server: Server, username: str, secret: str,

@@ -22,7 +22,7 @@ import attrs
 from qrisbot.config import Server
 from qrisbot.ledger import Account
 from qrisbot.provision import Account as Made
-from qrisbot.provision import ServerError, details
+from qrisbot.provision import Feature, ServerError, details
 from qrisbot.provision.port import NAME, PASSWORD
 from qrisbot.shop import messages
 from qrisbot.shop.buttons import Press
@@ -106,8 +106,8 @@ class Claims:
         # Whether the name exists is not said here (nor after the proof): a stranger
         # learns nothing about the server's accounts.
         server = self.d.config.server(draft.server or "")
-        ask = "ask_claim_password" if server is not None and server.protocol == "ssh" \
-            else "ask_claim_proof"
+        ask = "ask_claim_password" if server is not None and Feature.LOGIN_PROOF in \
+            self.d.checkout.backends.backend(server).features else "ask_claim_proof"
         await self.d.ask(message.chat_id, attrs.evolve(
             draft, step="claim_proof", username=raw.strip()[:64]), Outgoing(
             text(ask, self.lang), [cancel_row(self.lang)]))
@@ -156,10 +156,11 @@ class Claims:
         password is tried by logging in to the server (the shop had only its hash there:
         once proven it is the account's, as a bought one's is); an Xray UUID or Trojan
         password is compared with the one read from the server at import."""
-        if account.protocol == "ssh":
+        backend = self.d.checkout.backends.backend(server)
+        if Feature.LOGIN_PROOF in backend.features:
             password = raw.strip()
             if not PASSWORD.fullmatch(password) or not await \
-                    self.d.checkout.backends.backend(server).login_opens(account.username,
+                    backend.login_opens(account.username,
                                                                 password):
                 return None
             made = Made(order_id=account.tag, username=account.username, secret=password,

@@ -22,7 +22,7 @@ import trio
 
 from qrisbot.config import Config, Server
 from qrisbot.ledger import REMOVED, Account, Ledger
-from qrisbot.provision import Backends, Existing, ServerError, can_read
+from qrisbot.provision import Backends, Existing, Feature, ServerError
 from qrisbot.provision.ssh.existing import leeway
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.messages import Entry, listing
@@ -118,7 +118,7 @@ async def look(config: Config, ledger: Ledger, backends: Backends,
                notifier: Notifier) -> None:
     """One look at every server that can be read, side by side (a slow one delays none)."""
     found: dict[str, list[Entry]] = {}
-    servers = [s for s in config.servers if can_read(s)]
+    servers = [s for s in config.servers if Feature.READ in backends.backend(s).features]
 
     async def one(server: Server) -> None:
         with trio.move_on_after(READ_DEADLINE):

@@ -20,7 +20,7 @@ import trio
 
 from qrisbot.config import Config
 from qrisbot.ledger import Account, Ledger
-from qrisbot.provision import Backends, Removal, Removed, ServerError, can_extend, can_remove
+from qrisbot.provision import Backends, Feature, Removal, Removed, ServerError
 from qrisbot.shop import messages
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.notify import tell_buyer
@@ -84,7 +84,7 @@ class Expiry:
 
     async def _remove(self, server_id: str, accounts: list[Account]) -> None:
         server = self.config.server(server_id)
-        if server is None or not can_remove(server):
+        if server is None or Feature.REMOVE not in self.backends.backend(server).features:
             return  # nothing the shop can remove there: the accounts stay expired
         removals = [Removal(made_by=a.tag, username=a.username,
                             secret=a.secret, expires=a.expires_on) for a in accounts]
@@ -136,5 +136,6 @@ class Expiry:
         message = messages.lifecycle(
             account, what, server.name if server is not None else account.server_id,
             removal_day=removal_day,
-            renewable=what == "ran_out" and server is not None and can_extend(server))
+            renewable=what == "ran_out" and server is not None
+            and Feature.EXTEND in self.backends.backend(server).features)
         await tell_buyer(self.bot, account.owner_chat_id, message)

@@ -11,7 +11,7 @@ import attrs
 
 from qrisbot import ledger as L
 from qrisbot.config import Server
-from qrisbot.provision import can_extend
+from qrisbot.provision import Feature
 from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
@@ -33,7 +33,7 @@ class MyAccounts:
 
     async def show(self, chat_id: int) -> None:
         names = {s.id: s.name for s in self.d.config.servers}
-        renewable = {s.id for s in self.d.config.servers if can_extend(s)}
+        renewable = {s.id for s in self.d.config.servers if self._can_extend(s)}
         await self.d.send(chat_id, messages.my_accounts(
             self.d.ledger.accounts_of(chat_id), names, renewable, self.d.checkout.today(),
             self.d.checkout.zone, self.lang,
@@ -49,12 +49,15 @@ class MyAccounts:
             return None
         return account
 
+    def _can_extend(self, server: Server) -> bool:
+        return Feature.EXTEND in self.d.checkout.backends.backend(server).features
+
     def _renewable(self, user_id: int, account_id: int | None
                    ) -> tuple[L.Account, Server] | None:
         """The user's account and the configured server it is on, if it can be renewed."""
         account = self.owned(user_id, account_id)
         server = self.d.config.server(account.server_id) if account is not None else None
-        if account is None or server is None or not can_extend(server):
+        if account is None or server is None or not self._can_extend(server):
             return None
         return account, server
 

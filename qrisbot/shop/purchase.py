@@ -7,8 +7,7 @@ import attrs
 from qrisbot import ledger as L
 from qrisbot.config import Server
 from qrisbot.provision import Presence
-from qrisbot.provision.port import PASSWORD
-from qrisbot.provision.ssh.recipes import USERNAME, is_sellable_username
+from qrisbot.provision.port import PASSWORD, USERNAME, SecretKind
 from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables, log
@@ -57,7 +56,8 @@ class Purchase:
         if server is None:
             await self.d.restart(chat_id)
             return
-        if not is_sellable_username(username):
+        backend = self.d.checkout.backends.backend(server)
+        if not backend.is_sellable_username(username):
             # A well-formed name the shop keeps for the system: not the rules again.
             reserved = USERNAME.fullmatch(username) is not None
             await self.d.try_again(chat_id, "username_reserved" if reserved else "bad_username",
@@ -75,7 +75,7 @@ class Purchase:
             await self.d.try_again(chat_id, "username_taken", username=username)
             return
         draft = attrs.evolve(draft, username=username)
-        if server.protocol == "ssh":
+        if backend.secret_kind is SecretKind.PASSWORD:  # the buyer chooses it
             await self._ask_password(chat_id, draft)
         else:
             await self._ask_duration(chat_id, draft, server)
@@ -129,7 +129,7 @@ class Purchase:
         if server is None or draft.username is None or draft.months is None:
             await self.d.restart(chat_id)
             return
-        password = draft.password if server.protocol == "ssh" else None
+        password = draft.password  # set only where the server's secret is a password
         secret = self.d.checkout.new_secret(server, password)
         await self.place_order(chat_id, user_id, server, draft.username, secret, draft.months)
 

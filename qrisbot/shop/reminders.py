@@ -14,7 +14,7 @@ import trio
 
 from qrisbot.config import Config
 from qrisbot.ledger import Ledger
-from qrisbot.provision import can_extend
+from qrisbot.provision import Backends, Feature
 from qrisbot.shop import messages
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.notify import tell_buyer
@@ -26,19 +26,20 @@ LOOK_EVERY = 300  # seconds between looks for reminders due
 DAYTIME = range(8, 21)  # hours (shop time) in which buyers are reminded
 
 
-async def send_reminders(config: Config, ledger: Ledger, bot: BotApi, calendar: Calendar
-                         ) -> None:
+async def send_reminders(config: Config, ledger: Ledger, bot: BotApi, backends: Backends,
+                         calendar: Calendar) -> None:
     """Forever: every LOOK_EVERY seconds in daytime, send the reminders that are due."""
     if not config.shop.remind_days:
         return
     while True:
         now = calendar.now()
         if now.hour in DAYTIME:
-            await _send_due(config, ledger, bot, calendar)
+            await _send_due(config, ledger, bot, backends, calendar)
         await trio.sleep(LOOK_EVERY)
 
 
-async def _send_due(config: Config, ledger: Ledger, bot: BotApi, calendar: Calendar) -> None:
+async def _send_due(config: Config, ledger: Ledger, bot: BotApi, backends: Backends,
+                    calendar: Calendar) -> None:
     days = config.shop.remind_days
     for account, before in ledger.due_reminders(calendar.today(), days):
         if account.owner_chat_id is None or not ledger.record_reminder(account, before, days):
@@ -46,7 +47,8 @@ async def _send_due(config: Config, ledger: Ledger, bot: BotApi, calendar: Calen
         server = config.server(account.server_id)
         message = messages.reminder(
             account, server.name if server is not None else account.server_id,
-            renewable=server is not None and can_extend(server), today=calendar.today())
+            renewable=server is not None and Feature.EXTEND in backends.backend(server).features,
+            today=calendar.today())
         log.info("reminding the owner of account %d (%d days before its last day)",
                  account.id, before)
         await tell_buyer(bot, account.owner_chat_id, message)

@@ -31,26 +31,15 @@ from qrisbot.provision.port import (
     Presence,
     Removal,
 )
+from qrisbot.provision.port import USERNAME as USERNAME  # re-exported: older callers
+from qrisbot.provision.port import is_sellable_username as is_sellable_username
 
-USERNAME = re.compile(r"[a-z][a-z0-9_]{2,15}")
 # port.NAME: names an autoscript family's menu makes (`[A-Za-z0-9_]+`: `Budi2779`,
 # `20245161x`): an account made before the shop is imported, claimed, renewed and removed
 # under its name, matched exactly, case kept. No script is built from a name of another
 # shape; the shop makes new accounts only under USERNAME ones (is_sellable_username).
 # Of those, the ones a Linux user may have (not all digits: that is a uid's shape).
 LINUX_NAME = re.compile(r"(?![0-9]+$)[A-Za-z0-9_]{1,32}")
-# Names the shop never sells, whatever the server says: system and service accounts and
-# groups a server commonly has. Refused before the server is asked (with their own message:
-# a fixed list), so asking about them tells a stranger nothing about the server.
-RESERVED = frozenset("""
-    adm admin administrator audio avahi backup bin cdrom chrony daemon dialout dip disk
-    dnsmasq docker floppy fuse games gnats input irc kmem kvm list lp lxd mail man
-    messagebus mysql netdev news nginx nobody nogroup ntp operator plugdev polkitd postfix
-    proxy render root sasl shadow src sshd staff sudo sync sys syslog
-    tape tcpdump tss tty ubuntu debian centos user users utmp uucp uuidd video voice wheel
-    xray v2ray www
-""".split())
-RESERVED_PREFIXES = ("systemd", "qrisbot")
 # In a directory only root can enter: a lock file anyone can open, anyone can hold (flock
 # needs only read access), blocking every batch.
 LOCK_DIR = "/run/qrisbot"
@@ -63,12 +52,6 @@ IMPORTED_MARK = f"qrisbot-{MADE_BEFORE}"
 TAKEN = 3
 MISSING = 6  # extend: the account is not (or no longer) on the server
 KEPT = 7  # remove: the account's date on the server is later (renewed meanwhile): kept
-
-
-def is_sellable_username(name: str) -> bool:
-    """A well-formed name that is not reserved (the server is asked only about these)."""
-    return (USERNAME.fullmatch(name) is not None and name not in RESERVED
-            and not name.startswith(RESERVED_PREFIXES))
 
 
 @attrs.frozen
