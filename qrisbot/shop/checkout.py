@@ -32,6 +32,7 @@ from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.fees import Fees
 from qrisbot.shop.fulfilment import Fulfilment
 from qrisbot.shop.notify import Notifier, Outage, Refusal, tell_buyer
+from qrisbot.shop.pricing import price
 from qrisbot.shop.servers import Servers
 from qrisbot.shop.texts import Html
 from qrisbot.telegram.api import BotApi, TelegramError
@@ -108,7 +109,7 @@ class Checkout:
             order_id=self._new_order_id(chat_id), chat_id=chat_id, user_id=user_id,
             server_id=server.id,
             protocol=server.protocol, username=username, secret=secret, months=months,
-            amount=months * server.price_per_month, language=language,
+            amount=price(server, months), language=language,
             deadline=time.time() + self.config.pakasir.payment_timeout,
             capacity=server.capacity,
         )
@@ -122,7 +123,7 @@ class Checkout:
         return self.ledger.create_renewal(
             order_id=self._new_order_id(chat_id), chat_id=chat_id, user_id=user_id,
             account=account, months=months, days=self.config.shop.days_per_month * months,
-            amount=months * server.price_per_month,
+            amount=price(server, months),
             language=language, deadline=time.time() + self.config.pakasir.payment_timeout,
         )
 

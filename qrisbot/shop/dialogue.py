@@ -24,6 +24,7 @@ from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press, pack
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import Outgoing, cancel_row
+from qrisbot.shop.pricing import price
 from qrisbot.shop.texts import Html, label, rupiah, text
 from qrisbot.telegram.api import BotApi, Keyboard, TelegramError
 from qrisbot.telegram.types import Message, current_update
@@ -196,7 +197,7 @@ class Dialogue:
     def months(self, server: Server) -> Keyboard:
         """1..max_months, each with its price at the server's current price."""
         buttons = [(label("duration_button", self.lang, months=texts.months(months, self.lang),
-                          price=rupiah(months * server.price_per_month)), pack("dur", months))
+                          price=rupiah(price(server, months))), pack("dur", months))
                    for months in range(1, self.config.shop.max_months + 1)]
         return [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
 

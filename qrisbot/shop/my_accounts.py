@@ -16,6 +16,7 @@ from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
 from qrisbot.shop.messages import Outgoing, cancel_row
+from qrisbot.shop.pricing import price
 from qrisbot.shop.texts import text
 
 
@@ -94,7 +95,7 @@ class MyAccounts:
         if months is None:
             await self.d.stale(chat_id)
             return
-        amount = months * server.price_per_month
+        amount = price(server, months)
         summary = text(
             "renew_confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=account.username,

@@ -12,6 +12,7 @@ from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables, log
 from qrisbot.shop.messages import Outgoing, cancel_row
+from qrisbot.shop.pricing import price
 from qrisbot.shop.texts import text
 from qrisbot.telegram.api import TelegramError
 from qrisbot.telegram.types import Message
@@ -114,7 +115,7 @@ class Purchase:
         if months is None:
             await self.d.stale(chat_id)
             return
-        amount = months * server.price_per_month
+        amount = price(server, months)
         summary = text(
             "confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=draft.username,
