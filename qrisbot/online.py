@@ -385,29 +385,7 @@ def _ledger_probe(database: str) -> str:
 
 def as_user(account: pwd.struct_passwd | None, database: str) -> str | None:
     """`_ledger_probe(database)` as `account` (None: as this process); None when this
-    process can become neither (it is not root). A child with the account's uid, gid and
-    groups, as unit_files.unreadable does."""
-    if account is None or os.geteuid() == account.pw_uid:
+    process can become neither (it is not root)."""
+    if account is None:
         return _ledger_probe(database)
-    if os.geteuid() != 0:
-        return None
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: system calls, then _exit
-        status = 1
-        try:
-            os.close(reader)
-            os.setgroups(os.getgrouplist(account.pw_name, account.pw_gid))
-            os.setgid(account.pw_gid)
-            os.setuid(account.pw_uid)
-            os.write(writer, _ledger_probe(database).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(writer)
-    chunks = []
-    while chunk := os.read(reader, 65536):
-        chunks.append(chunk)
-    os.close(reader)
-    _, status = os.waitpid(pid, 0)
-    return b"".join(chunks).decode() if status == 0 else None
+    return unit_files.as_user(account, lambda: _ledger_probe(database))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
@@ -46,8 +46,20 @@ def unreadable(account: pwd.struct_passwd, paths: Iterable[str]
     cannot tell (it is neither root nor that user). Tried for real, as that user (in a
     child process with its uid, gid and groups), so folders, ACLs and modes all count."""
     paths = list(paths)
+    report = as_user(account, lambda: "\n".join(
+        f"{p}\0{why}" for p, why in _try(paths).items()))
+    if report is None:
+        return None
+    return dict(line.split("\0", 1) for line in report.splitlines() if line)
+
+
+def as_user(account: pwd.struct_passwd, probe: Callable[[], str]) -> str | None:
+    """What `probe` returns when run as `account`: here when this process is that user,
+    else in a child process with its uid, gid and groups. None when this process can
+    become neither (it is not root) or the child failed. `probe` makes only system calls
+    (it runs in a forked child of a threaded process)."""
     if os.geteuid() == account.pw_uid:
-        return _try(paths)
+        return probe()
     if os.geteuid() != 0:
         return None
     reader, writer = os.pipe()
@@ -59,8 +71,7 @@ def unreadable(account: pwd.struct_passwd, paths: Iterable[str]
             os.setgroups(os.getgrouplist(account.pw_name, account.pw_gid))
             os.setgid(account.pw_gid)
             os.setuid(account.pw_uid)
-            report = "\n".join(f"{p}\0{why}" for p, why in _try(paths).items())
-            os.write(writer, report.encode())
+            os.write(writer, probe().encode())
             status = 0
         finally:
             os._exit(status)
@@ -70,10 +81,7 @@ def unreadable(account: pwd.struct_passwd, paths: Iterable[str]
         chunks.append(chunk)
     os.close(reader)
     _, status = os.waitpid(pid, 0)
-    if status != 0:
-        return None
-    lines = b"".join(chunks).decode().splitlines()
-    return dict(line.split("\0", 1) for line in lines if line)
+    return b"".join(chunks).decode() if status == 0 else None
 
 
 def _try(paths: list[str]) -> dict[str, str]:
