@@ -247,14 +247,9 @@ class Checkout:
         order = self.ledger.get(order_id)
         if order is None or order.state != L.AWAITING or order.txn_id is None:
             return True
-        try:
-            status = await self.pakasir.status(order.id, order.txn_id, order.amount)
-        except PakasirError as exc:
-            log.warning("status check failed: %s", exc)
-            self._pakasir_failed(exc)
+        status = await self._status(order, "status check")
+        if status is None:
             return False
-        self.pakasir_outage.answered()
-        self.pakasir_refusal.accepted()
         if status.state == COMPLETED:
             return await self.paid(order, status)
         return False
@@ -268,19 +263,28 @@ class Checkout:
         if order.txn_id is None or order.state not in (L.AWAITING, L.EXPIRED, L.CANCELLED):
             return True  # nothing Pakasir could add to what the ledger says
         with qlog.order_context(order.id):
-            try:
-                status = await self.pakasir.status(order.id, order.txn_id, order.amount)
-            except PakasirError as exc:
-                log.warning("status check asked by the buyer failed: %s", exc)
-                self._pakasir_failed(exc)
+            status = await self._status(order, "status check asked by the buyer")
+            if status is None:
                 return False
-            self.pakasir_outage.answered()
-            self.pakasir_refusal.accepted()
             current = self.ledger.get(order.id)
             if status.state == COMPLETED and current is not None and current.state in (
                     L.AWAITING, L.EXPIRED, L.CANCELLED):
                 await self.paid(current, status)
             return True
+
+    async def _status(self, order: Order, what: str) -> Status | None:
+        """The transaction's status at Pakasir, its answer (or failure) counted for the
+        outage and refusal notices; None when Pakasir did not answer."""
+        assert order.txn_id is not None
+        try:
+            status = await self.pakasir.status(order.id, order.txn_id, order.amount)
+        except PakasirError as exc:
+            log.warning("%s failed: %s", what, exc)
+            self._pakasir_failed(exc)
+            return None
+        self.pakasir_outage.answered()
+        self.pakasir_refusal.accepted()
+        return status
 
     def is_payable(self, order: Order) -> bool:
         """Its QR may still be paid: shown, awaiting payment, before its deadline."""
