@@ -86,7 +86,7 @@ async def _run(
     except (OSError, sqlite3.Error, LedgerError) as exc:
         raise Fatal(f"cannot open the ledger {config.shop.database} (shop.database): "
                     f"{exc}") from None
-    backends = backends or Registry()
+    backends = backends or Registry(shop=config.shop)
     try:
         async with (
             http.client(20.0) as bot_http,

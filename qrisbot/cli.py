@@ -56,11 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from qrisbot.provision.panels.trust import trust
 
         return trust(trusted.id, trusted.panel, args.yes, config_path=args.config)
-    from qrisbot.unfinished import panels_not_sold
-
-    if args.command != "check-config" and (refused := panels_not_sold(config)):
-        print(f"{args.config}: {refused}", file=sys.stderr)
-        return EXIT_CONFIG
     if args.command == "check-config":
         return _check_config(config, args.config, online=args.online,
                              unit_user=args.unit_user)

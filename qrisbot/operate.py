@@ -309,6 +309,9 @@ def servers_detect(config: cfg.Config, server_id: str, root: str = "") -> int:
     servers = _servers(config, server_id)
     if servers is None:
         return EXIT_FAILURE
+    if servers[0].panel is not None:
+        return fail(f"{server_id}: a {servers[0].panel.type} panel has no autoscript layout to "
+                    "detect (servers check tells what the panel has)")
     found = trio.run(_detect, servers[0], root)
     if found.error is not None:
         return fail(f"{server_id}: {found.error}")
@@ -345,7 +348,7 @@ def accounts_on(config: cfg.Config, server_id: str) -> tuple[cfg.Server, Found] 
     servers = _servers(config, server_id)
     if servers is None:
         return None
-    backends = Registry()
+    backends = Registry(shop=config.shop)
     if Feature.READ not in backends.backend(servers[0]).features:
         fail(f"{server_id}: the accounts on a server with custom commands cannot be read")
         return None

@@ -58,17 +58,6 @@ def findings(config: Config) -> Findings:
     return Findings(tuple(errors), tuple(warnings))
 
 
-def panels_not_sold(config: Config) -> str | None:
-    """Why the daemon and the operator commands refuse this configuration, in one line:
-    panel servers are configured, but no backend sells on them yet."""
-    panels = [f"{s.id!r} ({s.panel.type})" for s in config.servers if s.panel is not None]
-    if not panels:
-        return None
-    return (f"server{'s' if len(panels) > 1 else ''} {', '.join(panels)}: panel servers are "
-            "not sold yet by this version; remove them or set them aside to run "
-            "(check-config validates them)")
-
-
 def _server(at: str, server: Server, errors: list[str], warnings: list[str]) -> None:
     if _is_documentation(server.domain):
         warnings.append(f"{at}.domain: {server.domain} is a documentation name "

@@ -353,17 +353,3 @@ def test_check_config_validates_panel_servers_and_says_what_a_panel_cannot_do(
     path = edited_example(tmp_path / "xui", with_panel("3x-ui"))
     assert main(["check-config", "--config", str(path)]) == 0
     assert "ip_limit" not in capsys.readouterr().err  # 3x-ui enforces it
-
-
-def test_run_and_operator_commands_refuse_panel_servers_in_one_line(tmp_path):
-    from test_cli import edited_example
-
-    path = edited_example(tmp_path, with_panel("pasarguard"))
-    env = {"PATH": "/usr/bin:/bin", "QRISBOT_PANEL_NL1_PASSWORD": PANEL_PASSWORD}
-    for command in (["run"], ["orders", "list"], ["servers", "check"]):
-        result = subprocess.run([sys.executable, "-m", "qrisbot", *command, "-c", str(path)],
-                                capture_output=True, text=True, timeout=60, env=env)
-        assert result.returncode == 2, (command, result.stderr)
-        assert result.stderr == (
-            f"{path}: server 'nl1' (pasarguard): panel servers are not sold yet by this "
-            "version; remove them or set them aside to run (check-config validates them)\n")

@@ -75,9 +75,10 @@ def account(name: str = "budi_99", secret: str = SECRET, *, months: int = 1,
                    expires=today() + dt.timedelta(days=days), months=months, days=days)
 
 
-def renewal(name: str = "budi_99", secret: str = SECRET, *, expires: dt.date) -> Extension:
-    return Extension(order_id="ORD2", made_by="ORD1", username=name, secret=secret,
-                     expires=expires)
+def renewal(name: str = "budi_99", secret: str = SECRET, *, expires: dt.date,
+            months: int = 1, order: str = "ORD2") -> Extension:
+    return Extension(order_id=order, made_by="ORD1", username=name, secret=secret,
+                     expires=expires, months=months)
 
 
 def secret_of(fake: FakeMarzban, name: str, protocol: str = "vless") -> str:
@@ -113,15 +114,16 @@ async def test_create_gives_the_buyer_their_secret_date_quota_links_and_subscrip
         assert user.inbounds == {"vless": ["VLESS TCP REALITY"]}
     else:
         assert user.group_ids == [2]
-    delivery = await backend.delivery("budi_99")
+    delivery = await backend.share("budi_99")
     expected = 1 if fake.dialect == "marzban" else 2
     assert len(delivery.links) == expected
     assert all(SECRET in link and link.startswith("vless://") for _, link in delivery.links)
     assert delivery.links[0][0] == "budi_99 [VLESS TCP REALITY]"  # the panel's remark
     sub = delivery.subscription_url
     assert sub is not None and sub.startswith("https://sub.example.com/sub/")
-    assert delivery.to_json()["kind"] == "panel"
-    assert delivery.to_json()["links"][0] == list(delivery.links[0])
+    made = await backend.create(account(months=2, days=60))  # a repeat gives the same
+    assert made.to_json()["kind"] == "panel" and made.subscription is not None
+    assert made.to_json()["links"] == [list(link) for link in delivery.links]
 
 
 async def test_trial_quota_is_its_days_share_of_a_month_and_at_least_1_gb(
@@ -164,15 +166,18 @@ async def test_extend_sets_the_day_raises_the_quota_and_keeps_the_usage(
     fake.set_usage("budi_99", 100 * GB)  # all of it: the panel has limited the user
     assert fake.users["budi_99"].status == "limited"
     new_day = today() + dt.timedelta(days=90)
-    await backend.extend(renewal(expires=new_day), months=2)
+    await backend.extend(renewal(expires=new_day, months=2))
     user = fake.users["budi_99"]
     assert user.expire == end_of(new_day)
     assert (user.data_limit, user.used_traffic, user.status) == (300 * GB, 100 * GB, "active")
     assert secret_of(fake, "budi_99") == SECRET
-    await backend.extend(renewal(expires=new_day), months=2)  # a repeat: nothing added
+    await backend.extend(renewal(expires=new_day, months=2))  # a repeat: nothing added
     assert fake.users["budi_99"].data_limit == 300 * GB
-    # Without `months`: the months between the current last day and the new one.
-    await backend.extend(renewal(expires=new_day + dt.timedelta(days=30)))
+    await backend.extend(renewal(expires=new_day + dt.timedelta(days=30), order="ORD3"))
+    assert fake.users["budi_99"].data_limit == 400 * GB
+    # Days the operator gives (no paid months) add no traffic.
+    await backend.extend(renewal(expires=new_day + dt.timedelta(days=37), months=0,
+                                 order="ORD4"))
     assert fake.users["budi_99"].data_limit == 400 * GB
     with pytest.raises(AccountMissing):
         await backend.extend(renewal("sari_1", expires=new_day))
@@ -186,7 +191,7 @@ async def test_remove_deletes_only_an_account_still_ending_that_day(
     await backend.create(account("sari_1", other, days=30, order="ORD3"))
     await backend.create(account("tono_1", str(uuid.uuid4()), days=30, order="ORD4"))
     await backend.extend(renewal("tono_1", secret_of(fake, "tono_1"),
-                                 expires=day + dt.timedelta(days=30)), months=1)
+                                 expires=day + dt.timedelta(days=30)))
     done = await backend.remove([
         Removal("ORD1", "budi_99", SECRET, day),
         Removal("ORD3", "sari_1", str(uuid.uuid4()), day),  # the name is someone else's
@@ -238,7 +243,7 @@ async def test_an_expired_token_is_fetched_again_once(fake: FakeMarzban,
         for _ in range(5):
             nursery.start_soon(backend.presence, "budi_99")
     assert fake.logins == 2
-    await backend.extend(renewal(expires=today() + dt.timedelta(days=60)), months=1)
+    await backend.extend(renewal(expires=today() + dt.timedelta(days=60)))
     assert fake.logins == 2
 
 
@@ -258,7 +263,7 @@ async def test_each_fault_is_a_transient_backend_error_without_secrets(
         fake: FakeMarzban, backend: Backend, fault: Any, said: str) -> None:
     await backend.create(account())
     attempts: list[tuple[Any, ...]] = [
-        ("get", backend.presence, "budi_99"), ("get", backend.delivery, "budi_99"),
+        ("get", backend.presence, "budi_99"), ("get", backend.share, "budi_99"),
         ("create", backend.create, account("sari_1")), ("list", backend.read_accounts)]
     for call, method, *args in attempts:
         fake.fail(call, fault)
@@ -302,7 +307,7 @@ async def test_marzban_without_configured_tags_uses_every_inbound_of_the_protoco
     await backend.create(account())
     assert fake.users["budi_99"].inbounds == {"vmess": ["VMess WS"]}
     assert fake.users["budi_99"].proxies == {"vmess": {"id": SECRET}}
-    (label, link), = (await backend.delivery("budi_99")).links
+    (label, link), = (await backend.share("budi_99")).links
     assert link.startswith("vmess://") and label == "budi_99 [VMess WS]"
     await backend.aclose()
 
@@ -367,10 +372,10 @@ async def test_pasarguard_links_come_from_the_subscription_whose_url_always_chan
     fake = await pasarguard(nursery)
     backend = make(fake)
     await backend.create(account())
-    first, second = await backend.delivery("budi_99"), await backend.delivery("budi_99")
+    first, second = await backend.share("budi_99"), await backend.share("budi_99")
     assert first.subscription_url != second.subscription_url
     assert first.links == second.links and len(first.links) == 2
-    assert fake.count("links") == 2
+    assert fake.count("links") == 3  # the create read them once for the buyer
     # Unchanged state is not drift: read_accounts gives the same account both times.
     assert (await backend.read_accounts()) == (await backend.read_accounts())
     await backend.aclose()

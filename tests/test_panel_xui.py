@@ -89,7 +89,7 @@ async def test_3_1_create_puts_one_email_in_every_inbound_with_the_shop_s_terms(
     assert fake.count("clients/add") == 1
     assert await xui.presence("budi") is Presence.TAKEN
     assert await xui.presence("BUDI") is Presence.TAKEN  # the panel's rule: any case
-    delivery = await xui.delivery("budi")
+    delivery = await xui.share("budi")
     assert delivery.subscription_url == ("https://nl1.example.com:2096/sub/"
                                          + sub_id("ord1", SECRET))
     assert len(delivery.links) == 2 and all(SECRET in link for _, link in delivery.links)
@@ -140,15 +140,17 @@ async def test_3_1_extend_sets_the_date_and_raises_the_quota_once_keeping_usage(
     await xui.create(account(months=1))
     fake.set_usage("budi", up=10 * GB, down=20 * GB)
     later = dt.date(2027, 2, 14)
-    renewal = Extension("ren1", "ord1", "budi", SECRET, later)
-    await xui.extend(renewal, months=2)
-    await xui.extend(renewal, months=2)  # a retry of the same renewal: no second raise
+    renewal = Extension("ren1", "ord1", "budi", SECRET, later, months=2)
+    await xui.extend(renewal)
+    given = await xui.extend(renewal)  # a retry of the same renewal: no second raise
     client = fake.clients(1)[0]
     assert client["totalGB"] == 300 * GB
     assert dt.datetime.fromtimestamp(client["expiryTime"] / 1000, dt.UTC).date() == later
     assert client["id"] == SECRET and client["subId"] == sub_id("ord1", SECRET)
     assert await xui.usage() == {"budi": (30 * GB, 300 * GB)}
     assert fake.count("inbounds/list") >= 1
+    assert given.expires == later and given.to_json()["kind"] == "panel"
+    assert given.subscription == "https://nl1.example.com:2096/sub/" + sub_id("ord1", SECRET)
     with pytest.raises(AccountMissing):
         await xui.extend(Extension("ren2", "ord9", "sari", SECRET, later))
     with pytest.raises(UsernameTaken):
@@ -212,7 +214,7 @@ async def test_2_x_gives_each_inbound_its_own_email_with_one_uuid_and_subscripti
     fake.set_usage("budi-2", down=1 * GB)
     assert await xui.usage() == {"budi": (4 * GB, 100 * GB)}
     # No clients/links before 3.1: links from each inbound's stream settings.
-    delivery = await xui.delivery("budi")
+    delivery = await xui.share("budi")
     assert [link.split("@")[1].split("?")[0] for _, link in delivery.links] == [
         f"nl1.example.com:{fake.panel.inbounds[i].port}" for i in (1, 2)]
     assert delivery.subscription_url is not None
@@ -220,7 +222,7 @@ async def test_2_x_gives_each_inbound_its_own_email_with_one_uuid_and_subscripti
     found = await xui.read_accounts()
     assert [(a.username, a.last_day) for a in found.accounts] == [("budi", DAY)]
     later = dt.date(2027, 2, 14)
-    await xui.extend(Extension("ren1", "ord1", "budi", SECRET, later), months=1)
+    await xui.extend(Extension("ren1", "ord1", "budi", SECRET, later, months=1))
     assert [c["totalGB"] for i in (1, 2) for c in fake.clients(i)] == [200 * GB] * 2
     assert (await xui.read_accounts()).accounts[0].last_day == later
 
@@ -256,7 +258,7 @@ async def test_3_0_logs_in_with_the_csrf_token_and_sends_it_on_every_change(nurs
     assert xui.family is Family.V3_0
     assert emails(fake) == [(1, "budi"), (2, "budi")]  # 3.0: one email, one subId
     fake.expire_sessions()  # the CSRF token dies with the session: 404, log in again
-    await xui.extend(Extension("ren1", "ord1", "budi", SECRET, dt.date(2027, 2, 14)))
+    await xui.extend(Extension("ren1", "ord1", "budi", SECRET, dt.date(2027, 2, 14), months=1))
     assert fake.logins == 2
     assert fake.clients(2)[0]["totalGB"] == 200 * GB
 

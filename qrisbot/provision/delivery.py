@@ -2,8 +2,7 @@
 
 Each kind is a frozen record whose `to_json` is exactly the JSON the ledger has always
 stored in `details` (key for key, in the same order), so rows written before these records
-existed read as they are. The panel kind (`panels/delivery.py`) joins the union when the
-panel backends are wired in.
+existed read as they are.
 """
 
 from __future__ import annotations
@@ -67,4 +66,19 @@ class CustomDetails(_Base):
         return self._base() | {"kind": self.kind}
 
 
-Delivery = SshDetails | XrayLinks | CustomDetails
+@attrs.frozen
+class PanelLinks(_Base):
+    """An account on a web panel: the panel's share links for it and its subscription URL
+    (absolute; None when the panel gives none and no `sub_url` is configured)."""
+
+    kind: ClassVar[str] = "panel"
+    links: tuple[tuple[str, str], ...]  # (label, share link)
+    subscription: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return self._base() | {"kind": self.kind,
+                               "links": [[label, link] for label, link in self.links],
+                               "subscription": self.subscription}
+
+
+Delivery = SshDetails | XrayLinks | CustomDetails | PanelLinks

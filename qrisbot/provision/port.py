@@ -148,13 +148,15 @@ class Account:
 @attrs.frozen
 class Extension:
     """Set an existing account's last day to `expires` (a date, not "plus N days": running
-    it twice changes nothing)."""
+    it twice changes nothing), and, where the server counts traffic (Feature.QUOTA), add
+    `months` paid months' quota to its limit, once per renewal order."""
 
     order_id: str  # the renewal
     made_by: str  # the order that created the account (its tag on the server)
     username: str
     secret: str = attrs.field(repr=False)
     expires: dt.date
+    months: int = 0  # paid months (0: days given by the operator add no traffic)
 
     def __attrs_post_init__(self) -> None:
         check_identity(self.username, self.secret, self.order_id, self.made_by)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from qrisbot.config import Server
+from qrisbot.config import Server, Shop
 from qrisbot.provision.port import Backend
 from qrisbot.provision.ssh.backend import SshBackend
 from qrisbot.provision.ssh.connections import Connections
@@ -25,9 +25,12 @@ class Registry:
     server's backend instead of its configured kind."""
 
     def __init__(self, connections: Connections | None = None,
-                 make: Callable[[Server], Backend] | None = None) -> None:
+                 make: Callable[[Server], Backend] | None = None, *,
+                 shop: Shop | None = None) -> None:
         # One pool for every SSH backend: servers on one VPS share a connection and its lock.
         self._connections = connections or Connections()
+        # A panel's dates and quotas follow the shop's time zone and month.
+        self._shop = shop or Shop()
         self._make = make or self._configured
         self._built: dict[str, Backend] = {}
 
@@ -39,7 +42,20 @@ class Registry:
         return built
 
     def _configured(self, server: Server) -> Backend:
-        return SshBackend(server, self._connections)
+        if server.panel is None:
+            return SshBackend(server, self._connections)
+        # Imported here: an SSH-only shop never loads the panels' code.
+        if server.panel.type == "3x-ui":
+            from qrisbot.provision.panels.xui import XuiBackend
+
+            return XuiBackend(server, self._shop)
+        if server.panel.type == "marzban":
+            from qrisbot.provision.panels.marzban import MarzbanBackend
+
+            return MarzbanBackend(server, self._shop)
+        from qrisbot.provision.panels.pasarguard import PasarGuardBackend
+
+        return PasarGuardBackend(server, self._shop)
 
     async def aclose(self) -> None:
         """Close every backend built, then the shared SSH connections."""

@@ -203,7 +203,7 @@ class Fulfilment:
         try:
             delivery = await backend.extend(Extension(
                 order_id=order.id, made_by=account.tag, username=account.username,
-                secret=account.secret, expires=expires))
+                secret=account.secret, expires=expires, months=order.months))
         except UsernameTaken:
             raise _GiveUp("the account's name on the server belongs to someone else") from None
         except AccountMissing:

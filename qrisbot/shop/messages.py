@@ -317,14 +317,23 @@ def _account_body(info: dict[str, Any], lang: str, title: Html) -> Html:
                     username=info["username"], password=info["secret"], expires=expires,
                     ports=ports, payload=info["payload"])
     if info["kind"] == "xray":
-        links = Html("\n\n".join(
-            f"<b>{html.escape(label)}</b>\n<code>{html.escape(link)}</code>"
-            for label, link in info["links"]
-        ))
         return text("account_xray", lang, title=title,
                     host=info["host"], username=info["username"], secret_label=secret_label,
                     secret=info["secret"], network=info["network"], path=info["path"],
-                    expires=expires, ports=ports, links=links)
+                    expires=expires, ports=ports, links=_links(info["links"]))
+    if info["kind"] == "panel":
+        subscription = (text("subscription_line", lang, url=info["subscription"])
+                        if info.get("subscription") else Html(""))
+        return text("account_panel", lang, title=title, host=info["host"],
+                    username=info["username"], secret_label=secret_label,
+                    secret=info["secret"], expires=expires, subscription=subscription,
+                    links=_links(info["links"]))
     return text("account_custom", lang, title=title, host=info["host"],
                 username=info["username"], secret_label=secret_label, secret=info["secret"],
                 expires=expires)
+
+
+def _links(links: list[list[str]]) -> Html:
+    return Html("\n\n".join(
+        f"<b>{html.escape(label)}</b>\n<code>{html.escape(link)}</code>"
+        for label, link in links))

@@ -388,6 +388,22 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Host: <code>{host}</code>\nUsername: <code>{username}</code>\n"
         "{secret_label}: <code>{secret}</code>\nValid until: <b>{expires}</b>",
     ),
+    "account_panel": (
+        "{title}\n"
+        "Remarks: <code>{username}</code>\nDomain: <code>{host}</code>\n"
+        "{secret_label}: <code>{secret}</code>\nAktif sampai: <b>{expires}</b>\n"
+        "{subscription}\n{links}",
+        "{title}\n"
+        "Remarks: <code>{username}</code>\nDomain: <code>{host}</code>\n"
+        "{secret_label}: <code>{secret}</code>\nValid until: <b>{expires}</b>\n"
+        "{subscription}\n{links}",
+    ),
+    "subscription_line": (
+        "\n🔄 <b>Link langganan</b> (tempel di v2rayNG, NekoBox atau Hiddify: akun Anda "
+        "selalu terbaru):\n<code>{url}</code>\n",
+        "\n🔄 <b>Subscription link</b> (paste it into v2rayNG, NekoBox or Hiddify: your "
+        "account stays up to date):\n<code>{url}</code>\n",
+    ),
     "port_line": ("{label}: {port}", "{label}: {port}"),
     # --- the buyer's accounts ----------------------------------------------------------------
     "button_my_accounts": ("👤 Akun saya", "👤 My accounts"),

@@ -1,25 +1,31 @@
-"""What the buyer of a panel account receives: the panel's share links for that client and
-its subscription URL, as the ledger stores it (`to_json`)."""
+"""What a panel shares for one of its clients (its share links and subscription URL), and
+the record the buyer receives made of it."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import attrs
 
+from qrisbot.config import Server
+from qrisbot.provision.delivery import PanelLinks
+
 
 @attrs.frozen
-class PanelDelivery:
+class PanelShare:
     links: tuple[tuple[str, str], ...]  # (label, share link)
     subscription_url: str | None  # absolute
 
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": "panel", "links": [[label, link] for label, link in self.links],
-                "subscription": self.subscription_url}
+    def delivery(self, server: Server, username: str, secret: str, expires: dt.date
+                 ) -> PanelLinks:
+        """The buyer's record: this share with the account's name, secret and last day."""
+        return PanelLinks(protocol=server.protocol, host=server.domain, username=username,
+                          secret=secret, expires=expires, links=self.links,
+                          subscription=self.subscription_url)
 
 
 def labelled(links: list[str]) -> tuple[tuple[str, str], ...]:

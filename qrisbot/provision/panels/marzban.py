@@ -25,8 +25,9 @@ import trio
 
 from qrisbot.config import Server, Shop
 from qrisbot.provision import recipes
+from qrisbot.provision.delivery import PanelLinks
 from qrisbot.provision.panels import marzban_answers as answers
-from qrisbot.provision.panels.delivery import PanelDelivery, labelled
+from qrisbot.provision.panels.delivery import PanelShare, labelled
 from qrisbot.provision.panels.http import SECONDS, Answer, PanelError, PanelHttp
 from qrisbot.provision.panels.marzban_answers import Malformed, PanelUser
 from qrisbot.provision.panels.terms import GB, end_of_day, last_day, quota_bytes
@@ -94,7 +95,7 @@ class MarzbanBackend:
         _check_name(username)
         return Presence.ABSENT if await self._read(username) is None else Presence.TAKEN
 
-    async def create(self, account: Account) -> None:
+    async def create(self, account: Account) -> PanelLinks:
         body = {"username": account.username, **await self._access(account.secret),
                 "expire": end_of_day(account.expires, self._zone),
                 "data_limit": quota_bytes(self.server.quota_gb, months=account.months,
@@ -118,12 +119,12 @@ class MarzbanBackend:
                 raise UsernameTaken(f"{self.server.id}: the name is taken on the panel"
                                     ) from None
             log.info("%s: the account was made by an earlier try", self.server.id)
+        return await self._delivery(account.username, account.secret, account.expires)
 
-    async def extend(self, extension: Extension, *, months: int | None = None) -> None:
-        """Set the account's expiry to the end of its new last day and add `months` x
-        quota_gb to its traffic limit (usage kept). `months` None: the whole months between
-        the account's current last day (today if it passed) and the new one. A repeat (the
-        expiry already set: its answer was lost) adds nothing."""
+    async def extend(self, extension: Extension) -> PanelLinks:
+        """Set the account's expiry to the end of its new last day and add the extension's
+        months x quota_gb to its traffic limit (usage kept). A repeat (the expiry already
+        set: its answer was lost) adds nothing."""
         user = await self._read(extension.username)
         if user is None:
             raise AccountMissing(f"{self.server.id}: the account is not on the panel")
@@ -132,12 +133,11 @@ class MarzbanBackend:
         expire = end_of_day(extension.expires, self._zone)
         body: dict[str, Any] = {"expire": expire}
         if user.expire != expire:
-            if months is None:
-                months = self._months_added(user, extension.expires)
-            limit = self._renewed_limit(user, months)
+            limit = self._renewed_limit(user, extension.months)
             if limit is not None:
                 body["data_limit"] = limit
         await self._call("PUT", "api/user/{}", extension.username, json=body)
+        return await self._delivery(extension.username, extension.secret, extension.expires)
 
     async def remove(self, removals: list[Removal]) -> dict[str, Removed]:
         done: dict[str, Removed] = {}
@@ -179,9 +179,9 @@ class MarzbanBackend:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # --- beyond the contract (until create/extend return the delivery) ----------------------
+    # --- beyond the contract ------------------------------------------------------------------
 
-    async def delivery(self, username: str) -> PanelDelivery:
+    async def share(self, username: str) -> PanelShare:
         """What the buyer receives: the panel's share links for the account and its
         subscription URL (absolute)."""
         _check_name(username)
@@ -189,7 +189,7 @@ class MarzbanBackend:
         if user is None:
             raise AccountMissing(f"{self.server.id}: the account is not on the panel")
         links = await self._links(user)
-        return PanelDelivery(labelled(links), self._absolute(user.subscription_url))
+        return PanelShare(labelled(links), self._absolute(user.subscription_url))
 
     async def usage(self) -> dict[str, tuple[int, int]]:
         """Username -> (bytes used, limit in bytes; 0 = unlimited), in one call."""
@@ -308,10 +308,8 @@ class MarzbanBackend:
         protocol = self.server.protocol
         return user.secret(protocol) == (secret if protocol == "trojan" else secret.lower())
 
-    def _months_added(self, user: PanelUser, expires: dt.date) -> int:
-        today = dt.datetime.now(self._zone).date()
-        since = max(today, last_day(user.expire, self._zone)) if user.expire else today
-        return max(1, round((expires - since).days / self._days_per_month))
+    async def _delivery(self, username: str, secret: str, expires: dt.date) -> PanelLinks:
+        return (await self.share(username)).delivery(self.server, username, secret, expires)
 
     def _renewed_limit(self, user: PanelUser, months: int) -> int | None:
         """The limit after a renewal: raised by the months' quota, usage untouched; an

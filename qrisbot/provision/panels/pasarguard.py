@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
 from qrisbot.config import Server, Shop
+from qrisbot.provision.delivery import PanelLinks
 from qrisbot.provision.panels import marzban_answers as answers
 from qrisbot.provision.panels.http import PanelError
 from qrisbot.provision.panels.marzban import MarzbanBackend, proxy_settings
@@ -39,9 +40,9 @@ class PasarGuardBackend(MarzbanBackend):
         return (PASARGUARD_USERNAME.fullmatch(name) is not None
                 and CONSECUTIVE_SPECIALS.search(name) is None)
 
-    async def create(self, account: Account) -> None:
+    async def create(self, account: Account) -> PanelLinks:
         try:
-            await super().create(account)
+            return await super().create(account)
         except PanelError as error:
             if error.status == 404:  # "Group not found": renamed or deleted since
                 self._group_ids = None

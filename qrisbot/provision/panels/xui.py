@@ -34,7 +34,8 @@ import attrs
 import httpx
 
 from qrisbot.config import Server, Shop
-from qrisbot.provision.panels.delivery import PanelDelivery, labelled
+from qrisbot.provision.delivery import PanelLinks
+from qrisbot.provision.panels.delivery import PanelShare, labelled
 from qrisbot.provision.panels.http import SECONDS, PanelError, PanelHttp
 from qrisbot.provision.panels.terms import end_of_day, last_day, quota_bytes
 from qrisbot.provision.panels.xui_clients import Client, Entry, Snapshot, share_link, snapshot
@@ -120,7 +121,7 @@ class XuiBackend:
 
         return await self._run(look)
 
-    async def create(self, account: Account) -> None:
+    async def create(self, account: Account) -> PanelLinks:
         """Make the client in every configured inbound; a repeat for the same order adds
         only what is missing; raises UsernameTaken when the name is someone else's."""
         if not UUID.fullmatch(account.secret.lower()):
@@ -133,14 +134,18 @@ class XuiBackend:
                         f"{MARK} {account.order_id}")
         await self._run(lambda family: self._create(family, client))
         log.info("account %s created on %s", account.username, self.server.id)
+        return (await self.share(account.username)).delivery(
+            self.server, account.username, account.secret, account.expires)
 
-    async def extend(self, extension: Extension, *, months: int | None = None) -> None:
-        """Set the account's last day and raise its traffic limit by `months` paid months
-        (None: the months between the old and the new last day, at least one)."""
+    async def extend(self, extension: Extension) -> PanelLinks:
+        """Set the account's last day and raise its traffic limit by the extension's paid
+        months (once per renewal order)."""
         _check_name(extension.username)
-        await self._run(lambda family: self._extend(family, extension, months))
+        await self._run(lambda family: self._extend(family, extension))
         log.info("account %s on %s extended to %s", extension.username, self.server.id,
                  extension.expires)
+        return (await self.share(extension.username)).delivery(
+            self.server, extension.username, extension.secret, extension.expires)
 
     async def remove(self, removals: list[Removal]) -> dict[str, Removed]:
         outcomes: dict[str, Removed] = {}
@@ -179,9 +184,9 @@ class XuiBackend:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # --- beyond the contract (the lead wires these) ---------------------------------------
+    # --- beyond the contract ------------------------------------------------------------------
 
-    async def delivery(self, username: str) -> PanelDelivery:
+    async def share(self, username: str) -> PanelShare:
         """What the buyer receives: the panel's share links (3.1+: `clients/links`; older:
         built from each inbound's stream settings, none for REALITY and the like, which the
         subscription carries) and `sub_url` + subId."""
@@ -267,7 +272,7 @@ class XuiBackend:
                 raise UsernameTaken(client.email) from None
             raise
 
-    async def _extend(self, family: Family, extension: Extension, months: int | None) -> None:
+    async def _extend(self, family: Family, extension: Extension) -> None:
         found = await self._snapshot(family)
         protocols = self._configured(found)
         live = self._mine(found, family, extension.username, extension.secret)
@@ -277,12 +282,9 @@ class XuiBackend:
         expiry = end_of_day(extension.expires, self._zone) * 1000
         total = base.total
         marks = base.comment.split()
-        if total > 0 and extension.order_id not in marks[2:]:  # not raised by this renewal yet
-            if months is None:
-                days = (extension.expires - last_day(max(base.expiry, 1000) // 1000,
-                                                     self._zone)).days
-                months = max(1, round(days / self._days_per_month))
-            total += quota_bytes(self.server.quota_gb, months=months, days=0,
+        if total > 0 and extension.months > 0 and extension.order_id not in marks[2:]:
+            # not raised by this renewal yet
+            total += quota_bytes(self.server.quota_gb, months=extension.months, days=0,
                                  days_per_month=self._days_per_month)
         made_by = marks[1] if len(marks) > 1 and marks[0] == MARK else extension.made_by
         client = Client(base.email, extension.secret,
@@ -367,7 +369,7 @@ class XuiBackend:
                                              last_day(entry.expiry // 1000, self._zone))
         return Found(tuple(accounts.values()), skipped, tuple(notes))
 
-    async def _delivery(self, family: Family, username: str) -> PanelDelivery:
+    async def _delivery(self, family: Family, username: str) -> PanelShare:
         if family is Family.V3_1:
             got = await self._session.api(family, "GET", "clients/get/{}", username)
             record = got.get("client") if isinstance(got, dict) else None
@@ -389,7 +391,7 @@ class XuiBackend:
                 e.inbound, self.server.domain, e.key, e.email)) is not None]
         url = self.panel.sub_url + subscription if self.panel.sub_url and subscription \
             else None
-        return PanelDelivery(labelled(links), url)
+        return PanelShare(labelled(links), url)
 
     async def _usage(self, family: Family) -> dict[str, tuple[int, int]]:
         found = await self._snapshot(family)

@@ -67,7 +67,8 @@ def snapshot(what: str, obj: Any) -> Snapshot:
             continue
         inbounds[inbound.id] = inbound
         entries.extend(_entries(inbound, item.get("settings")))
-        for row in item.get("clientStats") or ():
+        stats = item.get("clientStats")
+        for row in stats if isinstance(stats, list) else ():
             if isinstance(row, dict) and isinstance(row.get("email"), str):
                 used[row["email"].lower()] = _int(row.get("up")) + _int(row.get("down"))
     return Snapshot(inbounds, tuple(entries), used)
