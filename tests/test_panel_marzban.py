@@ -32,6 +32,7 @@ from qrisbot.provision.port import (
     Presence,
     Removal,
     Removed,
+    Usage,
     UsernameTaken,
 )
 from qrisbot.testing.fake_marzban import FakeMarzban
@@ -209,7 +210,8 @@ async def test_read_accounts_and_usage_each_in_one_call(fake: FakeMarzban,
     await backend.create(account("sari_1", str(uuid.uuid4()), months=0, days=1, order="T1"))
     fake.set_usage("budi_99", 7 * GB)
     before = fake.count("list")
-    assert await backend.usage() == {"budi_99": (7 * GB, 100 * GB), "sari_1": (0, 100 * GB // 30)}
+    assert await backend.usage() == {"budi_99": Usage(7 * GB, 100 * GB),
+                                     "sari_1": Usage(0, 100 * GB // 30)}
     found = await backend.read_accounts()
     assert fake.count("list") == before + 2
     assert {(a.username, a.secret, a.last_day) for a in found.accounts} == {
@@ -357,7 +359,7 @@ async def test_pasarguard_api_key_needs_no_login_and_a_revoked_one_is_said(
     key = fake.make_api_key()
     backend = make(fake, password="", token=key)
     await backend.create(account())
-    assert await backend.usage() == {"budi_99": (0, 100 * GB)}
+    assert await backend.usage() == {"budi_99": Usage(0, 100 * GB)}
     assert fake.logins == 0
     fake._api_keys.clear()  # the seller revoked it
     with pytest.raises(BackendError) as refused:

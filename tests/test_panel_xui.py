@@ -25,6 +25,7 @@ from qrisbot.provision.port import (
     Presence,
     Removal,
     Removed,
+    Usage,
     UsernameTaken,
 )
 from qrisbot.testing.fake_xui import LOGIN_PAGE, FakeXui
@@ -147,7 +148,7 @@ async def test_3_1_extend_sets_the_date_and_raises_the_quota_once_keeping_usage(
     assert client["totalGB"] == 300 * GB
     assert dt.datetime.fromtimestamp(client["expiryTime"] / 1000, dt.UTC).date() == later
     assert client["id"] == SECRET and client["subId"] == sub_id("ord1", SECRET)
-    assert await xui.usage() == {"budi": (30 * GB, 300 * GB)}
+    assert await xui.usage() == {"budi": Usage(30 * GB, 300 * GB)}
     assert fake.count("inbounds/list") >= 1
     assert given.expires == later and given.to_json()["kind"] == "panel"
     assert given.subscription == "https://nl1.example.com:2096/sub/" + sub_id("ord1", SECRET)
@@ -212,7 +213,7 @@ async def test_2_x_gives_each_inbound_its_own_email_with_one_uuid_and_subscripti
     assert fake.count("inbounds/addClient") == 2
     fake.set_usage("budi", down=3 * GB)
     fake.set_usage("budi-2", down=1 * GB)
-    assert await xui.usage() == {"budi": (4 * GB, 100 * GB)}
+    assert await xui.usage() == {"budi": Usage(4 * GB, 100 * GB)}
     # No clients/links before 3.1: links from each inbound's stream settings.
     delivery = await xui.share("budi")
     assert [link.split("@")[1].split("?")[0] for _, link in delivery.links] == [
@@ -248,7 +249,7 @@ async def test_an_inbound_s_last_client_is_emptied_and_its_name_sold_again(nurse
     assert len(emails(fake)) == 2
     client = fake.clients(1)[0]
     assert (client["password"], client["enable"], client["totalGB"]) == (again, True, 100 * GB)
-    assert await xui.usage() == {"budi": (0, 100 * GB)}  # the reused client starts at zero
+    assert await xui.usage() == {"budi": Usage(0, 100 * GB)}  # the reused client starts at zero
 
 
 async def test_3_0_logs_in_with_the_csrf_token_and_sends_it_on_every_change(nursery):

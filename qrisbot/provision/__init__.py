@@ -20,6 +20,7 @@ from qrisbot.provision.port import (
     Removal,
     Removed,
     SecretKind,
+    Usage,
 )
 from qrisbot.provision.registry import Backends, Registry
 from qrisbot.provision.ssh.backend import SshBackend, delivery_for
@@ -28,7 +29,7 @@ from qrisbot.provision.ssh.connections import CommandFailed
 __all__ = ["Account", "AccountMissing", "Backend", "BackendError", "Backends", "CommandFailed",
            "Delivery", "Existing", "Extension", "Feature", "Found", "NoAnswer", "Presence",
            "Registry", "Removal", "Removed", "SecretKind", "ServerError", "SshBackend",
-           "SshProvisioner", "UsernameTaken", "details"]
+           "SshProvisioner", "Usage", "UsernameTaken", "details"]
 
 
 class SshProvisioner(Registry):

@@ -190,6 +190,19 @@ class Existing:
 
 
 @attrs.frozen
+class Usage:
+    """An account's traffic as its server counts it (Feature.QUOTA), in bytes."""
+
+    used: int
+    limit: int  # 0 = unlimited
+
+    @property
+    def share(self) -> float:
+        """The part of the limit used (0 when unlimited)."""
+        return self.used / self.limit if self.limit > 0 else 0.0
+
+
+@attrs.frozen
 class Found:
     accounts: tuple[Existing, ...]
     skipped: int  # entries that were not an account the shop can take on
@@ -236,6 +249,15 @@ class Backend(Protocol):
 
     async def login_opens(self, username: str, password: str) -> bool:
         """Does this secret log in to the account (a real login; Feature.LOGIN_PROOF)?"""
+        ...
+
+    async def delivery(self, username: str, secret: str, expires: dt.date) -> Delivery:
+        """What the buyer receives for an account the shop did not just make (a claim, an
+        import, the account's details shown again): a panel is asked for its current links."""
+        ...
+
+    async def usage(self) -> dict[str, Usage]:
+        """Username -> traffic, every account of the server in one call (Feature.QUOTA)."""
         ...
 
     async def aclose(self) -> None: ...

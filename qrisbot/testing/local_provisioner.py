@@ -18,6 +18,7 @@ from qrisbot.config import Server
 from qrisbot.provision import (
     Account,
     AccountMissing,
+    BackendError,
     Existing,
     Extension,
     Feature,
@@ -26,6 +27,7 @@ from qrisbot.provision import (
     Removal,
     Removed,
     SecretKind,
+    Usage,
     UsernameTaken,
 )
 from qrisbot.provision.delivery import Delivery
@@ -163,6 +165,14 @@ class LocalBackend:
 
     async def login_opens(self, username: str, password: str) -> bool:
         return await self.local.password_opens(self.server, username, password)
+
+    async def delivery(self, username: str, secret: str, expires: dt.date) -> Delivery:
+        await trio.lowlevel.checkpoint()
+        return delivery_for(self.server, username, secret, expires)
+
+    async def usage(self) -> dict[str, Usage]:
+        raise BackendError(f"{self.server.id}: the server counts no traffic per account",
+                           transient=False)
 
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()

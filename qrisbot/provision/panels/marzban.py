@@ -46,6 +46,7 @@ from qrisbot.provision.port import (
     Removal,
     Removed,
     SecretKind,
+    Usage,
     UsernameTaken,
 )
 
@@ -191,10 +192,13 @@ class MarzbanBackend:
         links = await self._links(user)
         return PanelShare(labelled(links), self._absolute(user.subscription_url))
 
-    async def usage(self) -> dict[str, tuple[int, int]]:
-        """Username -> (bytes used, limit in bytes; 0 = unlimited), in one call."""
+    async def usage(self) -> dict[str, Usage]:
+        """Username -> traffic, every account in one call."""
         found, _ = await self._users()
-        return {user.username: (user.used, user.data_limit) for user in found}
+        return {user.username: Usage(user.used, user.data_limit) for user in found}
+
+    async def delivery(self, username: str, secret: str, expires: dt.date) -> PanelLinks:
+        return await self._delivery(username, secret, expires)
 
     # --- the dialect (PasarGuard overrides these) -------------------------------------------
 

@@ -22,6 +22,7 @@ shop's rules (reference/panels.md, issue 18 section 3):
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -54,6 +55,7 @@ from qrisbot.provision.port import (
     Removal,
     Removed,
     SecretKind,
+    Usage,
     UsernameTaken,
 )
 
@@ -193,9 +195,12 @@ class XuiBackend:
         _check_name(username)
         return await self._run(lambda family: self._delivery(family, username))
 
-    async def usage(self) -> dict[str, tuple[int, int]]:
-        """Username -> (bytes used, limit in bytes; 0 = unlimited), in one call."""
+    async def usage(self) -> dict[str, Usage]:
+        """Username -> traffic, every account in one call."""
         return await self._run(self._usage)
+
+    async def delivery(self, username: str, secret: str, expires: dt.date) -> PanelLinks:
+        return (await self.share(username)).delivery(self.server, username, secret, expires)
 
     # --- per family ---------------------------------------------------------------------------
 
@@ -393,16 +398,16 @@ class XuiBackend:
             else None
         return PanelShare(labelled(links), url)
 
-    async def _usage(self, family: Family) -> dict[str, tuple[int, int]]:
+    async def _usage(self, family: Family) -> dict[str, Usage]:
         found = await self._snapshot(family)
         first = self.panel.inbound_ids[0]
-        usage: dict[str, tuple[int, int]] = {}
+        usage: dict[str, Usage] = {}
         for entry in found.entries:
             if entry.inbound.id != first or is_emptied(entry):
                 continue
             emails = set(self._emails(family, entry.email).values())
             used = sum(found.used.get(email.lower(), 0) for email in emails)
-            usage[entry.email] = (used, entry.total)
+            usage[entry.email] = Usage(used, entry.total)
         return usage
 
     def _expiry(self, account: Account) -> int:

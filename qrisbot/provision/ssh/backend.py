@@ -15,6 +15,7 @@ from qrisbot.provision.delivery import CustomDetails, Delivery, SshDetails, Xray
 from qrisbot.provision.errors import AccountMissing, ServerError, UsernameTaken
 from qrisbot.provision.port import (
     Account,
+    BackendError,
     Extension,
     Feature,
     Found,
@@ -22,6 +23,7 @@ from qrisbot.provision.port import (
     Removal,
     Removed,
     SecretKind,
+    Usage,
 )
 from qrisbot.provision.ssh import existing, login, recipes
 from qrisbot.provision.ssh.connections import CommandFailed, Connections
@@ -124,6 +126,14 @@ class SshBackend:
                 _clean(result.stderr),
             )
         return found
+
+    async def delivery(self, username: str, secret: str, expires: dt.date) -> Delivery:
+        await trio.lowlevel.checkpoint()
+        return delivery_for(self.server, username, secret, expires)
+
+    async def usage(self) -> dict[str, Usage]:
+        raise BackendError(f"{self.server.id}: the server counts no traffic per account",
+                           transient=False)
 
     async def create(self, account: Account) -> Delivery:
         """Create the account (idempotent per order); raises UsernameTaken or ServerError.
