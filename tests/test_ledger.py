@@ -185,7 +185,7 @@ def test_a_schema_2_ledger_keeps_everything_and_gains_the_accounts_it_made(tmp_p
         assert (account.server_id, account.username, account.secret, account.protocol) == (
             order.server_id, order.username, order.secret, order.protocol)
         assert (account.owner_user_id, account.owner_chat_id) == (order.user_id, order.chat_id)
-        assert account.expires_on.isoformat() == order.expires_on
+        assert account.expires_on == order.expires_on
         assert account.state == (L.ACTIVE if account.expires_on >= today
                                  else L.ACCOUNT_EXPIRED)
         assert account.account_details() == json.loads(order.account)
@@ -331,9 +331,9 @@ def test_a_schema_4_ledger_keeps_everything_and_applies_its_renewals_in_flight(t
     today = dt.date(2026, 12, 8)
     renewal = ledger.claim_extension("VPN2002", today)
     assert (renewal.state, renewal.days, renewal.expires_on) == (
-        L.PROVISIONING, None, "2027-12-22")
+        L.PROVISIONING, None, dt.date(2027, 12, 22))
     gift = ledger.claim_extension("OPS1765000000000", today)
-    assert gift.expires_on == "2026-12-12"
+    assert gift.expires_on == dt.date(2026, 12, 12)
     ledger.close()
     Ledger.open(path).close()
     assert rows(path, "SELECT COUNT(*) FROM orders") == [(15,)]

@@ -8,6 +8,7 @@ trio's MockClock.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import os
 import sqlite3
@@ -21,19 +22,35 @@ import attrs
 
 from qrisbot.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-NEW: Final = "new"
-AWAITING: Final = "awaiting_payment"
-PAID: Final = "paid"
-PROVISIONING: Final = "provisioning"
-PROVISIONED: Final = "provisioned"
-DELIVERED: Final = "delivered"
-EXPIRED: Final = "expired"
-CANCELLED: Final = "cancelled"
-FAILED: Final = "failed"
-REFUNDED: Final = "refunded"
+
+class OrderState(enum.StrEnum):
+    """An order's state (its SQL value is the member's value)."""
+
+    NEW = "new"
+    AWAITING = "awaiting_payment"
+    PAID = "paid"
+    PROVISIONING = "provisioning"
+    PROVISIONED = "provisioned"
+    DELIVERED = "delivered"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+NEW: Final = OrderState.NEW
+AWAITING: Final = OrderState.AWAITING
+PAID: Final = OrderState.PAID
+PROVISIONING: Final = OrderState.PROVISIONING
+PROVISIONED: Final = OrderState.PROVISIONED
+DELIVERED: Final = OrderState.DELIVERED
+EXPIRED: Final = OrderState.EXPIRED
+CANCELLED: Final = OrderState.CANCELLED
+FAILED: Final = OrderState.FAILED
+REFUNDED: Final = OrderState.REFUNDED
 
 # The state machine of design.md; anything else is refused.
-TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+TRANSITIONS: Final[dict[OrderState, frozenset[OrderState]]] = {
     NEW: frozenset({AWAITING, CANCELLED}),
     AWAITING: frozenset({PAID, EXPIRED, CANCELLED}),
     # REFUNDED: a payment that arrived but was not honoured (e.g. the wrong amount).
@@ -52,15 +69,32 @@ OPEN: Final = frozenset({NEW, AWAITING})
 HOLDING: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, FAILED})
 UNFINISHED: Final = frozenset({NEW, AWAITING, PAID, PROVISIONING, PROVISIONED, FAILED})
 
-# What an order buys.
-PURCHASE: Final = "purchase"  # a new account
-RENEWAL: Final = "renewal"  # more time on an account the buyer owns (or the operator's gift)
-TRIAL: Final = "trial"  # a free account for a few hours, one per Telegram user ever
 
-# An account's life on its server.
-ACTIVE: Final = "active"
-ACCOUNT_EXPIRED: Final = "expired"  # past its last day, still on the server
-REMOVED: Final = "removed"
+
+class OrderKind(enum.StrEnum):
+    """What an order buys."""
+
+    PURCHASE = "purchase"  # a new account
+    RENEWAL = "renewal"  # more time on an account the buyer owns (or the operator's gift)
+    TRIAL = "trial"  # a free account for a few hours, one per Telegram user ever
+
+
+PURCHASE: Final = OrderKind.PURCHASE
+RENEWAL: Final = OrderKind.RENEWAL
+TRIAL: Final = OrderKind.TRIAL
+
+
+class AccountState(enum.StrEnum):
+    """An account's life on its server."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"  # past its last day, still on the server
+    REMOVED = "removed"
+
+
+ACTIVE: Final = AccountState.ACTIVE
+ACCOUNT_EXPIRED: Final = AccountState.EXPIRED
+REMOVED: Final = AccountState.REMOVED
 
 # Stands for the order that made an account made before the shop (imported): such an
 # account is known on its server by its name and secret.
@@ -107,6 +141,11 @@ class ExtensionQueued(LedgerError):
     """Another extension of the account is applied first (see `claim_extension`)."""
 
 
+def _date_or_none(value: str | dt.date | None) -> dt.date | None:
+    """A day as the ledger stores it (ISO text) or as given."""
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
 @attrs.frozen
 class Sales:
     orders: int
@@ -126,7 +165,7 @@ class Order:
     months: int
     amount: int
     language: str
-    state: str
+    state: OrderState = attrs.field(converter=OrderState)
     created_at: float
     deadline: float
     updated_at: float
@@ -136,13 +175,17 @@ class Order:
     qr: str | None = attrs.field(default=None, repr=False)
     qr_message_id: int | None = None
     paid_at: float | None = None
-    expires_on: str | None = None
+    # The account's last day: a purchase's from when it was made, a renewal's from when it
+    # was claimed (`claim_extension`).
+    expires_on: dt.date | None = attrs.field(default=None, converter=_date_or_none)
     account: str | None = attrs.field(default=None, repr=False)
     attempts: int = 0
     last_error: str | None = None
-    needs_attention: int = 0  # the operator should look at this order
-    retryable: int = 1  # a failed order the shop may try again by itself (e.g. on start)
-    kind: str = PURCHASE
+    # the operator should look at this order
+    needs_attention: bool = attrs.field(default=False, converter=bool)
+    # a failed order the shop may try again by itself (e.g. on start)
+    retryable: bool = attrs.field(default=True, converter=bool)
+    kind: OrderKind = attrs.field(default=PURCHASE, converter=OrderKind)
     account_id: int | None = None  # the account it made
     # A renewal: the days it adds (0: puts the ledger's day back on the server; None: a
     # renewal of an earlier release, whose day was fixed when it was paid).
@@ -168,13 +211,14 @@ class Account:
     owner_chat_id: int | None
     language: str
     expires_on: dt.date  # the last day it works
-    state: str  # ACTIVE, ACCOUNT_EXPIRED or REMOVED
+    state: AccountState = attrs.field(converter=AccountState)
     details: str = attrs.field(repr=False)  # JSON of what the buyer is shown
     made_by: str | None  # the order that created it
     created_at: float
     updated_at: float
     ends_at: float | None = None  # a trial's end (epoch seconds of the shop's clock)
-    remove_asked: int = 0  # the operator asked for its removal
+    # the operator asked for its removal
+    remove_asked: bool = attrs.field(default=False, converter=bool)
 
     @property
     def is_trial(self) -> bool:
@@ -372,7 +416,8 @@ class Ledger:
             day = (_extended_day(account, order, today) if account is not None
                    else order.expires_on)
             db.execute("UPDATE orders SET state=?, expires_on=?, updated_at=? WHERE id=?",
-                       (PROVISIONING, str(day) if day else None, time.time(), order.id))
+                       (PROVISIONING, day.isoformat() if day else None, time.time(),
+                        order.id))
         return self.get(order_id)
 
     def next_extension(self, account_id: int) -> Order | None:
@@ -396,7 +441,7 @@ class Ledger:
         return _order(row) if row is not None else None
 
     def transition(
-        self, order_id: str, from_states: Iterable[str], to_state: str, *,
+        self, order_id: str, from_states: Iterable[OrderState], to_state: OrderState, *,
         event: tuple[str, str] | None = None, **fields: Any
     ) -> Order | None:
         """Move the order to `to_state` only if it is in one of `from_states` right now;
@@ -948,8 +993,7 @@ def _refuse_a_second_renewal(db: sqlite3.Connection, account: Account) -> None:
 def _extended_day(account: Account, order: Order, today: dt.date) -> dt.date:
     """The last day an extension gives the account, decided when it is applied."""
     if order.days is None:  # fixed when it was paid, by an earlier release: never backwards
-        fixed = dt.date.fromisoformat(order.expires_on) if order.expires_on else None
-        return max(fixed or account.expires_on, account.expires_on)
+        return max(order.expires_on or account.expires_on, account.expires_on)
     if order.days == 0:  # a repair: the day the ledger has, put back on the server
         return account.expires_on
     # Days left are never lost; a trial becomes a paid account from today.
@@ -979,10 +1023,10 @@ def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
 
 # Orders that hold their username and a place (and are not yet an account).
 _ORDER_HOLDS: Final = (f"kind IN ('{PURCHASE}', '{TRIAL}') AND state IN "
-                       f"({','.join(repr(s) for s in sorted(HOLDING))})")
+                       f"({','.join(repr(str(s)) for s in sorted(HOLDING))})")
 # A renewal of order o's account that is not finished (one at a time per account).
 _RENEWING: Final = (f"o.kind='{RENEWAL}' AND o.state IN "
-                    f"({','.join(repr(s) for s in sorted(HOLDING))})")
+                    f"({','.join(repr(str(s)) for s in sorted(HOLDING))})")
 # Accounts that hold them: on their server (active, or expired and in its grace period,
 # when it may still be renewed).
 _ACCOUNT_HOLDS: Final = f"state != '{REMOVED}'"

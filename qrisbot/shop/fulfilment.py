@@ -194,7 +194,7 @@ class Fulfilment:
         account = self.ledger.account(order.account_id or 0)
         if account is None or order.expires_on is None:
             raise _GiveUp("the account to renew is not in the ledger")
-        expires = dt.date.fromisoformat(order.expires_on)
+        expires = order.expires_on
         # The account as made by its first order (its tag on the server), with the new day.
         renewed = Account(order_id=account.tag, username=account.username,
                           secret=account.secret, expires=expires, months=order.months,
@@ -244,7 +244,7 @@ class Fulfilment:
 
     def account(self, order: Order) -> Account:
         assert order.expires_on is not None
-        expires = dt.date.fromisoformat(order.expires_on)
+        expires = order.expires_on
         # A trial lasts hours: its days are those its last day is away (at least one).
         days = (self.config.shop.days_per_month * order.months if order.kind != L.TRIAL
                 else max((expires - self.today()).days, 1))
