@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import attrs
 import trio
 
 from qrisbot import __version__
@@ -135,11 +134,6 @@ def _check_config(config: cfg.Config, path: str, *, online: bool = False,
         return EXIT_OK
     from qrisbot.online import check_online
 
-    panels = [s.id for s in config.servers if s.panel is not None]
-    if panels:  # no panel backend to ask yet
-        print(f"(panel servers not checked online yet: {', '.join(panels)})", file=sys.stderr)
-        config = attrs.evolve(config, servers=tuple(
-            s for s in config.servers if s.panel is None))
     sys.stdout.flush()
     return check_online(config, unit_user=unit_user, config_path=path)
 

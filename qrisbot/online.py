@@ -6,6 +6,8 @@ daemon will meet it? One line per check, ✓ or ✗ with what to do; never a sec
   transaction that cannot exist: nothing is made, nothing costs);
 - each server, as the unit's user would reach it: its key_file and known_hosts readable by
   that user, the host key known, the login taken, the layout fitting (`servers check`);
+  a panel server: reached, its certificate trusted, logged in, its inbounds or groups
+  there and of the server's protocol (the same check as `servers check`);
 - webhook (when set): a qrisbot webhook answers at the listen address and path;
 - ledger: its folder is writable by the unit's user (and the ledger, if there, too).
 
@@ -25,6 +27,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import httpx
@@ -34,10 +37,14 @@ from qrisbot import http, unit_files
 from qrisbot.config import Config, Pakasir, Server
 from qrisbot.pakasir import Pakasir as PakasirClient
 from qrisbot.pakasir import PakasirError, Refused
+from qrisbot.provision.panels.check import check as check_panel
 from qrisbot.provision.ssh import hostkeys
 from qrisbot.provision.ssh.check import check
 from qrisbot.provision.ssh.connections import Connections, SshError
 from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
+
+if TYPE_CHECKING:
+    from qrisbot.provision import Registry
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 WEBHOOK_TIMEOUT = 5.0  # seconds for the webhook listener to answer a GET
@@ -102,20 +109,33 @@ def _account(name: str | None, config_path: str | os.PathLike[str] | None
 
 def _unit(config: Config, account: pwd.struct_passwd | None) -> Unit:
     me = account or pwd.getpwuid(os.geteuid())
-    paths = {p for s in config.servers for p in (s.ssh.key_file, s.ssh.known_hosts)}
+    paths = {p for s in config.servers for p in _files(s)}
     absent = frozenset(p for p in paths if not os.path.exists(p))
     return Unit(account, me.pw_name, unit_files.unreadable(me, sorted(paths - absent)), absent,
                 as_user(account, config.shop.database))
 
 
+def _files(server: Server) -> tuple[str, ...]:
+    """What the daemon's user must read to reach the server: its SSH key and known hosts,
+    or a panel's pinned certificates (an https panel whose pins file is there)."""
+    if server.panel is None:
+        return server.ssh.key_file, server.ssh.known_hosts
+    https = server.panel.url.startswith("https://")
+    return (server.panel.pins,) if https and os.path.exists(server.panel.pins) else ()
+
+
 async def _check_all(config: Config, unit: Unit, ledger: Line, out: Callable[[str], None]
                      ) -> int:
     """Every check at once (a slow server delays no other), printed in a fixed order."""
+    from qrisbot.provision import Registry
+
     connections = Connections()
+    backends = Registry(connections, shop=config.shop)
     checks: list[Callable[[], Awaitable[Line]]] = [
         lambda: _telegram(config),
         lambda: _pakasir(config.pakasir),
-        *[partial(_server, config, s, unit, connections) for s in config.servers],
+        *[partial(_panel, config, s, unit, backends) if s.panel is not None
+          else partial(_server, config, s, unit, connections) for s in config.servers],
         lambda: _webhook(config.pakasir),
         partial(_known, ledger),
     ]
@@ -134,7 +154,8 @@ async def _check_all(config: Config, unit: Unit, ledger: Line, out: Callable[[st
                 await event.wait()
                 out(str(results[i]))
     finally:
-        connections.close()
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + 5):
+            await backends.aclose()  # the SSH connections too
     return EXIT_OK if all(r is not None and r.ok for r in results) else EXIT_FAILURE
 
 
@@ -234,6 +255,27 @@ async def _server(config: Config, server: Server, unit: Unit,
     return Line(True, what, f"{unit.name} can read its key and known_hosts; logged in to "
                             f"{label} in {report.connect_ms:.0f} ms; the {server.protocol} "
                             "layout fits")
+
+
+async def _panel(config: Config, server: Server, unit: Unit, backends: Registry) -> Line:
+    """A panel server: `servers check`'s findings in one line (the failed ones, else what
+    was found)."""
+    panel = server.panel
+    assert panel is not None
+    what = f"server {server.id}"
+    if unit.unreadable is not None and panel.pins in unit.unreadable:
+        group = unit_files.group_name(unit.account.pw_gid) if unit.account else unit.name
+        at = f"$.servers[{config.servers.index(server)}].panel.pins"
+        return Line(False, what, f"{unit.name} cannot read {panel.pins} ({at}): "
+                                 f"{unit.unreadable[panel.pins]}; the daemon cannot trust the "
+                                 f"panel. Run: chgrp {group} {shlex.quote(panel.pins)} && "
+                                 f"chmod g+r {shlex.quote(panel.pins)}")
+    report = await check_panel(server, backends.backend(server))
+    bad = [f.text for f in report.findings if not f.ok]
+    if bad:
+        return Line(False, what, f"{report.where}: {'; '.join(bad)}. See qrisbot servers "
+                                 f"check {server.id}")
+    return Line(True, what, f"{report.where}: " + "; ".join(f.text for f in report.findings))
 
 
 async def _ssh_fix(server: Server, error: str) -> str:

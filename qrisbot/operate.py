@@ -24,6 +24,8 @@ from qrisbot import config as cfg
 from qrisbot import http, unit_files
 from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
+from qrisbot.provision.panels.check import PanelReport
+from qrisbot.provision.panels.check import check as check_panel
 from qrisbot.provision.port import Found
 from qrisbot.provision.ssh import hostkeys
 from qrisbot.provision.ssh.check import Report, check
@@ -251,7 +253,7 @@ def servers_check(config: cfg.Config, server_id: str | None, *,
             readable = _readable_by_the_unit(config, servers, config_path, unit_user)
         except unit_files.UnknownUser as exc:
             return fail(str(exc))
-    reports = trio.run(_check_all, servers)
+    reports = trio.run(_check_all, config, servers)
     for report in reports:
         _print_report(report)
     return EXIT_OK if readable and all(r.ok for r in reports) else EXIT_FAILURE
@@ -266,12 +268,16 @@ def _readable_by_the_unit(config: cfg.Config, servers: list[cfg.Server], config_
     needed: dict[str, list[str]] = {}  # path -> the keys that name it
     for server in servers:
         at = f"$.servers[{config.servers.index(server)}]"
+        if server.panel is not None:  # a pinned certificate is read as a known host is
+            if server.panel.url.startswith("https://"):
+                needed.setdefault(server.panel.pins, []).append(f"{at}.panel.pins")
+            continue
         for key in ("key_file", "known_hosts"):
             needed.setdefault(getattr(server.ssh, key), []).append(f"{at}.ssh.{key}")
     # Files that are not there are check-config's and servers trust's to name.
     failed = unit_files.unreadable(account, [p for p in needed if os.path.exists(p)])
     if failed is None:
-        print(f"(cannot tell whether {user}, the daemon's user, can read the key files: "
+        print(f"(cannot tell whether {user}, the daemon's user, can read the server files: "
               "run this as root or as that user)")
         return True
     group = unit_files.group_name(account.pw_gid)
@@ -284,16 +290,28 @@ def _readable_by_the_unit(config: cfg.Config, servers: list[cfg.Server], config_
     return not failed
 
 
-async def _check_all(servers: list[cfg.Server]) -> list[Report]:
+async def _check_all(config: cfg.Config, servers: list[cfg.Server]
+                     ) -> list[Report | PanelReport]:
+    from qrisbot.provision import Registry
+
     connections = Connections()
+    backends = Registry(connections, shop=config.shop)
     try:
-        return [await check(server, connections) for server in servers]
+        return [await check_panel(server, backends.backend(server))
+                if server.panel is not None else await check(server, connections)
+                for server in servers]
     finally:
-        connections.close()
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + 5):
+            await backends.aclose()
 
 
-def _print_report(report: Report) -> None:
+def _print_report(report: Report | PanelReport) -> None:
     s = report.server
+    if isinstance(report, PanelReport):
+        print(f"{s.id} ({s.protocol}) {report.where}: {'OK' if report.ok else 'PROBLEMS'}")
+        for finding in report.findings:
+            print(f"  {finding.verdict.value:7} {finding.text}")
+        return
     head = f"{s.id} ({s.protocol}) {s.ssh.user}@{s.ssh.host}:{s.ssh.port}"
     if report.error is not None:
         print(f"{head}: FAILED\n  {report.error}")

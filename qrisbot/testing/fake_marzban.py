@@ -71,7 +71,8 @@ class FakeMarzban(Fake):
     # --- driving it -------------------------------------------------------------------------
 
     def fail(self, call: str, fault: Fault | None = None, *, times: int = 1) -> None:
-        """call: token, create, get, list, modify, delete, reset, groups, inbounds, links."""
+        """call: token, create, get, list, modify, delete, reset, groups, inbounds,
+        inbound_details, system, links."""
         self._faults.setdefault(call, []).extend([fault or Fault()] * times)
 
     def count(self, call: str, username: str | None = None) -> int:
@@ -159,6 +160,10 @@ class FakeMarzban(Fake):
             return "inbounds", ""
         if (method, path) == ("GET", "/api/groups") and self.dialect == "pasarguard":
             return "groups", ""
+        if (method, path) == ("GET", "/api/system"):
+            return "system", ""
+        if (method, path) == ("GET", "/api/inbounds/details") and self.dialect == "pasarguard":
+            return "inbound_details", ""
         if m := USER_PATH.fullmatch(path):
             call = {("GET", None): "get", ("PUT", None): "modify", ("DELETE", None): "delete",
                     ("POST", "/reset"): "reset"}.get((method, m.group(2)))
@@ -181,6 +186,11 @@ class FakeMarzban(Fake):
                     {"tag": tag, "protocol": proto, "network": "tcp", "tls": "none",
                      "port": 443})
             return Response.json(by_protocol)
+        if call == "system":
+            return Response.json(self._system())
+        if call == "inbound_details":  # PasarGuard 3.0+: InboundSummary, sorted by tag
+            return Response.json([{"tag": tag, "protocol": proto, "network": "tcp"}
+                                  for tag, proto in sorted(self.inbounds.items())])
         if call == "groups":
             groups = [g.describe(sum(g.id in u.group_ids for u in self.users.values()))
                       for g in self.groups.values()]
@@ -223,6 +233,29 @@ class FakeMarzban(Fake):
             # OAuth2PasswordBearer(auto_error=True) in Marzban; PasarGuard's is False.
             return Response.json({"detail": "Not authenticated"}, 401)
         return Response.json({"detail": "Could not validate credentials"}, 401)
+
+    def _system(self) -> dict[str, Any]:
+        """GET /api/system (SystemStats, app/models/system.py): the panel's version first."""
+        statuses = [u.status for u in self.users.values()]
+        users = {"total_user": len(statuses), "online_users": 0,
+                 "users_active": statuses.count("active"),
+                 "users_on_hold": statuses.count("on_hold"),
+                 "users_disabled": statuses.count("disabled"),
+                 "users_expired": statuses.count("expired"),
+                 "users_limited": statuses.count("limited"),
+                 "incoming_bandwidth": 0, "outgoing_bandwidth": 0}
+        if self.dialect == "marzban":
+            return {"version": self.version, "mem_total": 2 * 2**30, "mem_used": 2**29,
+                    "cpu_cores": 2, "cpu_usage": 3.5, **users,
+                    "incoming_bandwidth_speed": 0, "outgoing_bandwidth_speed": 0}
+        # PasarGuard renamed the counters (SystemUsersStats: active_users, ...).
+        renamed = {"total_user": users["total_user"], "online_users": 0,
+                   **{f"{state}_users": users[f"users_{state}"]
+                      for state in ("active", "on_hold", "disabled", "expired", "limited")},
+                   "incoming_bandwidth": 0, "outgoing_bandwidth": 0}
+        return {"version": self.version, "uptime_seconds": 86400, "mem_total": 2 * 2**30,
+                "mem_used": 2**29, "disk_total": 40 * 2**30, "disk_used": 8 * 2**30,
+                "cpu_cores": 2, "cpu_usage": 3.5, **renamed}
 
     def _list(self, query: dict[str, str]) -> Response:
         """GET /api/users: every user in one call (offset, limit, status, one username; a

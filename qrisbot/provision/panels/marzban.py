@@ -27,6 +27,7 @@ from qrisbot.config import Server, Shop
 from qrisbot.provision import recipes
 from qrisbot.provision.delivery import PanelLinks
 from qrisbot.provision.panels import marzban_answers as answers
+from qrisbot.provision.panels.check import Finding, failed, missing, not_logged_in, ok
 from qrisbot.provision.panels.delivery import PanelShare, labelled
 from qrisbot.provision.panels.http import SECONDS, Answer, PanelError, PanelHttp
 from qrisbot.provision.panels.marzban_answers import Malformed, PanelUser
@@ -200,6 +201,28 @@ class MarzbanBackend:
     async def delivery(self, username: str, secret: str, expires: dt.date) -> PanelLinks:
         return await self._delivery(username, secret, expires)
 
+    async def check(self) -> list[Finding]:
+        """`servers check`: logged in, the panel's version, and what the server sells
+        through (its inbound tags; PasarGuard: its groups) there, of its protocol."""
+        name = "Marzban" if self.dialect == "marzban" else "PasarGuard"
+        try:
+            if self._credentials() is None:
+                await self._login(self._token)
+            # Any admin may read it on Marzban; PasarGuard asks for "system read".
+            system = await self._call("GET", "api/system", expect=(200, 403, 404))
+        except BackendError as exc:
+            return [not_logged_in(self.server, exc)]
+        how = "API key" if self._credentials() is not None else "password"
+        version = system.body.get("version") if isinstance(system.body, dict) else None
+        found = [ok(f"logged in ({how})"),
+                 ok(f"version: {name} {version}") if isinstance(version, str) and version
+                 else ok(f"version: {name} (the panel did not say which)")]
+        try:
+            found.extend(await self._check_inbounds())
+        except BackendError as exc:
+            found.append(failed(f"inbounds: cannot read them: {exc}"))
+        return found
+
     # --- the dialect (PasarGuard overrides these) -------------------------------------------
 
     async def _access(self, secret: str) -> dict[str, Any]:
@@ -214,6 +237,30 @@ class MarzbanBackend:
         """Is the user in one of this server's inbounds (read_accounts)?"""
         tags = user.inbounds.get(self.server.protocol, ())
         return bool(set(tags) & set(self.panel.inbounds)) if self.panel.inbounds else bool(tags)
+
+    async def _check_inbounds(self) -> list[Finding]:
+        answer = await self._call("GET", "api/inbounds")
+        tags = answers.inbound_protocols(answer.body, f"{self.server.id}: GET api/inbounds")
+        protocol = self.server.protocol
+        have = ", ".join(f"{t} ({p})" for t, p in sorted(tags.items())) or "none"
+        if not self.panel.inbounds:
+            served = sorted(t for t, p in tags.items() if p == protocol)
+            if not served:
+                return [missing(f"inbounds: the panel has no {protocol} inbound (it has: "
+                                f"{have}): add one in its core settings")]
+            return [ok(f"inbounds: none configured, so every {protocol} inbound: "
+                       f"{', '.join(served)}")]
+        found = []
+        for tag in self.panel.inbounds:
+            if tag not in tags:
+                found.append(missing(f"inbound {tag!r}: not on the panel (panel.inbounds); "
+                                     f"it has: {have}"))
+            elif tags[tag] != protocol:
+                found.append(failed(f"inbound {tag!r}: it is {tags[tag]}, the server sells "
+                                    f"{protocol}: name a {protocol} inbound in panel.inbounds"))
+            else:
+                found.append(ok(f"inbound {tag!r}: {protocol}"))
+        return found
 
     async def _links(self, user: PanelUser) -> list[str]:
         if user.links is None:

@@ -1,4 +1,5 @@
-"""Reading what Marzban and PasarGuard answer: a user, the user list, the groups.
+"""Reading what Marzban and PasarGuard answer: a user, the user list, the groups, the
+inbounds.
 
 Nothing here trusts the panel: a field of the wrong type, a list that is not one, an
 expiry that is no date all become `Malformed` (a BackendError naming the field, never its
@@ -85,6 +86,40 @@ def groups(body: Any, what: str) -> dict[str, tuple[int, bool]]:
         if not isinstance(name, str) or not isinstance(gid, int) or isinstance(gid, bool):
             raise Malformed(f"{what}: a group has no valid name or id")
         found[name] = (gid, entry.get("is_disabled") is True)
+    return found
+
+
+def group_tags(body: Any, what: str) -> dict[str, tuple[str, ...]]:
+    """PasarGuard's GET /api/groups: name -> its inbound tags (strings only)."""
+    listed = body.get("groups") if isinstance(body, dict) else None
+    if not isinstance(listed, list):
+        raise Malformed(f"{what}: the answer has no list of groups")
+    found = {}
+    for entry in listed:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        tags = entry.get("inbound_tags") if isinstance(entry, dict) else None
+        if isinstance(name, str):
+            found[name] = tuple(t for t in tags if isinstance(t, str)) \
+                if isinstance(tags, list) else ()
+    return found
+
+
+def inbound_protocols(body: Any, what: str) -> dict[str, str]:
+    """tag -> protocol, from Marzban's GET /api/inbounds (protocol -> [{tag, protocol,
+    ...}]) or PasarGuard's GET /api/inbounds/details ([{tag, protocol, network}])."""
+    if isinstance(body, dict):
+        items = [(proto, item) for proto, listed in body.items()
+                 if isinstance(listed, list) for item in listed]
+    elif isinstance(body, list):
+        items = [("", item) for item in body]
+    else:
+        raise Malformed(f"{what}: the answer is not a list of inbounds")
+    found = {}
+    for proto, item in items:
+        tag = item.get("tag") if isinstance(item, dict) else None
+        said = item.get("protocol") if isinstance(item, dict) else None
+        if isinstance(tag, str):
+            found[tag] = said if isinstance(said, str) else proto
     return found
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from qrisbot.config import Server, Shop
 from qrisbot.provision.delivery import PanelLinks
 from qrisbot.provision.panels import marzban_answers as answers
+from qrisbot.provision.panels.check import Finding, failed, missing, ok
 from qrisbot.provision.panels.http import PanelError
 from qrisbot.provision.panels.marzban import MarzbanBackend, proxy_settings
 from qrisbot.provision.panels.marzban_answers import PanelUser
@@ -68,6 +69,35 @@ class PasarGuardBackend(MarzbanBackend):
                 ids.append(gid)
             self._group_ids = ids
         return list(self._group_ids)
+
+    async def _check_inbounds(self) -> list[Finding]:
+        listed = (await self._call("GET", "api/groups")).body
+        groups = answers.group_tags(listed, f"{self.server.id}: GET api/groups")
+        disabled = answers.groups(listed, f"{self.server.id}: GET api/groups")
+        answer = await self._call("GET", "api/inbounds/details")
+        tags = answers.inbound_protocols(answer.body,
+                                         f"{self.server.id}: GET api/inbounds/details")
+        protocol = self.server.protocol
+        found = []
+        for name in self.panel.groups:
+            if name not in groups:
+                known = ", ".join(sorted(groups)) or "none"
+                found.append(missing(f"group {name!r}: not on the panel (panel.groups); it "
+                                     f"has: {known}"))
+                continue
+            if disabled[name][1]:
+                found.append(failed(f"group {name!r}: disabled on the panel: its users get "
+                                    "no inbound; enable it there"))
+                continue
+            served = [t for t in groups[name] if tags.get(t) == protocol]
+            if not served:
+                found.append(failed(f"group {name!r}: no {protocol} inbound in it (it has: "
+                                    f"{', '.join(groups[name]) or 'none'}): add one to the "
+                                    "group on the panel"))
+            else:
+                found.append(ok(f"group {name!r}: enabled, {protocol} inbounds "
+                                f"{', '.join(served)}"))
+        return found
 
     async def _access(self, secret: str) -> dict[str, Any]:
         protocol = self.server.protocol

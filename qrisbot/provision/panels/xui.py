@@ -36,6 +36,7 @@ import httpx
 
 from qrisbot.config import Server, Shop
 from qrisbot.provision.delivery import PanelLinks
+from qrisbot.provision.panels.check import Finding, failed, missing, not_logged_in, ok
 from qrisbot.provision.panels.delivery import PanelShare, labelled
 from qrisbot.provision.panels.http import SECONDS, PanelError, PanelHttp
 from qrisbot.provision.panels.terms import end_of_day, last_day, quota_bytes
@@ -202,6 +203,35 @@ class XuiBackend:
     async def delivery(self, username: str, secret: str, expires: dt.date) -> PanelLinks:
         return (await self.share(username)).delivery(self.server, username, secret, expires)
 
+    async def check(self) -> list[Finding]:
+        """`servers check`: logged in, the version family, the configured inbounds there
+        and of the server's protocol."""
+        try:
+            family = await self._session.current()
+        except BackendError as exc:
+            return [not_logged_in(self.server, exc)]
+        found = [ok(f"logged in ({'API token' if self.panel.token else 'password'})"),
+                 ok(f"version: 3x-ui {family.value}")]
+        try:
+            inbounds = (await self._run(self._snapshot)).inbounds
+        except BackendError as exc:
+            return [*found, failed(f"inbounds: cannot read them: {exc}")]
+        have = ", ".join(f"{i} ({b.protocol})" for i, b in sorted(inbounds.items())) or "none"
+        protocol = self.server.protocol
+        for inbound_id in self.panel.inbound_ids:
+            inbound = inbounds.get(inbound_id)
+            if inbound is None:
+                found.append(missing(f"inbound {inbound_id}: not on the panel (panel."
+                                     f"inbound_ids); the panel has: {have}"))
+            elif inbound.protocol != protocol:
+                found.append(failed(f"inbound {inbound_id} ({inbound.remark}): it is "
+                                    f"{inbound.protocol}, the server sells {protocol}: put a "
+                                    f"{protocol} inbound's id in panel.inbound_ids"))
+            else:
+                found.append(ok(f"inbound {inbound_id} ({inbound.remark}): {protocol}, port "
+                                f"{inbound.port}"))
+        return found
+
     # --- per family ---------------------------------------------------------------------------
 
     async def _run(self, operation: Callable[[Family], Awaitable[T]]) -> T:
@@ -353,7 +383,7 @@ class XuiBackend:
     async def _read(self, family: Family) -> Found:
         found = await self._snapshot(family)
         first = self.panel.inbound_ids[0]
-        accounts: dict[str, Existing] = {}
+        accounts: dict[str, Existing] = {}  # by lower-case email, as the panel compares
         skipped, notes = 0, []
         for entry in found.entries:
             inbound = entry.inbound.id
@@ -361,7 +391,7 @@ class XuiBackend:
                 continue
             if family is Family.V2 and inbound != first and entry.email.endswith(f"-{inbound}"):
                 continue  # the same account's email in another inbound
-            if entry.email.lower() in (a.lower() for a in accounts):
+            if entry.email.lower() in accounts:
                 continue  # 3.0+: one email in several inbounds
             why = ("not a name the shop sells" if not NAME.fullmatch(entry.email)
                    else "no UUID" if not UUID.fullmatch(entry.key.lower())
@@ -370,8 +400,8 @@ class XuiBackend:
                 skipped += 1
                 notes.append(f"{entry.email[:40]}: {why}")
                 continue
-            accounts[entry.email] = Existing(entry.email, entry.key,
-                                             last_day(entry.expiry // 1000, self._zone))
+            accounts[entry.email.lower()] = Existing(
+                entry.email, entry.key, last_day(entry.expiry // 1000, self._zone))
         return Found(tuple(accounts.values()), skipped, tuple(notes))
 
     async def _delivery(self, family: Family, username: str) -> PanelShare:
