@@ -16,6 +16,7 @@ from conftest import server_entry
 from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
 from qrisbot.provision.panels.terms import GB
+from qrisbot.shop.calendar import Calendar
 from qrisbot.testing.fake_marzban import FakeMarzban
 from qrisbot.testing.fake_xui import FakeXui
 
@@ -66,6 +67,12 @@ class Panel:
             expire = int(self.fake.users[username].expire)
         return dt.datetime.fromtimestamp(expire, ZONE).date()
 
+    def on_panel(self, username: str) -> bool:
+        """Does the panel still let this account in (a client emptied by the shop does not)?"""
+        if self.kind.startswith("3x-ui"):
+            return any(c["email"] == username and c["enable"] for c in self.fake.clients(1))
+        return username in self.fake.users
+
 
 @pytest.fixture(params=PANELS)
 async def panel(request: pytest.FixtureRequest, nursery: trio.Nursery) -> Panel:
@@ -103,3 +110,26 @@ async def test_a_buyer_buys_and_renews_on_a_panel_and_gets_links_and_the_quota_r
     await eventually(lambda: ledger.get(renewal_id).state == L.DELIVERED)
     assert panel.last_day("budi_99") == today + dt.timedelta(days=90)
     assert panel.limit("budi_99") == 300 * GB  # raised by one month's quota, usage kept
+
+
+async def test_an_account_that_ran_out_is_removed_from_the_panel_after_its_grace(
+        autojump_clock, make_config, start_shop, buyer, pakasir, panel):
+    cfg = make_config([panel.entry()], {"days_per_month": 2, "remind_days": [],
+                                        "grace_days": 1})
+    start = dt.datetime.now(ZONE).replace(hour=9, minute=0, second=0, microsecond=0)
+    begun = trio.current_time()
+    await start_shop(cfg, backends=None, calendar=Calendar("Asia/Jakarta", start))
+    _, order_id = await buyer.buys(server="nl1", password=None, months=1)
+    pakasir.pay(order_id)
+    await buyer.sees("Akun VLESS Anda siap")
+    assert panel.on_panel("budi_99")
+    last = start.date() + dt.timedelta(days=2)
+    assert panel.last_day("budi_99") == last
+    await buyer.sees("sudah habis", within=3 * 86400)
+    assert panel.on_panel("budi_99")  # its grace day: it may still be renewed
+    removed_by = begun + (dt.datetime.combine(last + dt.timedelta(days=2), dt.time(1), ZONE)
+                          - start).total_seconds()
+    await buyer.sees("sudah dihapus", within=removed_by - trio.current_time())
+    assert not panel.on_panel("budi_99")
+    (account,) = Ledger.open(cfg.shop.database).accounts("nl1")
+    assert account.state == L.REMOVED
