@@ -8,6 +8,7 @@ password, a token or a cookie (whatever the panel echoes of them is masked).
 
 `transient` is False only when the panel refused this request (a 4xx other than 408, 425
 and 429): everything else may pass later (the order waits; the operator is told).
+`silent` (the health watch's outage) when nothing answered, or only a proxy's 502-504.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ MAX_BODY: Final = 8 * 1024 * 1024  # a 3x-ui inbound list with some thousand cli
 SECONDS: Final = 30.0  # the whole of one call, connection and answer
 CONNECTIONS: Final = 4
 _LATER: Final = frozenset({408, 425, 429})
+_NOBODY_BEHIND: Final = frozenset({502, 503, 504})  # a proxy's word: the panel is not there
 _MASK: Final = "***"
 
 
@@ -48,6 +50,13 @@ class PanelError(BackendError):
 
 class PanelUnreachable(NoAnswer):
     """The panel could not be reached or did not answer in time (as silent as down)."""
+
+
+class PanelDown(PanelError):
+    """A proxy in front of the panel answered for it (502, 503, 504: nginx's page when the
+    panel behind it is dead): the panel itself is as silent as down (the health watch)."""
+
+    silent = True
 
 
 @attrs.frozen
@@ -105,10 +114,12 @@ class PanelHttp:
         if 300 <= status < 400:
             raise PanelError(f"{what}: HTTP {status}, sent elsewhere: is the url right "
                              "(on 3x-ui with its base path)?", transient=True, status=status)
-        if _is_html(response):
-            raise PanelError(f"{what}: HTTP {status} with a web page, not the panel's "
-                             "answer (a proxy in front of a panel that is down?)",
-                             transient=True, status=status)
+        if _is_html(response) or status in _NOBODY_BEHIND:
+            error = PanelDown if status in _NOBODY_BEHIND else PanelError
+            raise error(f"{what}: HTTP {status} " + (
+                "with a web page, not the panel's answer (a proxy in front of a panel that is "
+                "down?)" if _is_html(response) else f"from a proxy: {said or 'no message'}"),
+                transient=True, status=status)
         transient = status >= 500 or status in _LATER
         raise PanelError(f"{what}: HTTP {status}: {said or 'no message'}",
                          transient=transient, status=status, answer=said)
