@@ -96,7 +96,7 @@ async def test_a_wrong_password_is_named_with_where_to_put_the_right_one(
     (line,) = [x for x in out.splitlines() if "logged in" in x]
     assert line.startswith("  FAILED  logged in: nl1: ")
     assert line.endswith("check panel.username and panel.password (or "
-                         "QRISBOT_PANEL_NL1_PASSWORD)")
+                         "QRISBOT_PANEL_NL1_PASSWORD)") and ".:" not in line
     assert "Wr0ng-Pa55word!!" not in out
     assert "inbound" not in out and "group" not in out  # nothing looked at without a login
 
@@ -242,3 +242,24 @@ async def test_check_config_online_checks_panel_servers_in_one_line_each(
             "servers check nl1") in out.splitlines()
     assert sum(x.startswith("✓") for x in out.splitlines()) >= 3  # telegram, pakasir, ledger
     assert os.stat(path).st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("kind", ["3x-ui 3.0.2", "pasarguard"])
+async def test_an_api_token_logs_in_and_a_revoked_one_is_named(nursery, tmp_path, capsys,
+                                                               kind):
+    panel = await serving(nursery, kind)
+    if kind == "pasarguard":
+        token = panel.fake.make_api_key()
+    else:
+        token = panel.fake.api_token = "xui-api-token-5f1c2e9a7b"
+    entry = panel.entry()
+    entry["panel"] |= {"token": token, "password": ""}
+    status, out = await servers_check(capsys, tmp_path, entry)
+    assert status == 0, out
+    assert f"  ok      logged in ({'API key' if kind == 'pasarguard' else 'API token'})" in out
+    entry["panel"]["token"] = token[:-4] + "0000"
+    status, out = await servers_check(capsys, tmp_path, entry)
+    assert status == 1 and token[:-4] not in out
+    (line,) = [x for x in out.splitlines() if "logged in" in x]
+    assert line.startswith("  FAILED  logged in: nl1: the panel refused the API ")
+    assert line.endswith(": check panel.token (or QRISBOT_PANEL_NL1_TOKEN)")

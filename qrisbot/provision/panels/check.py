@@ -142,9 +142,9 @@ def not_logged_in(server: Server, error: Exception) -> Finding:
     assert panel is not None
     if getattr(error, "transient", True):
         return failed(f"logged in: {error}")
-    key = "token" if panel.token else "password"
-    return failed(f"logged in: {error}: check panel.username and panel.{key} (or "
-                  f"{panel_variable(server.id, key)})")
+    keys = "panel.token" if panel.token else "panel.username and panel.password"
+    variable = panel_variable(server.id, "token" if panel.token else "password")
+    return failed(f"logged in: {str(error).rstrip('.')}: check {keys} (or {variable})")
 
 
 def _why(error: OSError) -> str:
