@@ -19,14 +19,20 @@ import tempfile
 import termios
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 import trio
 from buyer import Buyer
 from daemon import Daemon
+from test_panel_http import certificate, openssl_fingerprint, tls_panel
 
 from qrisbot import config, unit_files
+from qrisbot.setup import install
 from qrisbot.setup.secrets_file import SecretsFile
+from qrisbot.testing.fake_marzban import FakeMarzban
+from qrisbot.testing.fake_xui import FakeXui
 
 STEP = 30  # real seconds for one answer to be checked (a login, a fee, a check)
 UNIT_USER = "qbt_s1unit"
@@ -167,6 +173,7 @@ async def test_a_first_run_asks_again_until_each_answer_works_and_the_shop_sells
     await screen.expect(f"Data pesanan \\(ledger\\): {ledger}")
     # The server: a bad host and port, the key line, the host key, a login before the
     # key is on the server and one after.
+    await screen.answer(r"Jenis server: .*\[ssh\]: ", "")
     await screen.answer(r"IP atau host server: ", "bukan host!")
     await screen.expect("bukan IP atau nama host")
     await screen.answer(r"IP atau host server: ", "127.0.0.1")
@@ -272,6 +279,7 @@ async def test_a_first_run_asks_again_until_each_answer_works_and_the_shop_sells
         [sys.executable, "-m", "qrisbot", "setup", "server", "--config",
          str(folder / "config.toml"), "--user", UNIT_USER, "--lang", "en"],
         environment(telegram, pakasir))
+    await more.answer(r"Kind of server: .*\[ssh\]: ", "")
     await more.answer(r"IP or host name: ", "127.0.0.1")
     await more.answer(r"SSH port \[22\]: ", str(sshd.port))
     assert (await more.expect(r"\n  (ssh-ed25519 \S+ qrisbot@\S+)\n"))[1] == key_line
@@ -293,6 +301,216 @@ async def test_a_first_run_asks_again_until_each_answer_works_and_the_shop_sells
     assert [(s.id, s.price_per_month) for s in config.load(folder / "config.toml", env).servers
             ] == [("singapura-1", 10000), ("server-2", 12000)]
     assert_owned_as_the_unit_needs(place, folder, ledger, unit)
+
+
+def configured_shop(folder: Path, ledger: Path, telegram, pakasir) -> None:
+    """The files of a shop set up without servers yet (`setup server` adds them)."""
+    folder.mkdir()
+    (folder / "config.toml").write_text(
+        f'# the seller\'s own note\n[shop]\nname = "Toko Uji"\ndatabase = "{ledger}"\n'
+        f"admins = [{SELLER}]\n\n[telegram]\napi_url = \"{telegram.url}\"\n\n"
+        f'[pakasir]\nproject = "{pakasir.project}"\napi_url = "{pakasir.url}"\n')
+    (folder / "secrets.env").write_text(f"QRISBOT_TELEGRAM_TOKEN={telegram.token}\n"
+                                        f"QRISBOT_PAKASIR_API_KEY={pakasir.api_key}\n")
+
+
+async def test_a_self_signed_panel_is_pinned_once_the_seller_compared_its_fingerprint(
+        telegram, pakasir, place, linux_users, nursery):
+    linux_users.append(PANEL_UNIT)
+    folder = place / "etc"
+    configured_shop(folder, place / "state" / "ledger.sqlite3", telegram, pakasir)
+    key, cert = certificate(place, "panel")
+    url = f"https://127.0.0.1:{await tls_panel(nursery, key, cert)}/AbCdEf/"
+    pinned = folder / "panel_pins"
+
+    async def setup_to_the_login() -> Screen:
+        screen = await Screen.start(
+            [sys.executable, "-m", "qrisbot", "setup", "server", "--config",
+             str(folder / "config.toml"), "--user", PANEL_UNIT, "--lang", "en"],
+            environment(telegram, pakasir))
+        await screen.answer(r"Kind of server: .*\[ssh\]: ", "panel")
+        await screen.answer(r"Panel .*\[3x-ui\]: ", "")
+        await screen.answer(r"The panel's address .*: ", url)
+        return screen
+
+    screen = await setup_to_the_login()
+    shown = (await screen.expect(r"SHA-256 fingerprint: (\S+)"))[1]
+    assert shown == openssl_fingerprint(cert)
+    await screen.expect(r"openssl x509 -noout -fingerprint -sha256")
+    await screen.answer(r"Exactly the same\? \[y/N\] ", "")
+    await screen.expect("Not pinned")
+    assert not pinned.exists()
+    await screen.answer(r"The panel's address .*: ", "")
+    await screen.answer(r"Exactly the same\? \[y/N\] ", "y")
+    await screen.expect(f"The certificate is pinned in {pinned}")
+    await screen.expect(r"Log in with password or token")
+    await screen.stream.send_all(b"\x04")  # Ctrl-D: the seller stops here
+    await screen.rest()
+    assert screen.process.returncode == 1
+    assert pinned.read_text().split() == [url.split("/")[2], shown]
+    assert stat.S_IMODE(pinned.stat().st_mode) == 0o640
+    assert pinned.stat().st_gid == pwd.getpwnam(PANEL_UNIT).pw_gid  # the daemon reads it
+
+    again = await setup_to_the_login()
+    await again.expect(f"The certificate is already pinned \\({shown}\\)")
+    await again.expect(r"Log in with password or token")
+    await again.stream.send_all(b"\x04")
+    await again.rest()
+
+
+PANEL_UNIT = "qbt_s6unit"
+PANEL_PASSWORD = "Adm1n-Pa55word"  # noqa: S105 - the fake's admin
+
+
+@pytest.fixture(params=["3x-ui 3.4.0", "pasarguard"])
+async def fake_panel(request: pytest.FixtureRequest, nursery: trio.Nursery) -> Any:
+    kind = request.param
+    if kind.startswith("3x-ui"):
+        fake: Any = FakeXui(kind.split()[1], password=PANEL_PASSWORD)
+        fake.add_inbound("vless", remark="VLESS WS")
+        fake.add_inbound("vless", remark="VLESS gRPC")
+        fake.add_inbound("trojan", remark="Trojan WS")
+    else:
+        fake = FakeMarzban(kind, password=PANEL_PASSWORD)
+    fake.kind = kind.split()[0]
+    await nursery.start(fake.serve)
+    return fake
+
+
+async def test_setup_server_adds_a_panel_server_checked_live_and_the_shop_sells_on_it(
+        telegram, pakasir, place, linux_users, tmp_path, fake_panel):
+    """A configured shop gets a panel server: the address checked, a wrong password
+    refused by the panel itself, the inbounds or groups listed, a mix of protocols or a
+    disabled group refused; the password lands in secrets.env only, and a daemon started on
+    the files sells an account on the panel."""
+    kind = fake_panel.kind
+    linux_users.append(PANEL_UNIT)
+    folder, ledger = place / "etc", place / "state" / "ledger.sqlite3"
+    unit, _ = install.unit_account(PANEL_UNIT)
+    install.folder(ledger.parent, unit.pw_uid, unit.pw_gid, 0o700)
+    configured_shop(folder, ledger, telegram, pakasir)
+    screen = await Screen.start(
+        [sys.executable, "-m", "qrisbot", "setup", "server", "--config",
+         str(folder / "config.toml"), "--user", PANEL_UNIT, "--lang", "en"],
+        environment(telegram, pakasir))
+    await screen.answer(r"Kind of server: .*\[ssh\]: ", "panel")
+    await screen.answer(r"Panel \(3x-ui, marzban, pasarguard\) \[3x-ui\]: ", kind)
+    await screen.answer(r"The panel's address .*: ", "http://203.0.113.9:2053/")
+    await screen.expect("http:// only for a panel on this machine")
+    await screen.answer(r"The panel's address .*: ", fake_panel.url)
+    if kind != "marzban":
+        await screen.answer(r"Log in with password or token .*\[password\]: ", "")
+    await screen.answer(r"admin username \[admin\]: ", "")
+    await screen.answer(r"admin password .*: ", "wrong-Pa55word-1")
+    await screen.expect(r"✗ .*\nType the address and login again")
+    await screen.answer(r"The panel's address .*: ", "")
+    if kind != "marzban":
+        await screen.answer(r"Log in with password or token .*\[password\]: ", "")
+    await screen.answer(r"admin username \[admin\]: ", "")
+    await screen.answer(r"admin password .*: ", PANEL_PASSWORD)
+    await screen.expect("Logged in to the panel 127.0.0.1:")
+    if kind == "3x-ui":
+        await screen.expect(r"1: VLESS WS \(vless, port \d+\)\n.*2: VLESS gRPC.*\n.*"
+                            r"3: Trojan WS \(trojan")
+        await screen.answer(r"Ids of the inbounds .*: ", "1,3")
+        await screen.expect(r"mix protocols \(trojan, vless\)")
+        await screen.answer(r"Ids of the inbounds .*: ", "1,2")
+        await screen.expect("Protocol: vless")
+    else:
+        await screen.expect(r"1\. Default: .*\n.*2\. VLESS only: VLESS TCP REALITY, VLESS WS"
+                            r"\n.*3\. Old \(disabled\)")
+        await screen.answer(r"Numbers to sell .*: ", "3")
+        await screen.expect(r"3 cannot be sold \(disabled\)")
+        await screen.answer(r"Numbers to sell .*: ", "2")
+        await screen.answer(r"Protocol to sell .*\[vless\]: ", "")
+    await screen.answer(r"Server name .*\[Server 1\]: ", "Amsterdam")
+    await screen.answer(r"Domain for buyers .*\[127\.0\.0\.1\]: ", "nl1.example.com")
+    suggested = ("https://127.0.0.1:2096/sub/" if kind == "3x-ui"
+                 else fake_panel.url.rstrip("/"))
+    await screen.answer(rf"\(sub_url\) \[{re.escape(suggested)}\]: ", "")
+    await screen.answer(r"Price per month \(rupiah\): ", "15.000")
+    await screen.expect(r"A buyer pays Rp15\.\d{3} for 1 month")
+    await screen.answer(r"Capacity .*\[50\]: ", "")
+    await screen.answer(r"Traffic per paid month .*\[0\]: ", "100")
+    if kind == "3x-ui":
+        await screen.answer(r"IPs at once .*\[0\]: ", "2")
+    else:
+        await screen.expect("A pasarguard panel has no IP limit")
+    await screen.expect(r"Server amsterdam saved: Amsterdam, Rp15\.000/month")
+    await screen.answer(r"Add another server\? \[y/N\] ", "")
+    rest = await screen.rest()
+    assert screen.process.returncode == 0, screen.transcript[-3000:]
+    assert "✗" not in rest, rest
+
+    written = (folder / "config.toml").read_text()
+    assert PANEL_PASSWORD not in screen.transcript and PANEL_PASSWORD not in written
+    assert "# the seller's own note" in written
+    secrets = SecretsFile.load(folder / "secrets.env")
+    assert secrets.get("QRISBOT_PANEL_AMSTERDAM_PASSWORD") == PANEL_PASSWORD
+    env = secrets.environment()
+    [server] = config.load(folder / "config.toml", env).servers
+    assert server.panel is not None
+    assert (server.id, server.protocol, server.domain, server.quota_gb, server.ip_limit) == (
+        "amsterdam", "vless", "nl1.example.com", 100, 2 if kind == "3x-ui" else 0)
+    assert (server.panel.type, server.panel.url, server.panel.sub_url) == (
+        kind, fake_panel.url, suggested)
+    assert (server.panel.inbound_ids, server.panel.groups) == (
+        ((1, 2), ()) if kind == "3x-ui" else ((), ("VLESS only",)))
+
+    daemon = Daemon(folder / "config.toml", tmp_path / "daemon.log")
+    await daemon.start(**env)
+    try:
+        buyer = Buyer(telegram, 8306)
+        qr, order_id = await buyer.buys(username="qbt_s6buy", password=None, months=1,
+                                        server="amsterdam", within=STEP)
+        assert pakasir.pay(order_id)
+        account = await buyer.sees("Akun VLESS Anda siap", STEP)
+    finally:
+        assert await daemon.stop() == 0
+    if kind == "3x-ui":
+        assert [c["email"] for c in fake_panel.clients(1)] == ["qbt_s6buy"]
+    else:
+        assert fake_panel.users["qbt_s6buy"].group_ids == [2]
+    assert "vless://" in account.text
+
+    # Run again: the server is edited in place (a new price), Enter keeps the password and
+    # every other answer, the seller's note stays.
+    again = await Screen.start(
+        [sys.executable, "-m", "qrisbot", "setup", "--config", str(folder / "config.toml"),
+         "--user", PANEL_UNIT, "--lang", "en"], environment(telegram, pakasir))
+    await again.answer(r"Shop name .*\[Toko Uji\]: ", "")
+    await again.answer(r"Bot token .*\(Enter: keep the current one\): ", "")
+    await again.answer(r"Add another admin with /start\? \[y/N\] ", "")
+    await again.answer(rf"Pakasir project slug \[{pakasir.project}\]: ", "")
+    await again.answer(r"Pakasir API key .*\(Enter: keep the current one\): ", "")
+    await again.answer(r"Change the server amsterdam \(vless, 127\.0\.0\.1\)\? \[y/N\] ", "y")
+    await again.answer(rf"Panel .*\[{kind}\]: ", "")
+    await again.answer(r"The panel's address .*: ", "")
+    if kind != "marzban":
+        await again.answer(r"Log in with password or token .*\[password\]: ", "")
+    await again.answer(r"admin username \[admin\]: ", "")
+    await again.answer(r"admin password .*\(Enter: keep the current one\): ", "")
+    await again.expect("Logged in to the panel")
+    await again.answer(r"Ids of the inbounds .*\[1,2\]: " if kind == "3x-ui"
+                       else r"Numbers to sell .*\[2\]: ", "")
+    if kind != "3x-ui":
+        await again.answer(r"Protocol to sell .*\[vless\]: ", "")
+    for prompt in (r"Server name .*\[Amsterdam\]: ", r"Domain for buyers .*: ",
+                   r"\(sub_url\) .*: "):
+        await again.answer(prompt, "")
+    await again.answer(r"Price per month \(rupiah\) \[15000\]: ", "20000")
+    await again.answer(r"Capacity .*\[50\]: ", "")
+    await again.answer(r"Traffic per paid month .*\[100\]: ", "")
+    if kind == "3x-ui":
+        await again.answer(r"IPs at once .*\[2\]: ", "")
+    await again.answer(r"Add another server\? \[y/N\] ", "")
+    rest = await again.rest()
+    assert again.process.returncode == 0, again.transcript[-3000:]
+    assert PANEL_PASSWORD not in again.transcript
+    assert "# the seller's own note" in (folder / "config.toml").read_text()
+    [edited] = config.load(folder / "config.toml", env).servers
+    assert edited == attrs.evolve(server, price_per_month=20000)
+    assert SecretsFile.load(folder / "secrets.env").environment() == env
 
 
 def assert_owned_as_the_unit_needs(place: Path, folder: Path, ledger: Path,

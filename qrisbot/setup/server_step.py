@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 from tomlkit.items import Table
@@ -37,9 +38,10 @@ def servers(s: Session, *, only_add: bool = False) -> None:
     if not only_add:
         for table in s.doc.servers():
             now = plain(table)
+            host = (now.get("ssh") or {}).get("host") or urlsplit(
+                str((now.get("panel") or {}).get("url", ""))).hostname
             if t.yes("server_edit", default=False, id=now.get("id", "?"),
-                     protocol=now.get("protocol", "?"),
-                     host=(now.get("ssh") or {}).get("host", "?")):
+                     protocol=now.get("protocol", "?"), host=host or "?"):
                 server(s, table)
     if not s.doc.servers() or only_add:
         server(s, None)
@@ -51,8 +53,16 @@ def server(s: Session, table: Table | None) -> None:
     """One server, new (`table` None) or edited; saved when every answer was checked."""
     t = s.terminal
     now: dict[str, Any] = plain(table) if table is not None else {}
-    ssh = dict(now.get("ssh") or {})
     t.say("server_head", id=now.get("id") or t.text("new_server"))
+    kind = "panel" if now.get("panel") else "ssh"
+    if table is None:
+        kind = t.ask("server_kind", _choice(t, ("ssh", "panel")), default="ssh")
+    if kind == "panel":
+        from qrisbot.setup import panel_step  # it reuses this module's questions
+
+        panel_step.server(s, table)
+        return
+    ssh = dict(now.get("ssh") or {})
     key_file = Path(ssh.get("key_file") or _shop_key(s))
     known_hosts = Path(ssh.get("known_hosts") or s.folder / "known_hosts")
     public, made = shop_key.ensure(key_file, s.gid)

@@ -976,6 +976,94 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
                               "Capacity (most accounts on it)"),
     "setup_server_saved": ("✓ Server {id} disimpan: {name}, {price}/bulan.",
                            "✓ Server {id} saved: {name}, {price}/month."),
+    "setup_server_kind": (
+        "Jenis server: ssh (autoscript, lewat SSH) atau panel (3x-ui, Marzban, PasarGuard)",
+        "Kind of server: ssh (an autoscript, over SSH) or panel (3x-ui, Marzban, PasarGuard)",
+    ),
+    "setup_panel_type": ("Panel (3x-ui, marzban, pasarguard)",
+                         "Panel (3x-ui, marzban, pasarguard)"),
+    "setup_panel_url": ("Alamat panel (https://host:port/path/, seperti di browser)",
+                        "The panel's address (https://host:port/path/, as in the browser)"),
+    "setup_panel_url_shape": (
+        "Ketik alamat seperti https://panel.contoh.com:2053/path/ (http:// hanya untuk panel "
+        "di mesin ini, 127.0.0.1: password jangan lewat jaringan tanpa enkripsi).",
+        "Type an address like https://panel.example.com:2053/path/ (http:// only for a panel "
+        "on this machine, 127.0.0.1: a password must not cross the network in the clear).",
+    ),
+    "setup_panel_unreachable": ("✗ Tidak bisa menghubungi {origin} lewat TLS: {why}",
+                                "✗ Cannot reach {origin} over TLS: {why}"),
+    "setup_cert_show": (
+        "Sertifikat {origin} tidak dijamin otoritas publik ({why}).\n"
+        "  Sidik jari SHA-256: {fingerprint}\n"
+        "Bandingkan di mesin panel: openssl x509 -noout -fingerprint -sha256 -in "
+        "<file sertifikat panel>",
+        "The certificate of {origin} is not vouched for by a public authority ({why}).\n"
+        "  SHA-256 fingerprint: {fingerprint}\n"
+        "Compare it on the panel's machine: openssl x509 -noout -fingerprint -sha256 -in "
+        "<the panel's certificate file>",
+    ),
+    "setup_cert_not_pinned": (
+        "Tidak disematkan. Periksa sertifikat panel, lalu ketik alamatnya lagi.",
+        "Not pinned. Check the panel's certificate, then type its address again.",
+    ),
+    "setup_cert_pinned": ("✓ Sertifikat disematkan di {path}.",
+                          "✓ The certificate is pinned in {path}."),
+    "setup_cert_known": ("✓ Sertifikat sudah disematkan ({fingerprint}).",
+                         "✓ The certificate is already pinned ({fingerprint})."),
+    "setup_cert_public": ("✓ Sertifikat dijamin otoritas publik untuk nama ini.",
+                          "✓ A public authority vouches for the certificate under this name."),
+    "setup_cert_changed": (
+        "✗ PERINGATAN: {path} menyematkan sertifikat LAIN untuk {origin} ({old}); yang "
+        "ditunjukkan sekarang {new}. Kalau sertifikat panel memang diganti, hapus baris itu "
+        "dan coba lagi; kalau tidak, mungkin ada yang menyadap di tengah.",
+        "✗ WARNING: {path} pins a DIFFERENT certificate for {origin} ({old}); it presents "
+        "{new} now. If the panel's certificate was replaced, delete that line and try "
+        "again; otherwise someone may be in the middle.",
+    ),
+    "setup_panel_login": (
+        "Masuk dengan password atau token (API token 3x-ui 3.0+, API key PasarGuard 5.1+)",
+        "Log in with password or token (3x-ui 3.0+ API token, PasarGuard 5.1+ API key)",
+    ),
+    "setup_panel_username": ("Username admin panel", "The panel's admin username"),
+    "setup_panel_password": ("Password admin panel (tidak tampil saat diketik)",
+                             "The panel's admin password (not shown while typed)"),
+    "setup_panel_token": ("Token / API key panel (tidak tampil saat diketik)",
+                          "The panel's token / API key (not shown while typed)"),
+    "setup_panel_secret_shape": (
+        "Tidak boleh berisi spasi, tanda kutip, \\, $ atau ` (ganti di panel dulu).",
+        "It may hold no spaces, quotes, \\, $ or ` (change it on the panel first).",
+    ),
+    "setup_panel_refused": ("✗ {why}\nKetik alamat dan login lagi.",
+                            "✗ {why}\nType the address and login again."),
+    "setup_panel_login_ok": ("✓ Masuk ke panel {origin}.", "✓ Logged in to the panel {origin}."),
+    "setup_panel_nothing": (
+        "✗ Panel {kind} ini belum punya inbound atau grup untuk dijual. Buat dulu di panel.",
+        "✗ This {kind} panel has no inbound or group to sell through yet. Make one first.",
+    ),
+    "setup_panel_pick_ids": ("Id inbound yang dijual (pisahkan dengan koma)",
+                             "Ids of the inbounds to sell (comma separated)"),
+    "setup_panel_pick": ("Nomor yang dijual (pisahkan dengan koma)",
+                         "Numbers to sell (comma separated)"),
+    "setup_panel_pick_shape": ("Ketik satu atau lebih dari daftar, misalnya 1,2.",
+                               "Type one or more from the list, e.g. 1,2."),
+    "setup_panel_pick_unknown": ("{which} tidak ada di daftar.", "{which} is not in the list."),
+    "setup_panel_pick_refused": ("{which} tidak bisa dijual ({why}).",
+                                 "{which} cannot be sold ({why})."),
+    "setup_panel_pick_mixed": (
+        "Protokolnya campur ({protocols}): satu server menjual satu protokol.",
+        "Those mix protocols ({protocols}): one server sells one protocol.",
+    ),
+    "setup_panel_protocol": ("Protokol yang dijual (vmess, vless, trojan)",
+                             "Protocol to sell (vmess, vless, trojan)"),
+    "setup_panel_protocol_is": ("✓ Protokol: {protocol}.", "✓ Protocol: {protocol}."),
+    "setup_panel_sub_url": ("Alamat dasar link langganan untuk pembeli (sub_url)",
+                            "Base address of buyers' subscription links (sub_url)"),
+    "setup_panel_quota": ("Kuota per bulan dibayar (GB, 0 = tanpa batas)",
+                          "Traffic per paid month (GB, 0 = unlimited)"),
+    "setup_panel_ip_limit": ("Batas IP sekaligus per akun (0 = tanpa batas)",
+                             "IPs at once per account (0 = unlimited)"),
+    "setup_panel_no_ip_limit": ("  Panel {kind} tidak punya batas IP: tidak ditanyakan.",
+                                "  A {kind} panel has no IP limit: not asked."),
     "setup_checking": ("\n5. Pemeriksaan akhir (qrisbot check-config --online):",
                        "\n5. The last check (qrisbot check-config --online):"),
     "setup_unit_head": (

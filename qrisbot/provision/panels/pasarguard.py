@@ -14,6 +14,8 @@ import re
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
+import attrs
+
 from qrisbot.config import Server, Shop
 from qrisbot.provision.delivery import PanelLinks
 from qrisbot.provision.panels import marzban_answers as answers
@@ -26,6 +28,15 @@ from qrisbot.provision.port import Account
 # app/models/validators.py UserValidator.validate_username.
 PASARGUARD_USERNAME: Final = re.compile(r"[a-zA-Z0-9-_@.]{3,128}")
 CONSECUTIVE_SPECIALS: Final = re.compile(r"[-_@.]{2,}")
+
+
+@attrs.frozen
+class Group:
+    """A PasarGuard group as the panel lists it: its users get its inbounds."""
+
+    name: str
+    enabled: bool
+    inbound_tags: tuple[str, ...]
 
 
 class PasarGuardBackend(MarzbanBackend):
@@ -69,6 +80,24 @@ class PasarGuardBackend(MarzbanBackend):
                 ids.append(gid)
             self._group_ids = ids
         return list(self._group_ids)
+
+    async def listed_groups(self) -> tuple[Group, ...]:
+        """Every group of the panel with its inbound tags (GET api/groups, logging in to
+        read them): what `qrisbot setup` offers to pick `groups` from."""
+        answer = await self._call("GET", "api/groups")
+        what = f"{self.server.id}: GET api/groups"
+        listed = answer.body.get("groups") if isinstance(answer.body, dict) else None
+        if not isinstance(listed, list):
+            raise answers.Malformed(f"{what}: the answer has no list of groups")
+        groups = []
+        for entry in listed:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            tags = entry.get("inbound_tags") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or not isinstance(tags, list):
+                raise answers.Malformed(f"{what}: a group has no valid name or inbound_tags")
+            groups.append(Group(name, entry.get("is_disabled") is not True,
+                                tuple(t for t in tags if isinstance(t, str))))
+        return tuple(groups)
 
     async def _check_inbounds(self) -> list[Finding]:
         listed = (await self._call("GET", "api/groups")).body

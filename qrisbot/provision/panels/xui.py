@@ -40,7 +40,14 @@ from qrisbot.provision.panels.check import Finding, failed, missing, not_logged_
 from qrisbot.provision.panels.delivery import PanelShare, labelled
 from qrisbot.provision.panels.http import SECONDS, PanelError, PanelHttp
 from qrisbot.provision.panels.terms import end_of_day, last_day, quota_bytes
-from qrisbot.provision.panels.xui_clients import Client, Entry, Snapshot, share_link, snapshot
+from qrisbot.provision.panels.xui_clients import (
+    Client,
+    Entry,
+    Inbound,
+    Snapshot,
+    share_link,
+    snapshot,
+)
 from qrisbot.provision.panels.xui_session import Family, FamilyChanged, Refused, XuiSession
 from qrisbot.provision.port import (
     NAME,
@@ -202,6 +209,12 @@ class XuiBackend:
 
     async def delivery(self, username: str, secret: str, expires: dt.date) -> PanelLinks:
         return (await self.share(username)).delivery(self.server, username, secret, expires)
+
+    async def listed_inbounds(self) -> tuple[Inbound, ...]:
+        """Every inbound of the panel, by id (logging in to read them): what `qrisbot setup`
+        offers to pick `inbound_ids` from. Reads nothing of the configured ones."""
+        found = await self._run(self._snapshot)
+        return tuple(found.inbounds[i] for i in sorted(found.inbounds))
 
     async def check(self) -> list[Finding]:
         """`servers check`: logged in, the version family, the configured inbounds there
