@@ -2,7 +2,9 @@
 
 Both live in the ledger's meta table, so a seller's Disable survives a restart and the CLI
 sees what the daemon saw. A server that stops answering (SSH cannot connect or its key is
-refused) is reported to the admins once, and again when it comes back.
+refused; a panel refuses connections, hangs, or only its proxy's 502-504 page comes) is
+reported to the admins once, and again when it comes back. A panel that answers but refuses
+the shop's password is not down (the log and the failed orders say it).
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class Servers:
         self.answered(server, error)
 
     def answered(self, server: Server, error: Exception | None) -> None:
-        """Any SSH outcome: tell the admins when the server goes silent or comes back."""
+        """Any outcome of a call to the server: tell the admins when it goes silent (the
+        error's `silent`) or comes back."""
         detail = "" if error is None else str(error)[:300]
         silent = isinstance(error, ServerError) and error.silent
         if silent and server.id not in self._down:
