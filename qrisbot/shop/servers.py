@@ -4,7 +4,8 @@ Both live in the ledger's meta table, so a seller's Disable survives a restart a
 sees what the daemon saw. A server that stops answering (SSH cannot connect or its key is
 refused; a panel refuses connections, hangs, or only its proxy's 502-504 page comes) is
 reported to the admins once, and again when it comes back. A panel that answers but refuses
-the shop's password is not down (the log and the failed orders say it).
+the shop's password is not down (no notice of its own; `qrisbot servers check` names the
+fix).
 """
 
 from __future__ import annotations
