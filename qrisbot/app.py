@@ -29,6 +29,7 @@ from qrisbot.shop.expiry import Expiry
 from qrisbot.shop.notify import Notifier, daily_summaries
 from qrisbot.shop.reminders import send_reminders
 from qrisbot.shop.texts import text
+from qrisbot.shop.traffic import remind_traffic
 from qrisbot.telegram import polling
 from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
 from qrisbot.telegram.types import Update, parse_update, private_chat
@@ -118,6 +119,7 @@ async def _run(
                 keep("probe", checkout.servers.probe, backends)
                 keep("summary", daily_summaries, config, ledger, notifier)
                 keep("reminders", send_reminders, config, ledger, bot, backends, checkout.calendar)
+                keep("traffic", remind_traffic, config, ledger, bot, backends, checkout.calendar)
                 keep("expiry", expiry.run)
                 keep("drift", drift.watch, config, ledger, backends, notifier,
                      checkout.calendar)

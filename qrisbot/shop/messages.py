@@ -25,8 +25,11 @@ from qrisbot.ledger import (
     Account,
     Order,
 )
+from qrisbot.provision.delivery import Delivery
+from qrisbot.provision.panels.terms import GB
+from qrisbot.provision.port import Usage
 from qrisbot.shop.buttons import pack
-from qrisbot.shop.texts import TEXTS, Html, label, months, rupiah, text
+from qrisbot.shop.texts import TEXTS, Html, gigabytes, label, months, rupiah, text
 from qrisbot.telegram import limits
 from qrisbot.telegram.api import Keyboard
 
@@ -214,12 +217,53 @@ def receipt(order: Order, server_name: str, days: int, zone: dt.tzinfo) -> Html:
                 when=(paid.strftime("%d-%m-%Y %H:%M %Z")).strip())
 
 
-def account_detail(account: Account, server_name: str, lang: str) -> Html:
-    """The account message again (Detail in "my accounts"), with its current expiry."""
+def account_detail(account: Account, server_name: str, lang: str, *,
+                   current: Delivery | None = None, usage: Usage | None = None,
+                   unread: bool = False) -> Html:
+    """The account message again (Detail in "my accounts"), with its current expiry; on a
+    panel its `current` links and `usage` as just read, or (`unread`) the stored details
+    and a line saying its traffic cannot be read now."""
     info = account.account_details()
+    if current is not None:
+        info = current.to_json() | {"expires": account.expires_on.isoformat()}
     protocol = PROTOCOL_NAMES.get(info["protocol"], info["protocol"])
-    return _account_body(info, lang, text("account_detail", lang, protocol=protocol,
-                                          server=server_name))
+    title = text("account_detail", lang, protocol=protocol, server=server_name)
+    if usage is not None:
+        title = Html(f"{title}\n{traffic(usage, lang)}")
+    elif unread:
+        title = Html(f"{title}\n{text('traffic_unread', lang)}")
+    return _account_body(info, lang, title)
+
+
+def traffic(usage: Usage, lang: str) -> Html:
+    """"Kuota: 12,3 GB dari 100 GB terpakai (12%)"; "Kuota: tanpa batas (…)"."""
+    used = gigabytes(usage.used, lang)
+    if usage.limit <= 0:
+        return text("traffic_unlimited", lang, used=used)
+    return text("traffic_used", lang, used=used, limit=gigabytes(usage.limit, lang),
+                percent=percent(usage))
+
+
+def percent(usage: Usage) -> int:
+    """The whole percent of the limit used, rounded down (89.9 % is not yet 90)."""
+    return usage.used * 100 // usage.limit if usage.limit > 0 else 0
+
+
+def traffic_reminder(account: Account, server_name: str, usage: Usage, *, quota_gb: int,
+                     renewable: bool) -> Outgoing:
+    """Most of the account's traffic is used: how much, and (where renewing adds traffic)
+    that a renewal adds `quota_gb` a month and keeps the rest; Perpanjang when renewable."""
+    lang = account.language
+    adds = renewable and quota_gb > 0
+    renewal = (text("traffic_renewal_adds", lang, quota=gigabytes(quota_gb * GB, lang))
+               if adds else Html(""))
+    body = text("traffic_reminder", lang,
+                protocol=PROTOCOL_NAMES.get(account.protocol, account.protocol),
+                username=account.username, server=server_name,
+                used=gigabytes(usage.used, lang), limit=gigabytes(usage.limit, lang),
+                percent=percent(usage), renewal=renewal)
+    buttons = [[(label("button_renew_now", lang), pack("ren", account.id))]] if renewable else None
+    return Outgoing(body, buttons)
 
 
 def reminder(account: Account, server_name: str, *, renewable: bool, today: dt.date

@@ -12,7 +12,7 @@ import attrs
 from qrisbot import ledger as L
 from qrisbot.config import Server
 from qrisbot.provision import Feature
-from qrisbot.shop import messages, texts
+from qrisbot.shop import messages, texts, traffic
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
 from qrisbot.shop.messages import Outgoing, cancel_row
@@ -68,8 +68,22 @@ class MyAccounts:
             await self.d.stale(chat_id)
             return
         server = self.d.config.server(account.server_id)
-        name = server.name if server is not None else account.server_id
-        await self.d.send(chat_id, Outgoing(messages.account_detail(account, name, self.lang)))
+        if server is None:
+            await self.d.send(chat_id, Outgoing(messages.account_detail(
+                account, account.server_id, self.lang)))
+            return
+        backend = self.d.checkout.backends.backend(server)
+        if not traffic.counts_traffic(server, backend):
+            await self.d.send(chat_id, Outgoing(messages.account_detail(
+                account, server.name, self.lang)))
+            return
+        # Asked when the buyer asks, never polled for everyone: the panel's links and
+        # traffic now, or what is stored with a line saying the traffic is unread.
+        now = await traffic.current(backend, account)
+        await self.d.send(chat_id, Outgoing(messages.account_detail(
+            account, server.name, self.lang,
+            current=now.delivery if now is not None else None,
+            usage=now.usage if now is not None else None, unread=now is None)))
 
     async def _renew(self, chat_id: int, user_id: int, press: Press) -> None:
         """Perpanjang: how many months (at the server's current price)."""

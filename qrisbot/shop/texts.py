@@ -398,6 +398,13 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "{secret_label}: <code>{secret}</code>\nValid until: <b>{expires}</b>\n"
         "{subscription}\n{links}",
     ),
+    # Detail's traffic line (panel accounts): read from the panel when the buyer asks.
+    "traffic_used": ("Kuota: {used} dari {limit} terpakai ({percent}%)",
+                     "Traffic: {used} of {limit} used ({percent}%)"),
+    "traffic_unlimited": ("Kuota: tanpa batas ({used} terpakai)",
+                          "Traffic: unlimited ({used} used)"),
+    "traffic_unread": ("Pemakaian kuota tidak bisa dibaca saat ini; coba lagi nanti.",
+                       "Traffic use cannot be read right now; try again later."),
     "subscription_line": (
         "\n🔄 <b>Link langganan</b> (tempel di v2rayNG, NekoBox atau Hiddify: akun Anda "
         "selalu terbaru):\n<code>{url}</code>\n",
@@ -437,6 +444,17 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Perpanjang sekarang supaya tidak terputus; sisa hari Anda tidak hilang.",
         "⏰ Your {protocol} account <code>{username}</code> on {server} is {status}.\n"
         "Renew now to stay connected; the days you have left are kept.",
+    ),
+    "traffic_reminder": (
+        "📶 Akun {protocol} <code>{username}</code> di {server} sudah memakai {used} dari "
+        "{limit} kuotanya ({percent}%).{renewal}",
+        "📶 Your {protocol} account <code>{username}</code> on {server} has used {used} of "
+        "its {limit} traffic ({percent}%).{renewal}",
+    ),
+    "traffic_renewal_adds": (
+        "\nPerpanjang sekarang: tiap bulan menambah {quota} kuota, dan sisa kuota Anda "
+        "tidak hilang.",
+        "\nRenew now: each month adds {quota} of traffic, and what you have left is kept.",
     ),
     "ask_renew_months": (
         "Perpanjang <b>{username}</b> ({protocol}, {server}), aktif sampai {date}.\n"
@@ -700,6 +718,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "task_probe": ("cek server berkala", "periodic server check"),
     "task_summary": ("ringkasan harian", "daily summary"),
     "task_reminders": ("pengingat perpanjangan", "renewal reminders"),
+    "task_traffic": ("pengingat kuota", "traffic reminders"),
     "task_expiry": ("akun habis dan penghapusannya", "expiry and removal"),
     "task_drift": ("pemeriksaan harian server", "daily server check"),
     "task_watchdog": ("watchdog systemd", "systemd watchdog"),
@@ -1107,3 +1126,11 @@ def months(n: int, lang: str) -> str:
 def rupiah(amount: int) -> str:
     """Rp10.000 — Indonesian thousands separators."""
     return "Rp" + f"{amount:,}".replace(",", ".")
+
+
+def gigabytes(amount: int, lang: str) -> str:
+    """Bytes as the panels count them (1 GB = 2^30): "12,3 GB", "100 GB"; "12.3 GB" in
+    English."""
+    tenths = round(amount * 10 / 2**30)
+    shown = str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
+    return (shown if lang == "en" else shown.replace(".", ",")) + " GB"
