@@ -94,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from qrisbot import operate_drift
 
             return operate_drift.servers_reconcile(config, args.id, fix=args.fix,
-                                                   missing=args.missing, dates=args.dates)
+                                                   missing=args.missing, dates=args.dates,
+                                                   secrets=args.secrets)
         return operate.servers_trust(config, args.id, args.yes, config_path=args.config)
     if args.action == "list":
         return operate.orders_list(config, args.state, args.since)
@@ -275,6 +276,10 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--dates", choices=("longer", "server", "ledger", "ignore"),
                            default="longer", help="a last day changed on the server: the "
                            "later one wins (default), the server's, the ledger's, or neither")
+    reconcile.add_argument("--secrets", choices=("panel", "ignore"), default="panel",
+                           help="a UUID / trojan password changed on a panel: the ledger "
+                           "takes the panel's and its owner gets the new links (default), "
+                           "or leave it")
     trust = add(server_actions, "trust", "show a server's host key fingerprint and, once "
                                          "confirmed, add it to its known_hosts file")
     trust.add_argument("id", help="the server id")

@@ -82,6 +82,11 @@ def accounts_import(config: cfg.Config, server_id: str, dry_run: bool) -> int:
     from qrisbot.provision import details
     from qrisbot.provision.ssh.binding import WHY, Bound
 
+    on_panel = config.server(server_id)
+    if on_panel is not None and on_panel.panel is not None:
+        from qrisbot.operate_panel_import import import_panel
+
+        return import_panel(config, on_panel, dry_run)
     read = accounts_on(config, server_id)
     if read is None:
         return EXIT_FAILURE

@@ -11,7 +11,16 @@ policy, whose defaults lose nobody's paid days:
   ledger adopts a later day, the server gets back an earlier one), or always the
   server's (`server`), always the ledger's (`ledger`), or neither (`ignore`);
 - an account on the server the ledger does not know is never touched (`accounts import`
-  takes it on).
+  takes it on);
+- on a panel server, a secret (UUID / Trojan password) changed on the panel: the ledger
+  takes the panel's (`--secrets panel`) or leaves it (`ignore`). The panel is where access
+  is granted: its secret is the one that works now, and a seller who changed it meant it
+  (Marzban's "revoke subscription", a link that leaked); putting the old one back would
+  open that link again. Recorded, the account is renewable and removable again (both
+  recognise it by its secret: a renewal the buyer pays for meanwhile is refused as
+  someone else's), and a repair order with no day added has the daemon ask the panel for
+  the new links and send them to the account's owner (an account nobody owns: nobody
+  told; a trial or an account that ran out: recorded, nothing sent).
 
 What the server needs is written as a silent repair order (a renewal to the day the
 ledger has, nothing paid, nobody told) that the running daemon fulfils once, like days
@@ -28,12 +37,14 @@ from qrisbot import config as cfg
 from qrisbot import ledger as L
 from qrisbot.ledger import Account, Ledger
 from qrisbot.operate import EXIT_FAILURE, EXIT_OK, accounts_on, open_ledger, shop_today
+from qrisbot.provision.port import Existing
 from qrisbot.provision.ssh.existing import leeway
-from qrisbot.shop.drift import Drift, compare, settling
+from qrisbot.shop.drift import Drift, compare, is_compared_secret, settling
 
 
 def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
-                      missing: str = "recreate", dates: str = "longer") -> int:
+                      missing: str = "recreate", dates: str = "longer",
+                      secrets: str = "panel") -> int:
     """Report each difference; with `fix`, settle it by the policies. Exit 1 when they
     differ and nothing was asked to settle them (or a step was refused)."""
     with open_ledger(config, create=True) as ledger:
@@ -49,12 +60,14 @@ def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
             return EXIT_FAILURE
         server, found = read
         changed = ledger.changed_since(server_id, moment) - busy
-        drift = compare(known, found.accounts, busy | changed, leeway(server))
+        drift = compare(known, found.accounts, busy | changed, leeway(server),
+                        secrets=is_compared_secret(server))
         for name in sorted(changed):
             print(f"changed  {name:16} by the shop while the server was read; left for the "
                   "next run")
         today = shop_today(config)
         refused = _report(ledger, server, drift, today, fix, missing, dates)
+        refused += _report_secrets(ledger, drift, fix, secrets)
     for note in found.notes:
         print(f"skipped  {note}")
     if found.skipped:
@@ -93,6 +106,42 @@ def _report(ledger: Ledger, server: cfg.Server, drift: Drift, today: dt.date, fi
         print(f"unknown  {stranger.username:16} on the server (last day {stranger.last_day}), "
               "not in the ledger (`accounts import` takes it on)")
     return refused
+
+
+def _report_secrets(ledger: Ledger, drift: Drift, fix: bool, policy: str) -> int:
+    """The accounts whose secret the panel changed (never printed: the operator's terminal
+    is not the buyer's); returns how many steps the ledger refused."""
+    refused = 0
+    for account, there in drift.secrets:
+        print(f"secret   {account.username:16} UUID/password changed on the panel: the links "
+              "its buyer has no longer work, its renewals are refused")
+        if fix:
+            outcome = _settle_secret(ledger, account, there, policy)
+            refused += outcome.startswith("refused")
+            print(f"         -> {outcome}")
+    return refused
+
+
+def _settle_secret(ledger: Ledger, account: Account, there: Existing, policy: str) -> str:
+    if policy == "ignore":
+        return "left (--secrets ignore)"
+    if not ledger.adopt_secret(account, there.secret):
+        return "refused: the account changed or is being renewed meanwhile; run it again"
+    ledger.record("drift_secret_adopted", f"{account.server_id}/{account.username} by cli "
+                                          f"{getpass.getuser()}")
+    adopted = ledger.account(account.id)
+    if adopted is None or adopted.state != L.ACTIVE or adopted.is_trial:
+        return "the ledger takes the panel's secret (no links sent: a trial or ran out)"
+    try:
+        order = ledger.grant_days(order_id=f"OPS{time.time_ns()}", account=adopted, days=0,
+                                  language=adopted.language)
+    except L.LedgerError as exc:
+        return f"the ledger takes the panel's secret; no links sent: {exc}"
+    ledger.record("drift_relink", f"{account.server_id}/{account.username} by cli "
+                                  f"{getpass.getuser()}", order.id)
+    who = "its owner" if adopted.owner_chat_id is not None else "nobody (no owner yet)"
+    return (f"the ledger takes the panel's secret; the daemon asks the panel for the new "
+            f"links and sends them to {who} (order {order.id})")
 
 
 def _unrepairable(account: Account) -> str | None:

@@ -776,6 +776,18 @@ class Ledger:
              account.id, account.expires_on.isoformat(), account.id))
         return cursor.rowcount == 1
 
+    def adopt_secret(self, account: Account, secret: str) -> bool:
+        """Take the secret the panel has (changed there by hand) as the account's, so its
+        renewals and removal recognise it; compare-and-set on the secret as read, never
+        while a renewal is being made (it read the old one). A renewal waiting or failed
+        (refused for the changed secret) reads the new one when it is made."""
+        cursor = self._db.execute(
+            f"UPDATE accounts SET secret=?, updated_at=? WHERE id=? AND secret=?"
+            f" AND state != '{REMOVED}' AND NOT EXISTS (SELECT 1 FROM orders o"
+            f" WHERE o.account_id=? AND o.state='{PROVISIONING}')",
+            (secret, time.time(), account.id, account.secret, account.id))
+        return cursor.rowcount == 1
+
     def account(self, account_id: int) -> Account | None:
         row = self._db.execute("SELECT * FROM accounts WHERE id=?", (account_id,)).fetchone()
         return _account(row) if row is not None else None

@@ -2,9 +2,11 @@
 Tambah akun lama -> server -> username -> proof. For an Xray account the proof is its
 UUID or Trojan password, typed or inside a share link, compared with the one on record
 (read from the server at import); for an SSH account its password, tried by a real login
-to the server. A right proof makes the account the user's, to renew
-with reminders; a wrong one never says which part was wrong, is logged without what was
-typed, and a user gets MAX_FAILURES of them an hour.
+to the server. On a panel the account message shown after the claim carries the links and
+subscription URL the panel gives now (those stored at import if it cannot be asked).
+A right proof makes the account the user's, to renew with reminders; a wrong one never
+says which part was wrong, is logged without what was typed, and a user gets MAX_FAILURES
+of them an hour.
 """
 
 from __future__ import annotations
@@ -166,9 +168,18 @@ class Claims:
             made = Made(order_id=account.tag, username=account.username, secret=password,
                         expires=account.expires_on, months=0, days=0)
             return password, json.dumps(details(server, made))
-        if proves(account.protocol, account.secret, raw):
+        if not proves(account.protocol, account.secret, raw):
+            return None
+        if server.panel is None:
             return account.secret, account.details
-        return None
+        try:  # proven already: a panel that cannot be asked leaves the import's links
+            delivery = await backend.delivery(account.username, account.secret,
+                                              account.expires_on)
+        except ServerError as exc:
+            log.warning("claim on %s: the panel's links could not be read (%s); the "
+                        "imported ones are shown", server.id, exc)
+            return account.secret, account.details
+        return account.secret, json.dumps(delivery.to_json())
 
 
 def proves(protocol: str, secret: str, proof: str) -> bool:

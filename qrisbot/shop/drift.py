@@ -3,6 +3,12 @@
 Compares the accounts the ledger has on a server (not removed) with those the server
 holds (its backend reads them): one the ledger thinks is there but the server no longer
 has, a last day changed on the server, and one on the server the ledger does not know.
+On a panel server also the secret: a UUID or Trojan password changed on the panel (an
+edit, Marzban's "revoke subscription") means the links the buyer holds stopped working,
+and every renewal of the account would be refused as someone else's (the backends
+recognise an account by its secret). Subscription URLs are never compared: PasarGuard's
+token changes at every read. An SSH server's secrets are not compared (the server keeps
+only a password's hash; its Xray layouts are the shop's own files).
 Once a day the daemon looks at every server it can read and tells the admins of what
 differs in one message; `qrisbot servers reconcile` does the same on demand. Only a
 report: nothing is changed because of it, so nobody's paid days are lost (the operator's
@@ -42,18 +48,28 @@ class Drift:
     missing: tuple[Account, ...]  # live in the ledger, not on the server
     dates: tuple[tuple[Account, dt.date], ...]  # the server's last day differs
     unknown: tuple[Existing, ...]  # on the server, not in the ledger
+    # a panel's secret differs from the ledger's: (the ledger's account, the panel's)
+    secrets: tuple[tuple[Account, Existing], ...] = ()
 
     @property
     def none(self) -> bool:
-        return not (self.missing or self.dates or self.unknown)
+        return not (self.missing or self.dates or self.unknown or self.secrets)
+
+
+def is_same_secret(protocol: str, ours: str, theirs: str) -> bool:
+    """A UUID is the same in any case (VMess / VLESS read it so); a Trojan password is
+    compared exactly."""
+    return ours == theirs if protocol == "trojan" else ours.lower() == theirs.lower()
 
 
 def compare(ledger_accounts: list[Account], on_server: tuple[Existing, ...],
-            settling: Iterable[str] = (), leeway: int = 0) -> Drift:
+            settling: Iterable[str] = (), leeway: int = 0, *,
+            secrets: bool = False) -> Drift:
     """`settling`: names an unfinished order is making or changing right now (the ledger
     and the server may differ for a moment; that is not drift). A last day agrees when the
     server's is the ledger's or at most `leeway` days later (existing.leeway: the grace
-    period the shop's own dates give on a family's Xray layout)."""
+    period the shop's own dates give on a family's Xray layout). `secrets`: compare them
+    too (panel servers)."""
     busy = set(settling)
     live = {a.username: a for a in ledger_accounts
             if a.state != REMOVED and a.username not in busy}
@@ -64,7 +80,15 @@ def compare(ledger_accounts: list[Account], on_server: tuple[Existing, ...],
                     if name in there and not a.expires_on <= there[name].last_day
                     <= a.expires_on + dt.timedelta(days=leeway)),
         unknown=tuple(e for name, e in sorted(there.items()) if name not in live),
+        secrets=tuple((a, there[name]) for name, a in sorted(live.items())
+                      if secrets and name in there and there[name].secret
+                      and not is_same_secret(a.protocol, a.secret, there[name].secret)),
     )
+
+
+def is_compared_secret(server: Server) -> bool:
+    """Does the server's reading give the secret the buyer's links hold (a panel)?"""
+    return server.panel is not None
 
 
 def settling(ledger: Ledger, server_id: str) -> set[str]:
@@ -78,7 +102,7 @@ async def drift_on(server: Server, ledger: Ledger, backends: Backends) -> Drift:
     known, busy = ledger.accounts(server.id), settling(ledger, server.id)
     found = await backends.backend(server).read_accounts()
     return compare(known, found.accounts, busy | ledger.changed_since(server.id, moment),
-                   leeway(server))
+                   leeway(server), secrets=is_compared_secret(server))
 
 
 def entries(server: Server, drift: Drift, lang: str) -> list[Entry]:
@@ -88,6 +112,8 @@ def entries(server: Server, drift: Drift, lang: str) -> list[Entry]:
     lines += [text("drift_date", lang, server=server.name, username=a.username,
                    ledger=a.expires_on.isoformat(), there=day.isoformat())
               for a, day in drift.dates]
+    lines += [text("drift_secret", lang, server=server.name, username=a.username,
+                   id=server.id) for a, _ in drift.secrets]
     # Accounts the shop does not know are many on a server nobody imported yet: one line.
     if drift.unknown:
         names = ", ".join(e.username for e in drift.unknown[:UNKNOWN_NAMED])
@@ -130,11 +156,12 @@ async def look(config: Config, ledger: Ledger, backends: Backends,
                 return
             record_unreadable(ledger, notifier, server, None)
             if not drift.none:
-                log.warning("%s differs from the ledger: %d missing, %d dates, %d unknown",
-                            server.id, len(drift.missing), len(drift.dates),
-                            len(drift.unknown))
+                log.warning("%s differs from the ledger: %d missing, %d dates, %d unknown, "
+                            "%d secrets", server.id, len(drift.missing), len(drift.dates),
+                            len(drift.unknown), len(drift.secrets))
                 ledger.record("drift", f"{server.id}: {len(drift.missing)} missing, "
-                                       f"{len(drift.dates)} dates, {len(drift.unknown)} unknown")
+                                       f"{len(drift.dates)} dates, {len(drift.unknown)} unknown"
+                                       f", {len(drift.secrets)} secrets")
                 found[server.id] = entries(server, drift, notifier.lang)
             return
         log.warning("drift check of %s: no answer within %d s", server.id, READ_DEADLINE)

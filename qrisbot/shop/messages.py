@@ -195,6 +195,10 @@ def account(order: Order, trial_ends: dt.datetime | None = None) -> Html:
     if order.kind == TRIAL and trial_ends is not None:
         title = text("account_trial", order.language, protocol=protocol,
                      when=when(trial_ends), order_id=order.id)
+    elif order.kind == RENEWAL and order.days == 0:
+        # No day added: the operator's reconcile recorded the secret the panel has now.
+        title = text("account_relinked", order.language, protocol=protocol, order_id=order.id,
+                     date=dt.date.fromisoformat(info["expires"]).strftime("%d-%m-%Y"))
     elif order.kind == RENEWAL:
         title = text("account_extended", order.language, protocol=protocol, order_id=order.id,
                      date=dt.date.fromisoformat(info["expires"]).strftime("%d-%m-%Y"))

@@ -358,6 +358,14 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "hari)",
         "Renewal of {protocol} <code>{username}</code> on {server}: +{months} ({days} days)",
     ),
+    "account_relinked": (
+        "🔑 <b>Tautan akun {protocol} Anda diperbarui</b>: UUID/kata sandinya diganti di "
+        "panel, tautan lama tidak berlaku lagi. Aktif sampai {date} (order <code>{order_id}"
+        "</code>)",
+        "🔑 <b>Your {protocol} account has new links</b>: its UUID/password was changed on "
+        "the panel and the old links no longer work. Active until {date} (order "
+        "<code>{order_id}</code>)",
+    ),
     "account_detail": ("📄 <b>Akun {protocol} Anda</b> · {server}",
                        "📄 <b>Your {protocol} account</b> · {server}"),
     "account_ssh": (
@@ -699,6 +707,14 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "drift_date": (
         "• {server} · <b>{username}</b>: hari terakhir di toko {ledger}, di server {there}",
         "• {server} · <b>{username}</b>: last day {ledger} in the shop, {there} on the server",
+    ),
+    "drift_secret": (
+        "• {server} · <b>{username}</b>: UUID/kata sandi diganti di panel; tautan pembeli "
+        "tidak berlaku lagi dan perpanjangannya akan ditolak. <code>qrisbot servers "
+        "reconcile {id} --fix</code> mencatat yang baru dan mengirim tautannya ke pembeli",
+        "• {server} · <b>{username}</b>: UUID/password changed on the panel; the buyer's "
+        "links no longer work and its renewals would be refused. <code>qrisbot servers "
+        "reconcile {id} --fix</code> records the new one and sends the buyer its links",
     ),
     "drift_unknown": (
         "• {server}: {count} akun di server tidak dikenal toko ({names}); "
