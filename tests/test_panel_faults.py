@@ -20,7 +20,7 @@ from qrisbot import ledger as L
 from qrisbot.ledger import Ledger
 from qrisbot.provision.panels.terms import GB
 from qrisbot.testing.fake_xui import LOGIN_HTML
-from qrisbot.testing.panel_faults import BAD_GATEWAY, TRUNCATED, Fault
+from qrisbot.testing.panel_faults import BAD_GATEWAY, HANG, TRUNCATED, Fault
 
 ZONE = zoneinfo.ZoneInfo("Asia/Jakarta")
 SAFE = "Pembayaran Anda <b>aman</b>"
@@ -143,6 +143,8 @@ HOSTILE = {
         200, b'{"success": "yes", "msg": 5, "obj": [], "username": 7, "expire": "soon",'
              b' "data_limit": {}, "proxy_settings": 3}', "application/json", performed=True),
     "502": BAD_GATEWAY,
+    "no answer": HANG,
+    "no answer (after acting)": Fault(hang=True, performed=True),
 }
 
 
