@@ -8,12 +8,14 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+import attrs
 import pytest
 import trio
 from buyer import eventually
 from conftest import server_entry
 
 from qrisbot import ledger as L
+from qrisbot.config import Trial
 from qrisbot.ledger import Ledger
 from qrisbot.provision.panels.terms import GB
 from qrisbot.shop.calendar import Calendar
@@ -133,3 +135,26 @@ async def test_an_account_that_ran_out_is_removed_from_the_panel_after_its_grace
     assert not panel.on_panel("budi_99")
     (account,) = Ledger.open(cfg.shop.database).accounts("nl1")
     assert account.state == L.REMOVED
+
+
+async def test_a_trial_on_a_panel_gets_its_hours_share_of_the_quota_and_ends_on_time(
+        autojump_clock, make_config, start_shop, buyer, telegram, panel):
+    cfg = make_config([panel.entry(quota_gb=1000)])
+    cfg = attrs.evolve(cfg, trial=Trial(hours=2, servers=("nl1",)))
+    start = dt.datetime.now(ZONE).replace(hour=9, minute=0, second=0, microsecond=0)
+    begun = trio.current_time()
+    await start_shop(cfg, backends=None, calendar=Calendar("Asia/Jakarta", start))
+    buyer.says("/start")
+    await buyer.sees("Pilih server")
+    buyer.taps("trial")
+    await buyer.sees("Coba gratis 2 jam")
+    buyer.taps("tsrv:nl1")
+    ready = await buyer.sees("Akun trial VLESS Anda siap")
+    ((username, secret),) = [(a.username, a.secret)
+                             for a in Ledger.open(cfg.shop.database).accounts("nl1")]
+    assert secret in ready.text and "Link langganan" in ready.text
+    assert panel.limit(username) == 1000 * GB * 2 // (30 * 24)  # 2 h of a 30-day month
+    await trio.sleep_until(begun + 2 * 3600 - 60)
+    assert panel.on_panel(username)
+    await buyer.sees("Masa trial", within=begun + 2 * 3600 + 120 - trio.current_time())
+    assert not panel.on_panel(username)

@@ -140,6 +140,7 @@ class Account:
     expires: dt.date  # the last day the buyer has access
     months: int
     days: int
+    hours: int = 0  # a trial's length (months 0): its share of a month's quota
 
     def __attrs_post_init__(self) -> None:
         check_identity(self.username, self.secret, self.order_id)

@@ -249,7 +249,8 @@ class Fulfilment:
         days = (self.config.shop.days_per_month * order.months if order.kind != L.TRIAL
                 else max((expires - self.today()).days, 1))
         return Account(order_id=order.id, username=order.username, secret=order.secret,
-                       expires=expires, months=order.months, days=days)
+                       expires=expires, months=order.months, days=days,
+                       hours=self.config.trial.hours if order.kind == L.TRIAL else 0)
 
     async def _deliver(self, order: Order) -> None:
         """Send the account; while Telegram is unavailable, keep trying (the account is in

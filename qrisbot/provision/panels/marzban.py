@@ -101,6 +101,7 @@ class MarzbanBackend:
         body = {"username": account.username, **await self._access(account.secret),
                 "expire": end_of_day(account.expires, self._zone),
                 "data_limit": quota_bytes(self.server.quota_gb, months=account.months,
+                                          hours=account.hours,
                                           days=account.days,
                                           days_per_month=self._days_per_month),
                 "data_limit_reset_strategy": "no_reset", "status": "active",

@@ -137,6 +137,7 @@ class XuiBackend:
         if not UUID.fullmatch(account.secret.lower()):
             raise ValueError("a 3x-ui client's secret is a UUID")
         total = quota_bytes(self.server.quota_gb, months=account.months, days=account.days,
+                            hours=account.hours,
                             days_per_month=self._days_per_month)
         client = Client(account.username, account.secret,
                         sub_id(account.order_id, account.secret), total,
