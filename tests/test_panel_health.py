@@ -1,7 +1,7 @@
 """The daemon's health watch on panel servers, the whole shop in process: a panel that stops
 answering (stopped, hanging, or only its proxy's 502 page left) is told to the admins once,
-and once again when it is back; a panel that answers but refuses the shop's password is not
-an outage."""
+and once again when it is back; so is a panel that answers but refuses the shop's password
+(as an SSH key refused is: nothing can be sold there until the seller fixes it)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ async def test_a_hanging_panel_or_a_proxy_without_its_panel_is_down(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_a_refused_password_is_not_an_outage(
+async def test_a_refused_password_is_told_once_with_its_reason(
         autojump_clock, nursery, make_config, start_shop, telegram, kind):
     admin = Buyer(telegram, ADMIN)
     panel, _ = await shop_on(kind, nursery, make_config, start_shop)
@@ -90,4 +90,7 @@ async def test_a_refused_password_is_not_an_outage(
     await trio.sleep(3 * PROBE_INTERVAL)
     logins = [c for c in getattr(panel.fake, "calls", []) if c in ("login", ("token", ""))]
     assert logins  # the probes did ask again, and were refused
-    assert notices(admin, "tidak menjawab") == 0
+    assert notices(admin, "tidak menjawab") == 1
+    told = [m.body for m in admin.telegram.messages(ADMIN) if "tidak menjawab" in m.body]
+    assert "refused" in told[0] and ("password" in told[0] or "login" in told[0])
+    assert "N3w-Pa55word" not in told[0] and "n3w-pw" not in told[0]

@@ -1,11 +1,10 @@
 """The servers as the shop sells them right now: on/off switches and how each last answered.
 
 Both live in the ledger's meta table, so a seller's Disable survives a restart and the CLI
-sees what the daemon saw. A server that stops answering (SSH cannot connect or its key is
-refused; a panel refuses connections, hangs, or only its proxy's 502-504 page comes) is
-reported to the admins once, and again when it comes back. A panel that answers but refuses
-the shop's password is not down (no notice of its own; `qrisbot servers check` names the
-fix).
+sees what the daemon saw. A server the shop cannot use (SSH cannot connect or its key is
+refused; a panel refuses connections, hangs, only its proxy's 502-504 page comes, or it
+refuses the shop's login) is reported to the admins once, with the reason, and again when
+it comes back.
 """
 
 from __future__ import annotations

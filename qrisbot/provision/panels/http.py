@@ -59,6 +59,17 @@ class PanelDown(PanelError):
     silent = True
 
 
+class LoginRefused(PanelError):
+    """The panel refused the shop's login (password, API token or key). As with an SSH key
+    refused, nothing can be sold there until the seller fixes it: the health watch tells
+    the admins (silent), with this reason."""
+
+    silent = True
+
+    def __init__(self, message: str, *, status: int = 0, answer: str = "") -> None:
+        super().__init__(message, transient=False, status=status, answer=answer)
+
+
 @attrs.frozen
 class Answer:
     status: int

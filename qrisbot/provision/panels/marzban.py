@@ -29,7 +29,7 @@ from qrisbot.provision.delivery import PanelLinks
 from qrisbot.provision.panels import marzban_answers as answers
 from qrisbot.provision.panels.check import Finding, failed, missing, not_logged_in, ok
 from qrisbot.provision.panels.delivery import PanelShare, labelled
-from qrisbot.provision.panels.http import SECONDS, Answer, PanelError, PanelHttp
+from qrisbot.provision.panels.http import SECONDS, Answer, LoginRefused, PanelError, PanelHttp
 from qrisbot.provision.panels.marzban_answers import Malformed, PanelUser
 from qrisbot.provision.panels.terms import GB, end_of_day, last_day, quota_bytes
 from qrisbot.provision.port import (
@@ -283,9 +283,8 @@ class MarzbanBackend:
                 return await self._http.call(method, path, *segments, headers=fixed, **kwargs)
             except PanelError as error:
                 if error.status == 401:
-                    raise PanelError(f"{self.server.id}: the panel refused the API key "
-                                     "(token): is it still valid?", transient=False,
-                                     status=401) from None
+                    raise LoginRefused(f"{self.server.id}: the panel refused the API key "
+                                       "(token): is it still valid?", status=401) from None
                 raise
         token = self._token or await self._login("")
         try:
@@ -308,9 +307,8 @@ class MarzbanBackend:
                 answer = await self._http.call("POST", "api/admin/token", form=form)
             except PanelError as error:
                 if error.status == 401:
-                    raise PanelError(f"{self.server.id}: the panel refused the shop's admin "
-                                     "username or password", transient=False,
-                                     status=401) from None
+                    raise LoginRefused(f"{self.server.id}: the panel refused the shop's "
+                                       "admin username or password", status=401) from None
                 raise
             body = answer.body
             token = body.get("access_token") if isinstance(body, dict) else None

@@ -16,7 +16,7 @@ from typing import Any, Final
 import trio
 
 from qrisbot.config import Panel
-from qrisbot.provision.panels.http import PanelError, PanelHttp
+from qrisbot.provision.panels.http import LoginRefused, PanelError, PanelHttp
 
 XHR: Final = {"X-Requested-With": "XMLHttpRequest"}  # 3.1+: 401, not 404, without a session
 _SESSION_GONE: Final = (401, 403, 404)
@@ -116,9 +116,9 @@ class XuiSession:
         answer = await self._http.call("GET", "panel/api/inbounds/list", headers=headers,
                                        expect=(200, *_SESSION_GONE))
         if answer.status != 200:
-            raise PanelError(f"{self._id}: the panel refused the API token (HTTP "
-                             f"{answer.status}; tokens exist from 3x-ui 3.0)", transient=False,
-                             status=answer.status)
+            raise LoginRefused(f"{self._id}: the panel refused the API token (HTTP "
+                               f"{answer.status}; tokens exist from 3x-ui 3.0)",
+                               status=answer.status)
         envelope(f"{self._id}: GET inbounds/list", answer.body)
         return await self._clients_api(headers)
 
@@ -145,8 +145,8 @@ class XuiSession:
         except Refused as exc:
             # A wrong password (or 3.x's login limiter): the operator must act; the order
             # waits all the same (the message says which).
-            raise PanelError(f"{what}: the panel refused the login: {exc.msg}",
-                             transient=False, status=200, answer=exc.msg) from None
+            raise LoginRefused(f"{what}: the panel refused the login: {exc.msg}",
+                               status=200, answer=exc.msg) from None
         if token.status != 200:
             return Family.V2
         self._csrf = headers["X-CSRF-Token"]
