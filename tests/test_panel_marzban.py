@@ -104,7 +104,8 @@ async def backend(fake: FakeMarzban) -> Any:
 async def test_create_gives_the_buyer_their_secret_date_quota_links_and_subscription(
         fake: FakeMarzban, backend: Backend) -> None:
     assert backend.features == {Feature.EXTEND, Feature.REMOVE, Feature.READ,
-                                Feature.QUOTA, Feature.SUBSCRIPTION}  # no IP limit
+                                Feature.QUOTA, Feature.USAGE,
+                                Feature.SUBSCRIPTION}  # no IP limit
     await backend.create(account(months=2, days=60))
     user = fake.users["budi_99"]
     assert secret_of(fake, "budi_99") == SECRET

@@ -57,6 +57,7 @@ class Feature(enum.StrEnum):
     READ = "read"  # list the accounts the server holds (import, drift)
     LOGIN_PROOF = "login_proof"  # a real login proves a claimed account's secret
     QUOTA = "quota"  # a traffic limit per account
+    USAGE = "usage"  # the traffic each account used, read in one call (`usage`)
     IP_LIMIT = "ip_limit"  # devices / IPs at once per account
     SUBSCRIPTION = "subscription"  # a subscription URL per account
 
@@ -258,7 +259,7 @@ class Backend(Protocol):
         ...
 
     async def usage(self) -> dict[str, Usage]:
-        """Username -> traffic, every account of the server in one call (Feature.QUOTA)."""
+        """Username -> traffic, every account of the server in one call (Feature.USAGE)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -73,7 +73,7 @@ class MyAccounts:
                 account, account.server_id, self.lang)))
             return
         backend = self.d.checkout.backends.backend(server)
-        if not traffic.counts_traffic(server, backend):
+        if not traffic.counts_traffic(backend):
             await self.d.send(chat_id, Outgoing(messages.account_detail(
                 account, server.name, self.lang)))
             return

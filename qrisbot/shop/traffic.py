@@ -37,10 +37,10 @@ READ_WITHIN = 60  # seconds a server's usage may take before it waits for the ne
 DETAIL_WITHIN = 4  # seconds a buyer's Detail waits for the panel before showing what is stored
 
 
-def counts_traffic(server: Server, backend: Backend) -> bool:
-    """Does this server's panel count each account's traffic for the shop to read? (An SSH
-    family's quota files are written, but `usage` does not read them.)"""
-    return server.panel is not None and Feature.QUOTA in backend.features
+def counts_traffic(backend: Backend) -> bool:
+    """Does this server count each account's traffic for the shop to read (a panel does;
+    an SSH family's quota files are written, not read)?"""
+    return Feature.USAGE in backend.features
 
 
 @attrs.frozen
@@ -90,7 +90,7 @@ async def _look(config: Config, ledger: Ledger, bot: BotApi, backends: Backends)
             live[account.server_id].append((account, account.owner_chat_id))
     for server in config.servers:
         backend = backends.backend(server) if server.id in live else None
-        if backend is None or not counts_traffic(server, backend):
+        if backend is None or not counts_traffic(backend):
             continue
         usage = await _read(server, backend)
         if usage is None:

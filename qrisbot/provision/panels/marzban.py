@@ -65,7 +65,8 @@ class MarzbanBackend:
 
     dialect: ClassVar[str] = "marzban"
     features: Final = frozenset({Feature.EXTEND, Feature.REMOVE, Feature.READ,
-                                 Feature.QUOTA, Feature.SUBSCRIPTION})  # no IP limit
+                                 Feature.QUOTA, Feature.USAGE,
+                                 Feature.SUBSCRIPTION})  # no IP limit
     secret_kind: Final = SecretKind.UUID
 
     def __init__(self, server: Server, shop: Shop, *, seconds: float = SECONDS,

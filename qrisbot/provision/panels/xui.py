@@ -91,7 +91,7 @@ class XuiBackend:
     """One server behind a 3x-ui panel (its configured inbounds)."""
 
     features: Final = frozenset({Feature.EXTEND, Feature.REMOVE, Feature.READ, Feature.QUOTA,
-                                 Feature.IP_LIMIT, Feature.SUBSCRIPTION})
+                                 Feature.USAGE, Feature.IP_LIMIT, Feature.SUBSCRIPTION})
     secret_kind: Final = SecretKind.UUID
 
     def __init__(self, server: Server, shop: Shop, *, seconds: float = SECONDS,
