@@ -2,8 +2,9 @@
 Tambah akun lama -> server -> username -> proof. For an Xray account the proof is its
 UUID or Trojan password, typed or inside a share link, compared with the one on record
 (read from the server at import); for an SSH account its password, tried by a real login
-to the server. On a panel the account message shown after the claim carries the links and
-subscription URL the panel gives now (those stored at import if it cannot be asked).
+to the server. The account message shown after the claim carries what the server gives now
+(a panel: its current links and subscription URL; those stored at import if it cannot be
+asked).
 A right proof makes the account the user's, to renew with reminders; a wrong one never
 says which part was wrong, is logged without what was typed, and a user gets MAX_FAILURES
 of them an hour.
@@ -170,8 +171,6 @@ class Claims:
             return password, json.dumps(details(server, made))
         if not proves(account.protocol, account.secret, raw):
             return None
-        if server.panel is None:
-            return account.secret, account.details
         try:  # proven already: a panel that cannot be asked leaves the import's links
             delivery = await backend.delivery(account.username, account.secret,
                                               account.expires_on)
