@@ -204,7 +204,8 @@ async def test_3_1_a_session_that_expires_mid_batch_logs_in_once_more(nursery):
 async def test_2_x_gives_each_inbound_its_own_email_with_one_uuid_and_subscription(nursery):
     fake = await panel(nursery, V2)
     xui = backend(fake)
-    await xui.create(account())
+    made = await xui.create(account())
+    assert fake.count("inbounds/list") == 1  # the buyer's links come from the same read
     assert xui.family is Family.V2
     assert emails(fake) == [(1, "budi"), (2, "budi-2")]
     assert {c["id"] for i in (1, 2) for c in fake.clients(i)} == {SECRET}
@@ -216,6 +217,7 @@ async def test_2_x_gives_each_inbound_its_own_email_with_one_uuid_and_subscripti
     assert await xui.usage() == {"budi": Usage(4 * GB, 100 * GB)}
     # No clients/links before 3.1: links from each inbound's stream settings.
     delivery = await xui.share("budi")
+    assert (made.links, made.subscription) == (delivery.links, delivery.subscription_url)
     assert [link.split("@")[1].split("?")[0] for _, link in delivery.links] == [
         f"nl1.example.com:{fake.panel.inbounds[i].port}" for i in (1, 2)]
     assert delivery.subscription_url is not None

@@ -143,10 +143,11 @@ class XuiBackend:
                         sub_id(account.order_id, account.secret), total,
                         self._expiry(account), self.server.ip_limit,
                         f"{MARK} {account.order_id}")
-        await self._run(lambda family: self._create(family, client))
+        share = await self._run(lambda family: self._create(family, client))
         log.info("account %s created on %s", account.username, self.server.id)
-        return (await self.share(account.username)).delivery(
-            self.server, account.username, account.secret, account.expires)
+        if share is None:  # 3.1+: the panel's own links (clients/links)
+            share = await self.share(account.username)
+        return share.delivery(self.server, account.username, account.secret, account.expires)
 
     async def extend(self, extension: Extension) -> PanelLinks:
         """Set the account's last day and raise its traffic limit by the extension's paid
@@ -292,7 +293,9 @@ class XuiBackend:
                              "(panel.inbound_ids)", transient=True)
         return {found.inbounds[i].protocol for i in self.panel.inbound_ids}
 
-    async def _create(self, family: Family, client: Client) -> None:
+    async def _create(self, family: Family, client: Client) -> PanelShare | None:
+        """Make the client; before 3.1, what the buyer receives, from the inbound list read
+        for it (a second read would give the same)."""
         found = await self._snapshot(family)
         protocols = self._configured(found)
         self._mine(found, family, client.email, client.secret)
@@ -320,6 +323,12 @@ class XuiBackend:
             if any(text in exc.msg for text in _TAKEN):
                 raise UsernameTaken(client.email) from None
             raise
+        if family is Family.V3_1:
+            return None
+        links = [link for inbound_id, email in self._emails(family, client.email).items()
+                 if (link := share_link(found.inbounds[inbound_id], self.server.domain,
+                                        client.secret, email)) is not None]
+        return PanelShare(labelled(links), self._subscription(client.sub_id))
 
     async def _extend(self, family: Family, extension: Extension) -> None:
         found = await self._snapshot(family)
@@ -438,9 +447,10 @@ class XuiBackend:
             subscription = live[0].sub_id
             links = [link for e in live if (link := share_link(
                 e.inbound, self.server.domain, e.key, e.email)) is not None]
-        url = self.panel.sub_url + subscription if self.panel.sub_url and subscription \
-            else None
-        return PanelShare(labelled(links), url)
+        return PanelShare(labelled(links), self._subscription(subscription))
+
+    def _subscription(self, sub: str | None) -> str | None:
+        return self.panel.sub_url + sub if self.panel.sub_url and sub else None
 
     async def _usage(self, family: Family) -> dict[str, Usage]:
         found = await self._snapshot(family)
