@@ -39,7 +39,7 @@ from qrisbot.ledger import Account, Ledger
 from qrisbot.operate import EXIT_FAILURE, EXIT_OK, accounts_on, open_ledger, shop_today
 from qrisbot.provision.port import Existing
 from qrisbot.provision.ssh.existing import leeway
-from qrisbot.shop.drift import Drift, compare, is_compared_secret, settling
+from qrisbot.shop.drift import Drift, compare, settling
 
 
 def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
@@ -61,7 +61,7 @@ def servers_reconcile(config: cfg.Config, server_id: str, *, fix: bool = False,
         server, found = read
         changed = ledger.changed_since(server_id, moment) - busy
         drift = compare(known, found.accounts, busy | changed, leeway(server),
-                        secrets=is_compared_secret(server))
+                        secrets=found.secrets_held)
         for name in sorted(changed):
             print(f"changed  {name:16} by the shop while the server was read; left for the "
                   "next run")

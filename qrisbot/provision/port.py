@@ -210,6 +210,9 @@ class Found:
     skipped: int  # entries that were not an account the shop can take on
     # the skipped entries worth naming to the operator: "<name>: <why>" (never a secret)
     notes: tuple[str, ...] = ()
+    # The secrets read are those the buyers' links hold, so drift compares them (a panel's;
+    # an SSH server keeps only a password's hash).
+    secrets_held: bool = False
 
 
 # --- the contract -------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def compare(ledger_accounts: list[Account], on_server: tuple[Existing, ...],
     and the server may differ for a moment; that is not drift). A last day agrees when the
     server's is the ledger's or at most `leeway` days later (existing.leeway: the grace
     period the shop's own dates give on a family's Xray layout). `secrets`: compare them
-    too (panel servers)."""
+    too (a server whose reading gives the secrets its buyers hold: a panel)."""
     busy = set(settling)
     live = {a.username: a for a in ledger_accounts
             if a.state != REMOVED and a.username not in busy}
@@ -86,11 +86,6 @@ def compare(ledger_accounts: list[Account], on_server: tuple[Existing, ...],
     )
 
 
-def is_compared_secret(server: Server) -> bool:
-    """Does the server's reading give the secret the buyer's links hold (a panel)?"""
-    return server.panel is not None
-
-
 def settling(ledger: Ledger, server_id: str) -> set[str]:
     return {o.username for o in ledger.unfinished() if o.server_id == server_id}
 
@@ -102,7 +97,7 @@ async def drift_on(server: Server, ledger: Ledger, backends: Backends) -> Drift:
     known, busy = ledger.accounts(server.id), settling(ledger, server.id)
     found = await backends.backend(server).read_accounts()
     return compare(known, found.accounts, busy | ledger.changed_since(server.id, moment),
-                   leeway(server), secrets=is_compared_secret(server))
+                   leeway(server), secrets=found.secrets_held)
 
 
 def entries(server: Server, drift: Drift, lang: str) -> list[Entry]:

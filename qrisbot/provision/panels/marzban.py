@@ -174,7 +174,7 @@ class MarzbanBackend:
                 notes.append(f"{user.username[:64]}: {why}")
                 continue
             accounts.append(Existing(user.username, secret, last_day(user.expire, self._zone)))
-        return Found(tuple(accounts), skipped, tuple(notes))
+        return Found(tuple(accounts), skipped, tuple(notes), secrets_held=True)
 
     async def login_opens(self, username: str, password: str) -> bool:
         raise BackendError(f"{self.server.id}: a panel account has no login to prove",

@@ -425,7 +425,7 @@ class XuiBackend:
                 continue
             accounts[entry.email.lower()] = Existing(
                 entry.email, entry.key, last_day(entry.expiry // 1000, self._zone))
-        return Found(tuple(accounts.values()), skipped, tuple(notes))
+        return Found(tuple(accounts.values()), skipped, tuple(notes), secrets_held=True)
 
     async def _delivery(self, family: Family, username: str) -> PanelShare:
         if family is Family.V3_1:
