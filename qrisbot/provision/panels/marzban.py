@@ -357,7 +357,7 @@ class MarzbanBackend:
         """tag -> protocol of every inbound the panel has (GET api/inbounds, logging in to
         read them): what `qrisbot setup` offers to pick `inbounds` from."""
         answer = await self._call("GET", "api/inbounds")
-        return _inbound_tags(answer.body, f"{self.server.id}: GET api/inbounds")
+        return answers.inbound_protocols(answer.body, f"{self.server.id}: GET api/inbounds")
 
     # --- the shop's rules -------------------------------------------------------------------
 
@@ -397,19 +397,6 @@ def proxy_settings(protocol: str, secret: str) -> dict[str, str]:
     if protocol == "vless":
         return {"id": secret, "flow": ""}
     return {"id": secret}
-
-
-def _inbound_tags(body: Any, what: str) -> dict[str, str]:
-    """Marzban's {protocol: [{tag, protocol, network, tls, port}, ...]}: tag -> protocol."""
-    if not isinstance(body, dict):
-        raise Malformed(f"{what}: the answer is not a record of protocols")
-    found = {}
-    for protocol, listed in body.items():
-        for entry in listed if isinstance(listed, list) else ():
-            tag = entry.get("tag") if isinstance(entry, dict) else None
-            if isinstance(tag, str) and tag and isinstance(protocol, str):
-                found[tag] = protocol
-    return found
 
 
 def _bearer(token: str) -> dict[str, str]:

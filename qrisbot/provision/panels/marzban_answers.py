@@ -73,8 +73,18 @@ def users(body: Any, what: str) -> tuple[list[PanelUser], list[str]]:
     return found, notes
 
 
-def groups(body: Any, what: str) -> dict[str, tuple[int, bool]]:
-    """PasarGuard's GET /api/groups: name -> (id, disabled)."""
+@attrs.frozen
+class Group:
+    """A PasarGuard group as the panel lists it: its users get its inbounds."""
+
+    id: int
+    name: str
+    enabled: bool
+    inbound_tags: tuple[str, ...]  # strings only
+
+
+def groups(body: Any, what: str) -> dict[str, Group]:
+    """PasarGuard's GET /api/groups, by name."""
     listed = body.get("groups") if isinstance(body, dict) else None
     if not isinstance(listed, list):
         raise Malformed(f"{what}: the answer has no list of groups")
@@ -82,25 +92,12 @@ def groups(body: Any, what: str) -> dict[str, tuple[int, bool]]:
     for entry in listed:
         if not isinstance(entry, dict):
             raise Malformed(f"{what}: a group is not a record")
-        name, gid = entry.get("name"), entry.get("id")
+        name, gid, tags = entry.get("name"), entry.get("id"), entry.get("inbound_tags")
         if not isinstance(name, str) or not isinstance(gid, int) or isinstance(gid, bool):
             raise Malformed(f"{what}: a group has no valid name or id")
-        found[name] = (gid, entry.get("is_disabled") is True)
-    return found
-
-
-def group_tags(body: Any, what: str) -> dict[str, tuple[str, ...]]:
-    """PasarGuard's GET /api/groups: name -> its inbound tags (strings only)."""
-    listed = body.get("groups") if isinstance(body, dict) else None
-    if not isinstance(listed, list):
-        raise Malformed(f"{what}: the answer has no list of groups")
-    found = {}
-    for entry in listed:
-        name = entry.get("name") if isinstance(entry, dict) else None
-        tags = entry.get("inbound_tags") if isinstance(entry, dict) else None
-        if isinstance(name, str):
-            found[name] = tuple(t for t in tags if isinstance(t, str)) \
-                if isinstance(tags, list) else ()
+        found[name] = Group(gid, name, entry.get("is_disabled") is not True,
+                            tuple(t for t in tags if isinstance(t, str))
+                            if isinstance(tags, list) else ())
     return found
 
 

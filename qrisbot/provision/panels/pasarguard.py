@@ -14,29 +14,18 @@ import re
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
-import attrs
-
 from qrisbot.config import Server, Shop
 from qrisbot.provision.delivery import PanelLinks
 from qrisbot.provision.panels import marzban_answers as answers
 from qrisbot.provision.panels.check import Finding, failed, missing, ok
 from qrisbot.provision.panels.http import PanelError
 from qrisbot.provision.panels.marzban import MarzbanBackend, proxy_settings
-from qrisbot.provision.panels.marzban_answers import PanelUser
+from qrisbot.provision.panels.marzban_answers import Group, PanelUser
 from qrisbot.provision.port import Account
 
 # app/models/validators.py UserValidator.validate_username.
 PASARGUARD_USERNAME: Final = re.compile(r"[a-zA-Z0-9-_@.]{3,128}")
 CONSECUTIVE_SPECIALS: Final = re.compile(r"[-_@.]{2,}")
-
-
-@attrs.frozen
-class Group:
-    """A PasarGuard group as the panel lists it: its users get its inbounds."""
-
-    name: str
-    enabled: bool
-    inbound_tags: tuple[str, ...]
 
 
 class PasarGuardBackend(MarzbanBackend):
@@ -72,12 +61,11 @@ class PasarGuardBackend(MarzbanBackend):
                     known = ", ".join(sorted(found)) or "none"
                     raise PanelError(f"{self.server.id}: the panel has no group {name!r} "
                                      f"(it has: {known})", transient=False)
-                gid, disabled = found[name]
-                if disabled:
+                if not found[name].enabled:
                     raise PanelError(f"{self.server.id}: the panel's group {name!r} is "
                                      "disabled: its users would get no inbound",
                                      transient=False)
-                ids.append(gid)
+                ids.append(found[name].id)
             self._group_ids = ids
         return list(self._group_ids)
 
@@ -85,24 +73,11 @@ class PasarGuardBackend(MarzbanBackend):
         """Every group of the panel with its inbound tags (GET api/groups, logging in to
         read them): what `qrisbot setup` offers to pick `groups` from."""
         answer = await self._call("GET", "api/groups")
-        what = f"{self.server.id}: GET api/groups"
-        listed = answer.body.get("groups") if isinstance(answer.body, dict) else None
-        if not isinstance(listed, list):
-            raise answers.Malformed(f"{what}: the answer has no list of groups")
-        groups = []
-        for entry in listed:
-            name = entry.get("name") if isinstance(entry, dict) else None
-            tags = entry.get("inbound_tags") if isinstance(entry, dict) else None
-            if not isinstance(name, str) or not isinstance(tags, list):
-                raise answers.Malformed(f"{what}: a group has no valid name or inbound_tags")
-            groups.append(Group(name, entry.get("is_disabled") is not True,
-                                tuple(t for t in tags if isinstance(t, str))))
-        return tuple(groups)
+        return tuple(answers.groups(answer.body, f"{self.server.id}: GET api/groups").values())
 
     async def _check_inbounds(self) -> list[Finding]:
-        listed = (await self._call("GET", "api/groups")).body
-        groups = answers.group_tags(listed, f"{self.server.id}: GET api/groups")
-        disabled = answers.groups(listed, f"{self.server.id}: GET api/groups")
+        groups = answers.groups((await self._call("GET", "api/groups")).body,
+                                f"{self.server.id}: GET api/groups")
         answer = await self._call("GET", "api/inbounds/details")
         tags = answers.inbound_protocols(answer.body,
                                          f"{self.server.id}: GET api/inbounds/details")
@@ -114,14 +89,15 @@ class PasarGuardBackend(MarzbanBackend):
                 found.append(missing(f"group {name!r}: not on the panel (panel.groups); it "
                                      f"has: {known}"))
                 continue
-            if disabled[name][1]:
+            if not groups[name].enabled:
                 found.append(failed(f"group {name!r}: disabled on the panel: its users get "
                                     "no inbound; enable it there"))
                 continue
-            served = [t for t in groups[name] if tags.get(t) == protocol]
+            served = [t for t in groups[name].inbound_tags if tags.get(t) == protocol]
             if not served:
                 found.append(failed(f"group {name!r}: no {protocol} inbound in it (it has: "
-                                    f"{', '.join(groups[name]) or 'none'}): add one to the "
+                                    f"{', '.join(groups[name].inbound_tags) or 'none'}): add "
+                                    "one to the "
                                     "group on the panel"))
             else:
                 found.append(ok(f"group {name!r}: enabled, {protocol} inbounds "
