@@ -158,3 +158,15 @@ async def test_a_trial_on_a_panel_gets_its_hours_share_of_the_quota_and_ends_on_
     assert panel.on_panel(username)
     await buyer.sees("Masa trial", within=begun + 2 * 3600 + 120 - trio.current_time())
     assert not panel.on_panel(username)
+
+
+async def test_a_panel_sells_only_names_the_shop_sells(
+        autojump_clock, make_config, start_shop, buyer, panel):
+    await start_shop(make_config([panel.entry()]), backends=None)
+    await buyer.picks_server("nl1")
+    for name, answer in (("root", "disimpan untuk sistem"), ("ab", "tidak valid"),
+                         ("x" * 17, "tidak valid"), ("budi-99", "tidak valid")):
+        buyer.says(name)
+        await buyer.sees(answer)
+    buyer.says("budi_99")
+    await buyer.sees("durasi")

@@ -24,7 +24,6 @@ import httpx
 import trio
 
 from qrisbot.config import Server, Shop
-from qrisbot.provision import recipes
 from qrisbot.provision.delivery import PanelLinks
 from qrisbot.provision.panels import marzban_answers as answers
 from qrisbot.provision.panels.check import Finding, failed, missing, not_logged_in, ok
@@ -49,6 +48,7 @@ from qrisbot.provision.port import (
     SecretKind,
     Usage,
     UsernameTaken,
+    is_sellable_username,
 )
 
 log = logging.getLogger("qrisbot.provision.panels")
@@ -89,7 +89,7 @@ class MarzbanBackend:
 
     def is_sellable_username(self, name: str) -> bool:
         """The shop's own rule and the panel's."""
-        return recipes.is_sellable_username(name) and self.panel_accepts(name)
+        return is_sellable_username(name) and self.panel_accepts(name)
 
     def panel_accepts(self, name: str) -> bool:
         return MARZBAN_USERNAME.match(name) is not None

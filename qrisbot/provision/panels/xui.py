@@ -65,6 +65,7 @@ from qrisbot.provision.port import (
     SecretKind,
     Usage,
     UsernameTaken,
+    is_sellable_username,
 )
 
 log = logging.getLogger("qrisbot.provision.panels")
@@ -118,8 +119,9 @@ class XuiBackend:
     # --- the contract -----------------------------------------------------------------------
 
     def is_sellable_username(self, name: str) -> bool:
-        # No '-' in a name: 2.x's `<username>-<inbound id>` emails cannot meet another name.
-        return NAME.fullmatch(name) is not None
+        # The shop's rule, which has no '-': 2.x's `<username>-<inbound id>` emails cannot
+        # meet another name.
+        return is_sellable_username(name)
 
     async def presence(self, username: str) -> Presence:
         _check_name(username)
