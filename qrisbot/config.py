@@ -64,6 +64,9 @@ class Shop:
     contact: str = ""
     # The seller's own words at the end of /help (plain text); empty for none.
     help: str = ""
+    # A public channel a person must have joined to use the shop (/start, buying, a trial):
+    # its @username; the bot must be one of its admins. Empty for none.
+    join_channel: str = ""
 
 
 @attrs.frozen
@@ -620,6 +623,8 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
 CONTACT_USERNAME: Final = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}")
 CONTACT_URL: Final = re.compile(r"https://[^\s<>\"']{3,200}")
 MAX_HELP: Final = 1500
+# shop.join_channel: a public username as Telegram gives them (no _ at the end, no __).
+JOIN_CHANNEL: Final = re.compile(r"@(?!\w*__)[A-Za-z][A-Za-z0-9_]{3,30}[A-Za-z0-9]")
 
 SECRET_KEYS: Final = ("$.telegram.token:", "$.pakasir.api_key:", "$.pakasir.webhook_secret:")
 PANEL_SECRET_KEY: Final = re.compile(r"\$\.servers\[\d+\]\.panel(\.password|\.token)?: "
@@ -654,6 +659,9 @@ def _semantic_problems(config: Config, paths: typing.Sequence[str],
                              or CONTACT_URL.fullmatch(shop.contact)):
         yield ('$.shop.contact: a Telegram @username (5-32 letters, digits or _) or an '
                'https:// URL, or "" for none')
+    if shop.join_channel and not JOIN_CHANNEL.fullmatch(shop.join_channel):
+        yield ('$.shop.join_channel: a public channel\'s @username (5-32 letters, digits or '
+               '_, starting with a letter), or "" for none')
     if len(shop.help) > MAX_HELP:
         yield f"$.shop.help: at most {MAX_HELP} characters (it ends the /help message)"
     if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_-]{10,}", tg.token):

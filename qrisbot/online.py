@@ -2,6 +2,8 @@
 daemon will meet it? One line per check, ✓ or ✗ with what to do; never a secret.
 
 - telegram: the token works (getMe), naming the bot;
+- channel (when `shop.join_channel` is set): the bot is an admin of it, so it can see who
+  has joined (getChatMember of the bot itself);
 - pakasir: Pakasir accepts the project slug and API key (a status question about a
   transaction that cannot exist: nothing is made, nothing costs);
 - each server, as the unit's user would reach it: its key_file and known_hosts readable by
@@ -41,7 +43,7 @@ from qrisbot.provision.panels.check import check as check_panel
 from qrisbot.provision.ssh import hostkeys
 from qrisbot.provision.ssh.check import check
 from qrisbot.provision.ssh.connections import Connections, SshError
-from qrisbot.telegram.api import BotApi, TelegramError, Unauthorized
+from qrisbot.telegram.api import BadRequest, BotApi, MemberStatus, TelegramError, Unauthorized
 
 if TYPE_CHECKING:
     from qrisbot.provision import Registry
@@ -133,6 +135,7 @@ async def _check_all(config: Config, unit: Unit, ledger: Line, out: Callable[[st
     backends = Registry(connections, shop=config.shop)
     checks: list[Callable[[], Awaitable[Line]]] = [
         lambda: _telegram(config),
+        *([partial(_channel, config)] if config.shop.join_channel else []),
         lambda: _pakasir(config.pakasir),
         *[partial(_panel, config, s, unit, backends) if s.panel is not None
           else partial(_server, config, s, unit, connections) for s in config.servers],
@@ -182,6 +185,39 @@ async def _telegram(config: Config) -> Line:
                                            f"({exc.description}): check that this machine "
                                            "reaches it ([telegram] api_url), then try again")
     return Line(True, "telegram", f"the token works: the bot is @{bot.username}")
+
+
+async def _channel(config: Config) -> Line:
+    """Is the bot an admin of shop.join_channel? Telegram shows a channel's members to its
+    admins alone: otherwise every check fails and the gate lets everyone through."""
+    tg, channel = config.telegram, config.shop.join_channel
+    what = "channel"
+    async with http.client(20.0) as client:
+        api = BotApi(client, tg.token, tg.api_url)
+        try:
+            bot = await api.get_me(attempts=1)
+            member = await api.get_chat_member(channel, bot.id, attempts=1)
+        except Unauthorized:
+            return Line(False, what, f"not checked: Telegram refused the bot token ({TOKEN_AT})")
+        except BadRequest as exc:
+            if "chat not found" in exc.description:
+                return Line(False, what, f"Telegram knows no channel {channel} ({exc.description}"
+                                         f"): put the channel's public @username in [shop] "
+                                         "join_channel (t.me/ and that name opens it)")
+            if "inaccessible" not in exc.description:
+                return Line(False, what, f"Telegram refused to say whether the bot is an admin "
+                                         f"of {channel} ({exc.description})")
+            member = None
+        except TelegramError as exc:
+            return Line(False, what, f"no good answer from {tg.api_url} ({exc.description}): "
+                                     "try again")
+    if member is None or member.status not in (MemberStatus.ADMINISTRATOR,
+                                               MemberStatus.CREATOR):
+        return Line(False, what, f"@{bot.username} is not an admin of {channel}, so it cannot "
+                                 "see who has joined and lets everyone through: add it as an "
+                                 "administrator of the channel (no rights needed)")
+    return Line(True, what, f"@{bot.username} is an admin of {channel}: it sees who has "
+                            "joined")
 
 
 async def _pakasir(pk: Pakasir) -> Line:

@@ -37,6 +37,7 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "claim": None,  # add an account made before the shop: pick its server
     "contact": None,  # how to reach the seller (shop.contact)
     "csrv": SERVER,  # its server
+    "joined": None,  # Sudah join: check the channel (shop.join_channel) again
     # The admins' (`shop.admins` only; the dialogue checks the sender first).
     "adm:menu": None,  # the figures
     "adm:open": None,  # orders awaiting payment

@@ -22,6 +22,7 @@ from qrisbot.ledger import Ledger
 from qrisbot.shop import buttons
 from qrisbot.shop.admin import Admin
 from qrisbot.shop.buttons import Press
+from qrisbot.shop.channel_gate import ChannelGate
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.claims import Claims
 from qrisbot.shop.dialogue import Dialogue, Tables
@@ -61,10 +62,14 @@ class Conversation:
         self.accounts = MyAccounts(self.d)
         self.payments = Payments(self.d)
         self.tables = Tables(acts={"retry": self._order_button, "qcancel": self._order_button,
-                                   "contact": self.d.contact})
+                                   "contact": self.d.contact, "joined": self._joined})
         for flow in (self.purchase.tables, self.accounts.tables, self.payments.tables,
                      Trials(self.d).tables, Claims(self.d).tables):
             self.tables.merge(flow)
+        # shop.join_channel: paying and taking a trial are for people in the channel.
+        self.gate = ChannelGate(self.d, checkout.notifier)
+        for gated in (("pay", "confirm"), ("pay", "renew_confirm"), ("tsrv", "trial_server")):
+            self.tables.steps[gated] = self.gate.guard(self.tables.steps[gated])
 
     # --- entry from polling ---------------------------------------------------------------
 
@@ -142,7 +147,7 @@ class Conversation:
             if command is None:
                 return
         if command == "start":
-            await self.d.menu(chat_id)
+            await self._start(chat_id, message.sender.id if message.sender else chat_id)
         elif command in ("akun", "accounts"):
             await self.accounts.show(chat_id)
         elif command == "help":
@@ -155,6 +160,30 @@ class Conversation:
             await self.d.say(chat_id, "use_buttons")
         else:
             await self.d.say(chat_id, "unknown_input")
+
+    async def _start(self, chat_id: int, user_id: int) -> None:
+        """The menu, for people in the channel (shop.join_channel); others are asked to
+        join it first, and what they were doing is dropped (as /start always does)."""
+        if await self.gate.admits(user_id):
+            await self.d.menu(chat_id)
+        else:
+            self.d.save(chat_id, None)
+            await self.gate.ask_to_join(chat_id)
+
+    async def _joined(self, chat_id: int, user_id: int, press: Press) -> None:
+        """Sudah join: in the channel now? Then on where they were (the step they were
+        stopped at, asked again), else the menu."""
+        if not self.gate.is_on:
+            await self.d.stale(chat_id)
+        elif not await self.gate.admits(user_id):
+            await self.gate.ask_to_join(chat_id, again=True)
+        else:
+            draft = self.d.draft(chat_id)
+            reprompt = self.tables.reprompts.get(draft.step) if draft is not None else None
+            if draft is not None and reprompt is not None:
+                await reprompt(chat_id, draft)
+            else:
+                await self.d.menu(chat_id)
 
     async def _cancel(self, chat_id: int) -> None:
         order = self.ledger.open_order(chat_id)

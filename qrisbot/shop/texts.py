@@ -55,6 +55,26 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "help_seller": ("\n<b>Dari penjual</b>\n{help}", "\n<b>From the seller</b>\n{help}"),
     "button_contact": ("💬 Hubungi penjual", "💬 Contact the seller"),
     "contact": ("Hubungi penjual: {link}", "Contact the seller: {link}"),
+    "channel_join": (
+        "Untuk memakai {shop}, join dulu channel {link}, lalu tekan <b>Sudah join</b>.",
+        "To use {shop}, first join the channel {link}, then press <b>Joined</b>.",
+    ),
+    "channel_not_joined": (
+        "Anda belum terlihat di channel {link}. Join dulu, lalu tekan <b>Sudah join</b> "
+        "lagi.",
+        "You are not in the channel {link} yet. Join it, then press <b>Joined</b> again.",
+    ),
+    "button_joined": ("✅ Sudah join", "✅ Joined"),
+    "notify_channel_unchecked": (
+        "⚠️ Bot tidak bisa memeriksa siapa yang sudah join {channel} ({error}). Sampai "
+        "beres, pembeli dibiarkan lewat tanpa diperiksa. Jadikan bot admin channel itu "
+        "(tanpa hak apa pun), atau periksa [shop] join_channel; "
+        "<code>qrisbot check-config --online</code> memastikannya.",
+        "⚠️ The bot cannot check who has joined {channel} ({error}). Until that is fixed, "
+        "buyers are let through unchecked. Make the bot an admin of that channel (no "
+        "rights needed), or check [shop] join_channel; "
+        "<code>qrisbot check-config --online</code> confirms it.",
+    ),
     "group_only_private": (
         "Silakan chat saya secara pribadi untuk membeli.",
         "Please message me privately to buy.",

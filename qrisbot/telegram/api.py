@@ -6,6 +6,7 @@ module: errors are translated to the exceptions below, built from Telegram's des
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import random
@@ -62,6 +63,32 @@ class Bot:
     id: int
     username: str
     first_name: str = ""
+
+
+class MemberStatus(enum.StrEnum):
+    """A person's standing in a chat, as getChatMember names it."""
+
+    CREATOR = "creator"
+    ADMINISTRATOR = "administrator"
+    MEMBER = "member"
+    RESTRICTED = "restricted"
+    LEFT = "left"
+    KICKED = "kicked"
+
+
+@attrs.frozen
+class ChatMember:
+    """getChatMember's answer, as far as the shop reads it."""
+
+    status: MemberStatus
+    is_member: bool = False  # `restricted` only: restricted, yet still in the chat
+
+    @property
+    def has_joined(self) -> bool:
+        """In the chat now: its owner, an admin, a member, or restricted but still there."""
+        return self.status in (MemberStatus.CREATOR, MemberStatus.ADMINISTRATOR,
+                               MemberStatus.MEMBER) or (
+            self.status is MemberStatus.RESTRICTED and self.is_member)
 
 
 def keyboard(rows: Keyboard) -> dict[str, Any]:
@@ -169,6 +196,18 @@ class BotApi:
         name = result.get("first_name")
         return Bot(id=result["id"], username=result["username"],
                    first_name=name if isinstance(name, str) else "")
+
+    async def get_chat_member(self, chat: str | int, user_id: int, *,
+                              attempts: int | None = None) -> ChatMember:
+        """Where `user_id` stands in `chat` (an @username or an id). BadRequest "chat not
+        found" when there is no such chat; "member list is inaccessible" when the bot may
+        not see a channel's members (it is not one of its admins)."""
+        result = await self.call("getChatMember", {"chat_id": chat, "user_id": user_id},
+                                 attempts=attempts)
+        status = result.get("status") if isinstance(result, dict) else None
+        if not isinstance(status, str) or status not in {m.value for m in MemberStatus}:
+            raise TelegramError("unexpected getChatMember answer (no known status)")
+        return ChatMember(MemberStatus(status), result.get("is_member") is True)
 
     async def get_updates(self, offset: int | None, wait: int) -> list[Any]:
         """Long poll: Telegram holds the request up to `wait` seconds for new updates."""

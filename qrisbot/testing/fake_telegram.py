@@ -20,6 +20,7 @@ import trio
 
 from qrisbot.testing.http import Drop, Fake, Request, Response
 
+BOT_ID = 1  # the fake bot's user id (getMe)
 LIMITED = frozenset({"sendMessage", "sendPhoto", "editMessageText", "editMessageCaption",
                      "editMessageReplyMarkup"})
 
@@ -57,6 +58,17 @@ class Fault:
     hang: bool = False  # never answer (as if Telegram stalled)
 
 
+@attrs.define
+class Channel:
+    """A public channel getChatMember can be asked about. Telegram shows a channel's members
+    only to its admins: while the bot is not one, asking about anyone else is refused."""
+
+    id: int
+    username: str  # without the @
+    bot_is_admin: bool = True
+    members: dict[int, dict[str, Any]] = attrs.Factory(dict)  # user id -> its ChatMember
+
+
 class FakeTelegram(Fake):
     def __init__(self, token: str = "123456:TEST-token-for-the-fake", *,
                  limits: bool = False) -> None:
@@ -77,6 +89,7 @@ class FakeTelegram(Fake):
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._callback_ids = itertools.count(1)
         self._faults: dict[str, list[Fault]] = {}
+        self.channels: list[Channel] = []
         self._changed = trio.Event()
         self._pollers = 0
 
@@ -148,6 +161,22 @@ class FakeTelegram(Fake):
             [Fault(status, description, retry_after, drop, hang)] * times
         )
 
+    def add_channel(self, username: str, *, bot_is_admin: bool = True) -> Channel:
+        """A public channel `@username` (the bot one of its admins unless told otherwise)."""
+        channel = Channel(-1001000000000 - len(self.channels), username.lstrip("@"),
+                          bot_is_admin)
+        self.channels.append(channel)
+        return channel
+
+    def joins(self, channel: Channel, user_id: int, status: str = "member",
+              **fields: Any) -> None:
+        """`user_id` is now `status` in the channel (left, kicked, restricted with
+        is_member=..., administrator, creator: as Telegram reports them)."""
+        channel.members[user_id] = {"status": status, **fields}
+
+    def leaves(self, channel: Channel, user_id: int) -> None:
+        self.joins(channel, user_id, "left")
+
     def block(self, chat_id: int) -> None:
         self.blocked.add(chat_id)
 
@@ -207,7 +236,37 @@ class FakeTelegram(Fake):
         return _ok(self._updates[:limit])
 
     async def _api_getMe(self, params: dict[str, Any]) -> Response:
-        return _ok({"id": 1, "is_bot": True, "first_name": "Shop", "username": "shop_bot"})
+        return _ok({"id": BOT_ID, "is_bot": True, "first_name": "Shop",
+                    "username": "shop_bot"})
+
+    async def _api_getChatMember(self, params: dict[str, Any]) -> Response:
+        chat, user_id = params.get("chat_id"), params.get("user_id")
+        if isinstance(user_id, str) and user_id.lstrip("-").isdigit():
+            user_id = int(user_id)  # a form field
+        if not isinstance(user_id, int) or isinstance(user_id, bool):
+            return _error(400, "Bad Request: invalid user_id specified")
+        channel = self._channel(chat)
+        if channel is None:
+            return _error(400, "Bad Request: chat not found")
+        if user_id == BOT_ID:  # the bot may always ask where it stands itself
+            member: dict[str, Any] = {"status": "administrator", "can_be_edited": False} if (
+                channel.bot_is_admin) else {"status": "left"}
+        elif not channel.bot_is_admin:
+            return _error(400, "Bad Request: member list is inaccessible")
+        else:
+            member = channel.members.get(user_id, {"status": "left"})
+        user = {"id": user_id, "is_bot": user_id == BOT_ID, "first_name": "Buyer"}
+        return _ok({**member, "user": user})
+
+    def _channel(self, chat: Any) -> Channel | None:
+        """The channel `chat_id` names: "@username" (any case) or its numeric id."""
+        for channel in self.channels:
+            if isinstance(chat, str) and chat.startswith("@"):
+                if chat[1:].lower() == channel.username.lower():
+                    return channel
+            elif str(chat) == str(channel.id):
+                return channel
+        return None
 
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> Response:
         return _ok(True)
