@@ -129,6 +129,39 @@ async def test_a_buyer_joins_first_and_again_after_leaving(
     assert notices(telegram) == []  # nothing went wrong
 
 
+async def test_a_renewal_is_a_purchase_too(
+    autojump_clock, start_shop, telegram, pakasir, provisioner, tmp_path
+):
+    channel = telegram.add_channel(CHANNEL)
+    await start_shop(shop_config(telegram, pakasir, tmp_path))
+    rudi = Buyer(telegram, 5008)
+    telegram.joins(channel, rudi.chat_id, "creator")
+    rudi.says("/start")
+    await rudi.sees(SAYS["id"]["menu"])
+    await to_confirm(rudi, "rudi_1")
+    rudi.taps("pay")
+    qr = await rudi.sees(lambda m: m.photo is not None)
+    pakasir.pay(order_id_of(qr.caption))
+    await rudi.sees(SAYS["id"]["ready"])
+    telegram.leaves(channel, rudi.chat_id)
+    await trio.sleep(MEMBER_CACHE + 1)
+    rudi.says("/akun")  # their accounts stay theirs to see
+    await rudi.sees("Akun saya")
+    rudi.taps(r"ren:\d+")
+    await rudi.sees("Pilih berapa bulan")
+    rudi.taps("dur:1")
+    await rudi.sees("Periksa perpanjangan")
+    rudi.taps("pay")
+    await rudi.sees(is_gate)
+    assert len(pakasir.transactions) == 1
+    telegram.joins(channel, rudi.chat_id)
+    rudi.taps("joined")
+    await rudi.sees("Periksa perpanjangan")
+    rudi.taps("pay")
+    await rudi.sees(lambda m: m.photo is not None)
+    assert len(pakasir.transactions) == 2
+
+
 @pytest.mark.parametrize("lang", ["id", "en"])
 async def test_a_trial_is_for_members_too(
     autojump_clock, start_shop, telegram, pakasir, provisioner, tmp_path, lang
