@@ -54,6 +54,8 @@ class Shop:
     days_per_month: int = 30
     # When the admins get the day's summary (HH:MM in `timezone`); empty for none.
     daily_summary: str = "08:00"
+    # The sales chart (the last 30 days, as in /admin -> Grafik) with the daily summary.
+    summary_chart: bool = False
     # Days before an account's last day its buyer is reminded; () for never.
     remind_days: tuple[int, ...] = (3, 1)
     # Days after its last day an account is removed from its server (it may be renewed

@@ -13,13 +13,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
 
+from qrisbot.ledger.daily import Day, Life, Paid, starts, tally
 from qrisbot.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 
@@ -551,6 +552,26 @@ class Ledger:
             " WHERE paid_at >= ? AND kind = COALESCE(?, kind)", (since, kind),
         ).fetchone()
         return Sales(int(row[0]), int(row[1]), int(row[2]))
+
+    def daily(self, days: Sequence[dt.date], zone: dt.tzinfo, now: float) -> list[Day]:
+        """Per day (consecutive `days` in `zone`, oldest first): purchases and renewals paid
+        that day, whatever became of them (as `sales`), and the paid accounts working at
+        its end (`now` for today)."""
+        edges = starts(days, zone)
+        paid = [Paid(float(at), kind == RENEWAL, int(amount)) for at, kind, amount in
+                self._db.execute(
+                    "SELECT paid_at, kind, amount FROM orders WHERE paid_at >= ?"
+                    f" AND paid_at < ? AND kind IN ('{PURCHASE}', '{RENEWAL}')",
+                    (edges[0], edges[-1]))]
+        lives = [Life(float(created), dt.date.fromisoformat(last),
+                      None if removed is None else float(removed))
+                 for created, last, removed in self._db.execute(
+                     f"SELECT created_at, expires_on, CASE WHEN state='{REMOVED}'"
+                     " THEN updated_at END FROM accounts WHERE ends_at IS NULL"
+                     " AND created_at < ? AND expires_on >= ?"
+                     f" AND (state != '{REMOVED}' OR updated_at >= ?)",
+                     (edges[-1], days[0].isoformat(), edges[0]))]
+        return tally(days, zone, now, paid, lives)
 
     def live_accounts(self) -> dict[str, int]:
         """Active accounts per server."""

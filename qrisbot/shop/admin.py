@@ -19,6 +19,7 @@ from qrisbot.config import Config
 from qrisbot.ledger import Ledger, Order
 from qrisbot.shop import actions, buttons
 from qrisbot.shop.buttons import Press, pack
+from qrisbot.shop.chart import SalesChart
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import PROTOCOL_NAMES, Entry, Outgoing, listing
 from qrisbot.shop.notify import sales_line
@@ -48,6 +49,7 @@ class Admin:
         self.servers = checkout.servers
         self.lang = config.shop.language
         self._nursery = nursery
+        self._chart = SalesChart(ledger, config.shop.name, self.lang, checkout.zone)
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.config.shop.admins
@@ -73,6 +75,8 @@ class Admin:
         by = f"admin {callback.sender.id}"
         if what in ("menu", "open", "attn", "srv"):
             await self._show(chat_id, message_id, what)
+        elif what == "chart":
+            await self._send_chart(chat_id)
         elif what == "bcgo":
             await self._start_broadcast(chat_id, message_id)
         elif what == "bcno":
@@ -122,7 +126,8 @@ class Admin:
             [(self._t("admin_button_open"), pack("adm:open")),
              (self._t("admin_button_attention", count=attention), pack("adm:attn"))],
             [(self._t("admin_button_servers"), pack("adm:srv")),
-             (self._t("admin_button_refresh"), pack("adm:menu"))],
+             (self._t("admin_button_chart"), pack("adm:chart"))],
+            [(self._t("admin_button_refresh"), pack("adm:menu"))],
         ])
 
     def _open_orders(self) -> Outgoing:
@@ -186,6 +191,13 @@ class Admin:
     def _last_event(self, order: Order) -> str:
         events = self.ledger.events(order.id)
         return f"{events[-1][0]}: {events[-1][1]}" if events else ""
+
+    async def _send_chart(self, chat_id: int) -> None:
+        chart = await self._chart.draw()
+        if chart is None:
+            await self._send(chat_id, Outgoing(text("chart_failed", self.lang)))
+        else:
+            await self.bot.send_photo(chat_id, chart.png, chart.caption)
 
     # --- order actions ------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "adm:open": None,  # orders awaiting payment
     "adm:attn": None,  # orders that need attention
     "adm:srv": None,  # the servers
+    "adm:chart": None,  # the sales chart (a photo)
     "adm:retry": ORDER,  # retry this failed order
     "adm:refund": ORDER,  # ask: mark this order refunded?
     "adm:refunded": ORDER,  # yes, it was refunded

@@ -15,6 +15,7 @@ import trio
 
 from qrisbot.config import Config
 from qrisbot.ledger import AWAITING, RENEWAL, Ledger, Order
+from qrisbot.shop.chart import SalesChart
 from qrisbot.shop.messages import Outgoing
 from qrisbot.shop.texts import Html, rupiah, text
 from qrisbot.telegram.api import BotApi, TelegramError
@@ -53,6 +54,13 @@ class Notifier:
                 # the log and the ledger; a notice must never break the order's own step.
                 log.info("not notifying admin %d while stopping", admin)
 
+    def send_photo(self, png: bytes, caption: Html) -> None:
+        for admin in self.admins:
+            try:
+                self._nursery.start_soon(self._send_photo, admin, png, caption)
+            except RuntimeError:
+                log.info("not notifying admin %d while stopping", admin)
+
     def paid(self, order: Order) -> None:
         self.tell("notify_paid", order_id=order.id, server=self._name(order.server_id),
                   username=order.username, months=order.months, amount=rupiah(order.amount))
@@ -78,6 +86,12 @@ class Notifier:
     async def _send(self, chat_id: int, message: Html) -> None:
         try:
             await self._bot.send_message(chat_id, message)
+        except TelegramError as exc:
+            log.warning("could not notify admin %d: %s", chat_id, exc.description)
+
+    async def _send_photo(self, chat_id: int, png: bytes, caption: Html) -> None:
+        try:
+            await self._bot.send_photo(chat_id, png, caption)
         except TelegramError as exc:
             log.warning("could not notify admin %d: %s", chat_id, exc.description)
 
@@ -144,6 +158,7 @@ async def daily_summaries(config: Config, ledger: Ledger, notifier: Notifier) ->
     if not config.shop.daily_summary or not config.shop.admins:
         return
     zone = zoneinfo.ZoneInfo(config.shop.timezone)
+    chart = SalesChart(ledger, config.shop.name, notifier.lang, zone)
     hour, minute = (int(part) for part in config.shop.daily_summary.split(":"))
     while True:
         now = dt.datetime.now(zone)
@@ -154,9 +169,14 @@ async def daily_summaries(config: Config, ledger: Ledger, notifier: Notifier) ->
             due += dt.timedelta(days=1)
         await trio.sleep(max((due - now).total_seconds(), 0))
         ledger.set_meta(SUMMARY_KEY, due.date().isoformat())
-        notifier.tell("notify_daily", shop=config.shop.name,
-                      sales=sales_line(ledger, time.time() - 86400, notifier.lang),
-                      renewals=sales_line(ledger, time.time() - 86400, notifier.lang,
-                                          RENEWAL),
-                      removed=ledger.removed_since(time.time() - 86400),
-                      open=len(ledger.orders(AWAITING)), attention=len(ledger.attention()))
+        summary = text("notify_daily", notifier.lang, shop=config.shop.name,
+                       sales=sales_line(ledger, time.time() - 86400, notifier.lang),
+                       renewals=sales_line(ledger, time.time() - 86400, notifier.lang,
+                                           RENEWAL),
+                       removed=ledger.removed_since(time.time() - 86400),
+                       open=len(ledger.orders(AWAITING)), attention=len(ledger.attention()))
+        drawn = await chart.draw() if config.shop.summary_chart else None
+        if drawn is not None:  # the summary becomes the chart's caption
+            notifier.send_photo(drawn.png, summary)
+        else:
+            notifier.send(summary)

@@ -655,6 +655,26 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "server_last_failed": ("GAGAL {when}: {detail}", "FAILED {when}: {detail}"),
     "admin_button_enable": ("Aktifkan {name}", "Enable {name}"),
     "admin_button_disable": ("Nonaktifkan {name}", "Disable {name}"),
+    # The sales chart (/admin -> Grafik; shop.summary_chart). Labels inside the picture are
+    # plain text.
+    "admin_button_chart": ("📈 Grafik", "📈 Chart"),
+    "chart_title": ("Penjualan 30 hari · {shop}", "Sales, 30 days · {shop}"),
+    "chart_period": ("{first} – {last} · waktu {zone}", "{first} – {last} · {zone} time"),
+    "chart_new": ("Baru", "New"),
+    "chart_renewals": ("Perpanjangan", "Renewals"),
+    "chart_active": ("Akun aktif", "Active accounts"),
+    "chart_months": ("Jan Feb Mar Apr Mei Jun Jul Agu Sep Okt Nov Des",
+                     "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"),
+    "chart_caption": (
+        "📈 <b>Penjualan 30 hari · {shop}</b>\n{first} – {last}\nBaru: {new_orders} order · "
+        "{new}\nPerpanjangan: {renewal_orders} order · {renewals}\nTotal: {total}\n"
+        "Akun aktif sekarang: {active}",
+        "📈 <b>Sales, 30 days · {shop}</b>\n{first} – {last}\nNew: {new_orders} order(s) · "
+        "{new}\nRenewals: {renewal_orders} order(s) · {renewals}\nTotal: {total}\n"
+        "Active accounts now: {active}",
+    ),
+    "chart_failed": ("Grafik tidak bisa dibuat saat ini (lihat log).",
+                     "The chart could not be drawn right now (see the log)."),
     "buyer_refunded": (
         "Order <code>{order_id}</code>: pembayaran Anda sudah dikembalikan (refund) oleh admin.",
         "Order <code>{order_id}</code>: the admin has refunded your payment.",
@@ -1162,6 +1182,19 @@ def months(n: int, lang: str) -> str:
 def rupiah(amount: int) -> str:
     """Rp10.000 — Indonesian thousands separators."""
     return "Rp" + f"{amount:,}".replace(",", ".")
+
+
+def rupiah_short(amount: float, lang: str) -> str:
+    """An axis label: "Rp150 rb", "Rp1,2 jt", "Rp3 M" (miliar); "Rp150k", "Rp1.2M", "Rp3B"
+    in English."""
+    units = (("M", "B"), 10**9), (("jt", "M"), 10**6), (("rb", "k"), 10**3)
+    for (indonesian, english), size in units:
+        shown = f"{amount / size:.2f}".rstrip("0").rstrip(".")
+        if abs(float(shown)) >= 1:  # rounded first: 999.999 is "Rp1 jt", not "Rp1000 rb"
+            if lang == "en":
+                return f"Rp{shown}{english}"
+            return f"Rp{shown.replace('.', ',')} {indonesian}"
+    return f"Rp{amount:.0f}"
 
 
 def gigabytes(amount: int, lang: str) -> str:
