@@ -53,7 +53,7 @@ bench: $(BIN)/.installed tools
 	for b in "updates.py 5000 3" "open_orders.py 10000 40" "paid_flow.py 12" \
 	         "provisioning.py 50" "resume.py 10000" "flood.py 20 300" \
 	         "lifecycle_due.py 100000" "removals.py 500" "reminders.py 10000" \
-	         "panels.py 100 1000"; do \
+	         "panels.py 100 1000" "chart.py 10000 10"; do \
 		echo "== bench/$$b"; $(BIN)/python bench/$$b || exit 1; done
 
 clean:
