@@ -21,16 +21,17 @@ demo: $(BIN)/.installed
 # a throwaway TLS certificate with openssl; the unit file is checked by systemd-analyze;
 # the future-date tests run the daemon under libfaketime with a small shim built by cc;
 # the autoscript worlds are checked by Debian's v2ray (`v2ray -test`); the demo's chat page
-# is opened in Debian's headless Chromium (with the emoji font the bot's texts use).
+# is opened in Debian's headless Chromium (with the emoji font the bot's texts use); the
+# daily backup is decrypted with Debian's age, the tool a seller restores with.
 tools:
 	@if [ ! -x /usr/sbin/sshd ] || ! command -v openssl >/dev/null \
 			|| ! command -v systemd-analyze >/dev/null || ! command -v faketime >/dev/null \
 			|| ! command -v cc >/dev/null || ! command -v v2ray >/dev/null \
-			|| [ ! -x /usr/bin/chromium ]; then \
-		echo "installing openssh-server, openssl, systemd, faketime, gcc, v2ray and chromium (tools the tests use)"; \
+			|| [ ! -x /usr/bin/chromium ] || ! command -v age >/dev/null; then \
+		echo "installing openssh-server, openssl, systemd, faketime, gcc, v2ray, chromium and age (tools the tests use)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			openssh-server openssl systemd faketime gcc libc6-dev v2ray \
-			chromium fonts-noto-color-emoji; \
+			chromium fonts-noto-color-emoji age; \
 	fi
 
 lint: $(BIN)/.installed

@@ -16,6 +16,7 @@ import trio
 
 from qrisbot import http, instance, systemd, webhook
 from qrisbot import log as qlog
+from qrisbot.backups import sending as backups
 from qrisbot.config import Config
 from qrisbot.ledger import Ledger, LedgerError
 from qrisbot.pacing import TelegramPacer
@@ -123,6 +124,7 @@ async def _run(
                 keep("expiry", expiry.run)
                 keep("drift", drift.watch, config, ledger, backends, notifier,
                      checkout.calendar)
+                keep("backup", backups.daily, config, ledger, bot, checkout.calendar)
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)

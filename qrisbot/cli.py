@@ -67,7 +67,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("paramiko").propagate = False
 
     if args.command == "backup":
+        if args.telegram == (args.path is not None):
+            parser.error("backup: give a FILE to write, or --telegram (one of them)")
+        if args.telegram:
+            from qrisbot.backups import sending
+
+            return sending.send_now(config)
         return operate.backup(config, Path(args.path))
+    if args.command == "restore":
+        from qrisbot.backups import restore
+
+        return restore.restore(config, Path(args.path),
+                               Path(args.identity) if args.identity else None, args.yes)
     if args.command == "accounts":
         from qrisbot import operate_accounts as accounts
 
@@ -190,7 +201,17 @@ def _parser() -> argparse.ArgumentParser:
         help="with --online: the user the daemon runs as (default: as servers check "
              "infers it from the config file)")
     backup = add(commands, "backup", "copy the ledger consistently (safe while the daemon runs)")
-    backup.add_argument("path", help="where to write the copy (must not exist)")
+    backup.add_argument("path", nargs="?", help="where to write the copy (must not exist)")
+    backup.add_argument("--telegram", action="store_true",
+                        help="instead, send the admins a copy now, encrypted to "
+                             "backup.age_recipient, as the daily backup is sent")
+    restore = add(commands, "restore",
+                  "put a backup in place of the ledger (the daemon must be stopped); the "
+                  "current ledger is kept beside it as <database>.before-restore-<time>")
+    restore.add_argument("path", help="the backup: an age file (.age) or a plain SQLite copy")
+    restore.add_argument("--identity", metavar="KEYFILE",
+                         help="the age secret key file (from age-keygen) that opens it")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     orders = commands.add_parser("orders", help="list, show, retry or refund orders",
                                  description="Orders in the ledger; safe while the daemon runs.")
@@ -347,6 +368,9 @@ def summary(config: cfg.Config, path: str) -> str:
                       f"{', '.join(config.trial.servers) or 'every enabled server'}, "
                       f"{config.trial.daily_limit or 'no'} a day at most"
                       if config.trial.hours else "off"),
+        "backups: " + (f"daily at {config.backup.at} to the admins, encrypted to "
+                       f"{config.backup.age_recipient}" if config.backup.telegram else
+                       "not sent (qrisbot backup FILE copies the ledger)"),
         f"servers ({len(config.servers)}):",
     ]
     for s in config.servers:

@@ -239,12 +239,27 @@ class Trial:
 
 
 @attrs.frozen
+class Backup:
+    """The daily copy of the ledger sent to the admins, encrypted (it holds buyers'
+    passwords): nothing leaves the machine without `age_recipient`."""
+
+    telegram: bool = False  # send it to the admins as a Telegram document each day
+    at: str = "03:00"  # HH:MM, shop time
+    age_recipient: str = ""  # age1... (age-keygen's public key); the seller keeps the identity
+
+
+# An age X25519 recipient: "age1" and 58 bech32 characters (age-keygen's public key).
+AGE_RECIPIENT: Final = re.compile(r"age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}")
+
+
+@attrs.frozen
 class Config:
     shop: Shop
     telegram: Telegram
     pakasir: Pakasir
     servers: tuple[Server, ...]
     trial: Trial = Trial()
+    backup: Backup = Backup()
 
     def server(self, server_id: str) -> Server | None:
         return next((s for s in self.servers if s.id == server_id), None)
@@ -465,7 +480,7 @@ def parse(raw: dict[str, Any], environ: Mapping[str, str], *,
     unchecked = list(missing)  # key paths whose problems are already named
     sections: dict[str, Any] = {}
     for name, cls in (("shop", Shop), ("telegram", Telegram), ("pakasir", Pakasir),
-                      ("trial", Trial)):
+                      ("trial", Trial), ("backup", Backup)):
         value, found, skipped = _structure(raw.get(name, {}), cls, f"$.{name}")
         problems += found
         unchecked += skipped
@@ -698,6 +713,7 @@ def _semantic_problems(config: Config, paths: typing.Sequence[str],
         if not pk.check_interval <= pk.webhook_fallback_interval <= 600:
             yield "$.pakasir.webhook_fallback_interval: must be check_interval..600 seconds"
     yield from _trial_problems(config, unstructured_ids)
+    yield from _backup_problems(config)
     seen: set[str] = set(unstructured_ids)
     for at, server in zip(paths, config.servers, strict=True):
         yield from _server_problems(at, server, config)
@@ -717,6 +733,21 @@ def _trial_problems(config: Config, unstructured_ids: typing.AbstractSet[str]
     for j, server_id in enumerate(trial.servers):
         if server_id not in known:
             yield f"$.trial.servers[{j}]: no server {server_id!r} in [[servers]]"
+
+
+def _backup_problems(config: Config) -> Iterator[str]:
+    backup = config.backup
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", backup.at):
+        yield "$.backup.at: must be HH:MM (24-hour clock, shop time), e.g. \"03:00\""
+    if backup.age_recipient and not AGE_RECIPIENT.fullmatch(backup.age_recipient):
+        yield ("$.backup.age_recipient: not an age public key (age1 and 58 letters and "
+               "digits, as age-keygen prints it)")
+    if backup.telegram and not backup.age_recipient:
+        yield ("$.backup.age_recipient: needed when backup.telegram is on (the ledger holds "
+               "buyers' passwords: it leaves the machine only encrypted); make one with "
+               "age-keygen and paste its public key")
+    if backup.telegram and not config.shop.admins:
+        yield "$.backup.telegram: no shop.admins to send the backup to"
 
 
 def _server_problems(at: str, server: Server, config: Config) -> Iterator[str]:

@@ -778,6 +778,24 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "task_expiry": ("akun habis dan penghapusannya", "expiry and removal"),
     "task_drift": ("pemeriksaan harian server", "daily server check"),
     "task_watchdog": ("watchdog systemd", "systemd watchdog"),
+    "task_backup": ("cadangan harian", "daily backup"),
+    "backup_caption": (
+        "🔐 Cadangan ledger <b>{shop}</b> · {when} ({size})\nTerenkripsi untuk kunci age Anda "
+        "(backup.age_recipient); simpan kunci rahasianya di luar server. Memulihkan: hentikan "
+        "bot (<code>systemctl stop qrisbot</code>), lalu <code>qrisbot restore {file} "
+        "--identity KUNCI</code>.",
+        "🔐 Ledger backup of <b>{shop}</b> · {when} ({size})\nEncrypted to your age key "
+        "(backup.age_recipient); keep its secret key off the server. To restore: stop the bot "
+        "(<code>systemctl stop qrisbot</code>), then <code>qrisbot restore {file} "
+        "--identity KEY</code>.",
+    ),
+    "backup_too_big": (
+        "🔴 Cadangan harian tidak terkirim: ledger terenkripsi {size}, lebih dari 50 MB yang "
+        "diterima Telegram dari bot. Salin di server dengan <code>qrisbot backup FILE</code>.",
+        "🔴 Daily backup not sent: the encrypted ledger is {size}, more than the 50 MB "
+        "Telegram takes from a bot. Copy it on the server with <code>qrisbot backup "
+        "FILE</code>.",
+    ),
     "notify_drift_unreadable": (
         "🔴 Akun di {name} tidak bisa dibaca untuk pemeriksaan harian: {error}. Perubahan "
         "lewat menu autoscript di server itu tidak terlihat sampai terbaca lagi.",

@@ -23,8 +23,8 @@ log = logging.getLogger("qrisbot.telegram")
 
 Keyboard = Sequence[Sequence[tuple[str, str]]]
 # Calls that put a message in front of someone: Telegram rate-limits these.
-PACED = frozenset({"sendMessage", "sendPhoto", "editMessageText", "editMessageCaption",
-                   "editMessageReplyMarkup"})
+PACED = frozenset({"sendMessage", "sendPhoto", "sendDocument", "editMessageText",
+                   "editMessageCaption", "editMessageReplyMarkup"})
 
 
 class TelegramError(Exception):
@@ -242,6 +242,22 @@ class BotApi:
             params["reply_markup"] = keyboard(buttons)
         files = {"photo": ("qris.png", png, "image/png")}
         return _message_id(await self.call("sendPhoto", params, files=files))
+
+    async def send_document(
+        self, chat_id: int, document: bytes | str, file_name: str, caption: str
+    ) -> str | None:
+        """A file to the chat: `document` is its bytes (uploaded) or the file_id of one
+        uploaded before (sent again without uploading). Its file_id, for sending it again."""
+        params: dict[str, Any] = {"chat_id": str(chat_id), "caption": caption,
+                                  "parse_mode": "HTML"}
+        if isinstance(document, str):
+            result = await self.call("sendDocument", {**params, "document": document})
+        else:
+            files = {"document": (file_name, document, "application/octet-stream")}
+            result = await self.call("sendDocument", params, files=files)
+        sent = result.get("document") if isinstance(result, dict) else None
+        file_id = sent.get("file_id") if isinstance(sent, dict) else None
+        return file_id if isinstance(file_id, str) else None
 
     async def edit_text(
         self, chat_id: int, message_id: int, text: str, buttons: Keyboard | None = None

@@ -21,8 +21,9 @@ import trio
 from qrisbot.testing.http import Drop, Fake, Request, Response
 
 BOT_ID = 1  # the fake bot's user id (getMe)
-LIMITED = frozenset({"sendMessage", "sendPhoto", "editMessageText", "editMessageCaption",
-                     "editMessageReplyMarkup"})
+LIMITED = frozenset({"sendMessage", "sendPhoto", "sendDocument", "editMessageText",
+                     "editMessageCaption", "editMessageReplyMarkup"})
+UPLOAD_LIMIT = 50 * 1024 * 1024  # what a bot may upload (multipart) to the Bot API
 
 
 @attrs.define
@@ -34,6 +35,8 @@ class Sent:
     text: str | None = None
     caption: str | None = None
     photo: bytes | None = None
+    document: bytes | None = None  # a file sent with sendDocument, and its name
+    file_name: str | None = None
     buttons: list[list[dict[str, Any]]] = attrs.Factory(list)
     deleted: bool = False
     edits: int = 0
@@ -84,6 +87,8 @@ class FakeTelegram(Fake):
         self.commands: list[dict[str, Any]] = []
         self.chat_commands: dict[int, list[dict[str, Any]]] = {}  # scope: one chat
         self.deleted_user_messages: list[tuple[int, int]] = []
+        self.uploads = 0  # documents uploaded (not those sent again by file_id)
+        self._documents: dict[str, tuple[str, bytes]] = {}  # file_id -> name, bytes
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -193,6 +198,8 @@ class FakeTelegram(Fake):
             return _error(401, "Unauthorized")
         method = match.group(2)
         params = self._params(request)
+        if method == "sendDocument" and isinstance(params.get("document"), bytes):
+            params["document_name"] = request.file_names().get("document", "")
         self.calls.append((method, params))
         faults = self._faults.get(method)
         if faults:
@@ -299,6 +306,34 @@ class FakeTelegram(Fake):
         if _length(params, caption) > 1024:
             return _error(400, "Bad Request: message caption is too long")
         return self._store(params, caption=caption, photo=photo)
+
+    async def _api_sendDocument(self, params: dict[str, Any]) -> Response:
+        document = params.get("document")
+        if isinstance(document, bytes):
+            if len(document) > UPLOAD_LIMIT:
+                return _error(413, "Request Entity Too Large")
+            if not document:
+                return _error(400, "Bad Request: file must be non-empty")
+            name = str(params.get("document_name") or "document")
+            file_id = f"BQACAgIAAx{len(self._documents) + 1:08d}"
+        elif isinstance(document, str) and document in self._documents:
+            file_id = document
+            name, document = self._documents[document]
+        else:
+            return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        caption = params.get("caption", "")
+        if _length(params, caption) > 1024:
+            return _error(400, "Bad Request: message caption is too long")
+        response = self._store(params, caption=caption, document=document, file_name=name)
+        if response.status == 200:
+            if file_id not in self._documents:
+                self.uploads += 1
+            self._documents[file_id] = (name, document)
+            body = json.loads(response.body)
+            body["result"]["document"] = {"file_id": file_id, "file_unique_id": file_id[-8:],
+                                          "file_name": name, "file_size": len(document)}
+            response = Response.json(body)
+        return response
 
     def _store(self, params: dict[str, Any], **content: Any) -> Response:
         chat_id = int(params["chat_id"])

@@ -38,23 +38,33 @@ class Request:
         kind = self.headers.get("content-type", "")
         if kind.startswith("application/x-www-form-urlencoded"):
             return dict(parse_qsl(self.body.decode())), {}
-        if not kind.startswith("multipart/form-data"):
-            return {}, {}
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            f"Content-Type: {kind}\r\n\r\n".encode() + self.body
-        )
         fields: dict[str, str] = {}
         files: dict[str, bytes] = {}
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True)
-            if not isinstance(name, str) or not isinstance(payload, bytes):
-                continue
-            if part.get_filename():
+        for name, file_name, payload in self._parts():
+            if file_name:
                 files[name] = payload
             else:
                 fields[name] = payload.decode()
         return fields, files
+
+    def file_names(self) -> dict[str, str]:
+        """The file name each uploaded part of a multipart/form-data body carries."""
+        return {name: file_name for name, file_name, _ in self._parts() if file_name}
+
+    def _parts(self) -> list[tuple[str, str | None, bytes]]:
+        kind = self.headers.get("content-type", "")
+        if not kind.startswith("multipart/form-data"):
+            return []
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {kind}\r\n\r\n".encode() + self.body
+        )
+        parts = []
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes):
+                parts.append((name, part.get_filename() or None, payload))
+        return parts
 
 
 @attrs.frozen
