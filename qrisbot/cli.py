@@ -108,6 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                    missing=args.missing, dates=args.dates,
                                                    secrets=args.secrets)
         return operate.servers_trust(config, args.id, args.yes, config_path=args.config)
+    if args.command == "promo":
+        from qrisbot import operate_promo as promo
+
+        if args.action == "add":
+            return promo.promo_add(config, promo.NewPromo(
+                code=args.code, percent=args.percent, amount=args.amount,
+                max_uses=args.max_uses, per_user=args.per_user, until=args.until,
+                servers=args.servers, new_buyers_only=args.new_buyers_only, kind=args.kind))
+        if args.action == "list":
+            return promo.promo_list(config)
+        return promo.promo_disable(config, args.code)
     if args.action == "list":
         return operate.orders_list(config, args.state, args.since)
     if args.action == "show":
@@ -270,6 +281,32 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     remove.add_argument("--wait", type=float, default=30, metavar="SECONDS",
                         help="follow it this long (default 30)")
+
+    promo = commands.add_parser(
+        "promo", help="add, list or disable promo codes",
+        description="Promo codes buyers type at the confirmation (Punya kode promo?); safe "
+                    "while the daemon runs.")
+    promo_actions = promo.add_subparsers(dest="action", metavar="ACTION", required=True)
+    adding = add(promo_actions, "add", "a new code (3-32 of A-Z 0-9 _ -, typed in any case)")
+    adding.add_argument("code", help="the code")
+    off = adding.add_mutually_exclusive_group(required=True)
+    off.add_argument("--percent", type=int, metavar="N", help="N %% off the price (1-100)")
+    off.add_argument("--amount", type=int, metavar="RP", help="RP rupiah off the price")
+    adding.add_argument("--max-uses", type=int, metavar="N", help="N orders at most, in all")
+    adding.add_argument("--per-user", type=int, metavar="N", help="N orders per buyer at most")
+    adding.add_argument("--until", metavar="DATE",
+                        help="valid through this day, shop time (YYYY-MM-DD)")
+    adding.add_argument("--servers", metavar="ID,...", help="only on these servers")
+    adding.add_argument("--new-buyers-only", action="store_true",
+                        help="only for buyers who never paid an order")
+    kind = adding.add_mutually_exclusive_group()
+    kind.add_argument("--renewals", dest="kind", action="store_const", const="renewal",
+                      help="only for renewals")
+    kind.add_argument("--purchases", dest="kind", action="store_const", const="purchase",
+                      help="only for new accounts")
+    add(promo_actions, "list", "every code: discount, uses, left, until, limits, state")
+    add(promo_actions, "disable", "stop a code (orders placed with it keep their price)"
+        ).add_argument("code", help="the code")
 
     servers = commands.add_parser("servers", help="check or detect servers, trust a host key",
                                   description="The servers of the configuration.")

@@ -82,7 +82,9 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path):
     old_schema = old_schema.replace(ACCOUNTS, "").replace(
         "CREATE INDEX IF NOT EXISTS orders_by_account ON orders(account_id);", "").replace(
         "    retryable INTEGER NOT NULL DEFAULT 1,\n    kind TEXT NOT NULL DEFAULT 'purchase',\n"
-        "    account_id INTEGER,\n    days INTEGER\n", "    retryable INTEGER NOT NULL DEFAULT 1\n")
+        "    account_id INTEGER,\n    days INTEGER,\n    list_amount INTEGER,\n"
+        "    discount INTEGER NOT NULL DEFAULT 0,\n    discount_source TEXT,\n"
+        "    promo_code TEXT\n", "    retryable INTEGER NOT NULL DEFAULT 1\n")
     assert "account" not in old_schema.replace("account TEXT", "")
     old_schema = old_schema[:old_schema.index("CREATE TABLE IF NOT EXISTS inbox")]
     with sqlite3.connect(path) as db:
@@ -337,3 +339,53 @@ def test_a_schema_4_ledger_keeps_everything_and_applies_its_renewals_in_flight(t
     ledger.close()
     Ledger.open(path).close()
     assert rows(path, "SELECT COUNT(*) FROM orders") == [(15,)]
+
+
+# A ledger written by the previous release (schema 5, qrisbot at 4a5b4d8) through its own
+# Ledger: the schema-4 file above migrated, plus a renewal awaiting payment (its days
+# recorded), a purchase paid and delivered, and a purchase written but not yet shown.
+SCHEMA_5_FILE = Path(__file__).parent / "data" / "ledger-schema5.sqlite3"
+
+
+def test_a_schema_5_ledger_keeps_every_order_and_counts_it_at_its_price(tmp_path):
+    import shutil
+
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copy(SCHEMA_5_FILE, path)
+    assert rows(path, "PRAGMA user_version") == [(5,)]
+    kept = ["SELECT * FROM accounts ORDER BY id", "SELECT * FROM reminders",
+            "SELECT * FROM trials", "SELECT * FROM events ORDER BY id",
+            "SELECT * FROM chats ORDER BY chat_id", "SELECT * FROM inbox",
+            "SELECT * FROM meta ORDER BY key"]
+    before = [rows(path, q) for q in kept]
+    orders_before = rows(path, "SELECT * FROM orders ORDER BY id")
+    assert len(orders_before) == 18
+
+    ledger = Ledger.open(path)
+    assert rows(path, "PRAGMA user_version") == [(L.SCHEMA_VERSION,)]
+    assert [rows(path, q) for q in kept] == before
+    after = rows(path, "SELECT * FROM orders ORDER BY id")
+    assert [row[:len(orders_before[0])] for row in after] == orders_before
+    assert rows(tmp_path / "ledger.sqlite3.schema5.bak", "PRAGMA user_version") == [(5,)]
+    # Every earlier order's breakdown is its amount, nothing taken off.
+    for order in ledger.orders():
+        assert order.breakdown == L.Breakdown(order.amount) and order.promo_code is None
+    assert ledger.promos() == [] and not ledger.has_usable_promo(dt.date(2026, 12, 8))
+    # Gross is net for them: the figures do not move.
+    sales = ledger.sales(0)
+    assert sales.gross == sales.amount and sales.discounts == 0
+    # The renewal awaiting payment still holds its account; the delivered one stays so.
+    renewal = ledger.get("VPN3001")
+    assert (renewal.state, renewal.days, renewal.amount) == (L.AWAITING, 30, 10000)
+    assert ledger.get("VPN3002").state == L.DELIVERED
+    assert ledger.username_held("sg1", "tunggu5")
+    # A code made now is used by the next order on this ledger.
+    ledger.add_promo(L.Promo("HEMAT", percent=10, max_uses=1))
+    ledger.create_order(order_id="VPN4001", chat_id=801, user_id=801, server_id="sg2",
+                        protocol="vmess", username="promo6", secret="x", months=1,
+                        breakdown=L.Breakdown(10000, 1000, L.DiscountSource.PROMO, "HEMAT"),
+                        language="id", deadline=0, capacity=50, today=dt.date(2026, 12, 8))
+    assert ledger.promos()[0].uses == 1
+    ledger.close()
+    Ledger.open(path).close()
+    assert rows(path, "SELECT COUNT(*) FROM orders") == [(19,)]

@@ -20,7 +20,12 @@ from typing import Any, Final
 
 import attrs
 
+from qrisbot.ledger import promos
 from qrisbot.ledger.daily import Day, Life, Paid, starts, tally
+from qrisbot.ledger.promos import Promo as Promo
+from qrisbot.ledger.promos import PromoRefused as PromoRefused
+from qrisbot.ledger.promos import PromoUse as PromoUse
+from qrisbot.ledger.promos import Refusal as Refusal
 from qrisbot.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 
@@ -150,8 +155,31 @@ def _date_or_none(value: str | dt.date | None) -> dt.date | None:
 @attrs.frozen
 class Sales:
     orders: int
-    amount: int
+    amount: int  # net: what buyers paid before the QRIS fee
     fees: int
+    gross: int = 0  # before discounts
+    discounts: int = 0
+
+
+class DiscountSource(enum.StrEnum):
+    """What took rupiah off an order's price (referral, win-back... join here)."""
+
+    PROMO = "promo"
+
+
+@attrs.frozen
+class Breakdown:
+    """An order's price as fixed when it is written: the buyer's role's price, what was
+    taken off and why. `amount` (charged, before the QRIS fee) is what is left."""
+
+    list_amount: int
+    discount: int = 0
+    discount_source: DiscountSource | None = None
+    promo_code: str | None = None
+
+    @property
+    def amount(self) -> int:
+        return self.list_amount - self.discount
 
 
 @attrs.frozen
@@ -191,9 +219,20 @@ class Order:
     # A renewal: the days it adds (0: puts the ledger's day back on the server; None: a
     # renewal of an earlier release, whose day was fixed when it was paid).
     days: int | None = None
+    # Its breakdown (schema 6; None for orders of earlier releases: `amount` is the price).
+    list_amount: int | None = None
+    discount: int = 0
+    discount_source: DiscountSource | None = attrs.field(
+        default=None, converter=attrs.converters.optional(DiscountSource))
+    promo_code: str | None = None
 
     def account_details(self) -> dict[str, Any]:
         return dict(json.loads(self.account)) if self.account else {}
+
+    @property
+    def breakdown(self) -> Breakdown:
+        return Breakdown(self.amount if self.list_amount is None else self.list_amount,
+                         self.discount, self.discount_source, self.promo_code)
 
 
 _COLUMNS: Final = tuple(f.name for f in attrs.fields(Order))
@@ -298,35 +337,73 @@ class Ledger:
         username: str,
         secret: str,
         months: int,
-        amount: int,
         language: str,
         deadline: float,
         capacity: int,
+        amount: int | None = None,
+        breakdown: Breakdown | None = None,
+        today: dt.date | None = None,
     ) -> Order:
-        """Write a `new` order, reserving the username and a place on the server atomically."""
+        """Write a `new` order, reserving the username and a place on the server atomically;
+        its price is `breakdown` (or a plain `amount`), and a promo code in it is used in
+        this same write (raises PromoRefused when it may not be: `today` is the shop's)."""
+        fixed = _breakdown(amount, breakdown)
         with self._write() as db:
             _refuse_a_second_open_order(db, chat_id)
             self._reserve(server_id, username, capacity)
+            _use_promo(db, fixed, user_id=user_id, server_id=server_id, kind=PURCHASE,
+                       today=today)
             _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
                           server_id=server_id, protocol=protocol, username=username,
-                          secret=secret, months=months, amount=amount, language=language,
-                          state=NEW, deadline=deadline)
+                          secret=secret, months=months, language=language,
+                          state=NEW, deadline=deadline, **_breakdown_columns(fixed))
         return self._written(order_id)
 
     def create_renewal(
         self, *, order_id: str, chat_id: int, user_id: int, account: Account, months: int,
-        days: int, amount: int, language: str, deadline: float,
+        days: int, language: str, deadline: float, amount: int | None = None,
+        breakdown: Breakdown | None = None, today: dt.date | None = None,
     ) -> Order:
         """Write a `new` renewal order for the account (no name or place to reserve) that
-        adds `days`; its last day is decided when it is applied (`claim_extension`)."""
+        adds `days`; its last day is decided when it is applied (`claim_extension`). Its
+        price as for `create_order`."""
+        fixed = _breakdown(amount, breakdown)
         with self._write() as db:
             _refuse_a_second_open_order(db, chat_id)
             _refuse_a_second_renewal(db, account)
+            _use_promo(db, fixed, user_id=user_id, server_id=account.server_id, kind=RENEWAL,
+                       today=today)
             _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
-                          **_of_account(account), months=months, amount=amount,
+                          **_of_account(account), months=months,
                           language=language, state=NEW, deadline=deadline, kind=RENEWAL,
-                          account_id=account.id, days=days)
+                          account_id=account.id, days=days, **_breakdown_columns(fixed))
         return self._written(order_id)
+
+    # --- promo codes (ledger/promos.py) ------------------------------------------------------
+
+    def add_promo(self, promo: Promo) -> bool:
+        """False when the code exists already."""
+        with self._write() as db:
+            return promos.add(db, promo)
+
+    def promo(self, code: str) -> Promo | None:
+        return promos.get(self._db, code)
+
+    def promos(self) -> list[PromoUse]:
+        """Every code, oldest first, with its uses now."""
+        return promos.listing(self._db)
+
+    def disable_promo(self, code: str) -> bool:
+        return promos.disable(self._db, code)
+
+    def has_usable_promo(self, today: dt.date) -> bool:
+        return promos.any_usable(self._db, today)
+
+    def promo_refusal(self, code: str, *, user_id: int, server_id: str, kind: str,
+                      today: dt.date) -> tuple[Promo | None, Refusal | None]:
+        """The code, and why this user may not use it now (None: they may)."""
+        return promos.refusal(self._db, code, user_id=user_id, server_id=server_id,
+                              kind=kind, today=today)
 
     def create_trial(
         self, *, order_id: str, chat_id: int, user_id: int, server_id: str, protocol: str,
@@ -548,10 +625,11 @@ class Ledger:
         """Orders (of that kind) paid since `since` (epoch seconds), whatever became of
         them."""
         row = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0) FROM orders"
-            " WHERE paid_at >= ? AND kind = COALESCE(?, kind)", (since, kind),
+            "SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(fee), 0),"
+            " COALESCE(SUM(COALESCE(list_amount, amount)), 0), COALESCE(SUM(discount), 0)"
+            " FROM orders WHERE paid_at >= ? AND kind = COALESCE(?, kind)", (since, kind),
         ).fetchone()
-        return Sales(int(row[0]), int(row[1]), int(row[2]))
+        return Sales(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
 
     def daily(self, days: Sequence[dt.date], zone: dt.tzinfo, now: float) -> list[Day]:
         """Per day (consecutive `days` in `zone`, oldest first): purchases and renewals paid
@@ -1009,6 +1087,37 @@ def _insert_order(db: sqlite3.Connection, **columns: Any) -> None:
     columns = {**columns, "created_at": now, "updated_at": now}
     db.execute(f"INSERT INTO orders ({', '.join(columns)}) VALUES "
                f"({','.join('?' * len(columns))})", tuple(columns.values()))
+
+
+def _breakdown(amount: int | None, breakdown: Breakdown | None) -> Breakdown:
+    if breakdown is None:
+        if amount is None:
+            raise LedgerError("an order needs its amount or its breakdown")
+        return Breakdown(amount)
+    if amount is not None and amount != breakdown.amount:
+        raise LedgerError(f"amount {amount} is not the breakdown's {breakdown.amount}")
+    return breakdown
+
+
+def _breakdown_columns(breakdown: Breakdown) -> dict[str, Any]:
+    return {"amount": breakdown.amount, "list_amount": breakdown.list_amount,
+            "discount": breakdown.discount, "discount_source": breakdown.discount_source,
+            "promo_code": breakdown.promo_code}
+
+
+def _use_promo(db: sqlite3.Connection, breakdown: Breakdown, *, user_id: int, server_id: str,
+               kind: OrderKind, today: dt.date | None) -> None:
+    """Refuse the order's code if it may not be used now: the order's insert, in the same
+    write, is the use."""
+    code = breakdown.promo_code
+    if code is None:
+        return
+    if today is None:
+        raise LedgerError("an order with a promo code needs the shop's day")
+    _, refused = promos.refusal(db, code, user_id=user_id, server_id=server_id, kind=kind,
+                                today=today)
+    if refused is not None:
+        raise PromoRefused(code, refused)
 
 
 def _of_account(account: Account) -> dict[str, Any]:

@@ -103,7 +103,11 @@ CREATE TABLE IF NOT EXISTS orders (
     retryable INTEGER NOT NULL DEFAULT 1,
     kind TEXT NOT NULL DEFAULT 'purchase',
     account_id INTEGER,
-    days INTEGER
+    days INTEGER,
+    list_amount INTEGER,
+    discount INTEGER NOT NULL DEFAULT 0,
+    discount_source TEXT,
+    promo_code TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_order_per_chat ON orders(chat_id)
     WHERE state IN ('new', 'awaiting_payment');
@@ -133,12 +137,45 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+# What schema 6 adds (issue 19, growth): promo codes, and each order's price breakdown.
+# A code's use is its order: it counts while the order is not expired, cancelled or
+# refunded, so the write that fixes an order's amount counts the use and the one that
+# closes it unpaid gives it back, each exactly once.
+_PROMOS: Final = """
+CREATE TABLE IF NOT EXISTS promo_codes (
+    code TEXT PRIMARY KEY,
+    percent INTEGER,
+    amount INTEGER,
+    max_uses INTEGER,
+    per_user INTEGER,
+    until TEXT,
+    servers TEXT,
+    new_buyers_only INTEGER NOT NULL DEFAULT 0,
+    kind TEXT,
+    disabled_at REAL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_promo ON orders(promo_code, user_id)
+    WHERE promo_code IS NOT NULL;
+"""
+# The breakdown fixed on an order when it is written: `list_amount` the price before any
+# discount (the buyer's role's price; NULL for orders of earlier releases, whose `amount`
+# is it), `discount` the rupiah taken off, `discount_source` what gave it ('promo' now;
+# referral, win-back... later) and `promo_code` the code, if one. amount = list - discount.
+_BREAKDOWN_6: Final = (
+    "ALTER TABLE orders ADD COLUMN list_amount INTEGER",
+    "ALTER TABLE orders ADD COLUMN discount INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE orders ADD COLUMN discount_source TEXT",
+    "ALTER TABLE orders ADD COLUMN promo_code TEXT",
+)
+
+
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-SCHEMA: Final = _TABLES.format(accounts=ACCOUNTS)
-SCHEMA_VERSION: Final = 5
+SCHEMA: Final = _TABLES.format(accounts=ACCOUNTS) + _PROMOS
+SCHEMA_VERSION: Final = 6
 
 # Statements taking a ledger from the previous version to each version, in order.
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
@@ -165,4 +202,5 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     # A renewal records the days it adds; its last day is decided when it is applied.
     # Renewals of earlier releases keep the day they fixed when paid (days NULL).
     5: ("ALTER TABLE orders ADD COLUMN days INTEGER",),
+    6: (*_BREAKDOWN_6, *_statements(_PROMOS)),
 }

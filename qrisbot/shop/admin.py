@@ -73,7 +73,7 @@ class Admin:
             return
         what, value = press.kind.removeprefix(buttons.ADMIN), press.value
         by = f"admin {callback.sender.id}"
-        if what in ("menu", "open", "attn", "srv"):
+        if what in ("menu", "open", "attn", "srv", "promos"):
             await self._show(chat_id, message_id, what)
         elif what == "chart":
             await self._send_chart(chat_id)
@@ -96,7 +96,7 @@ class Admin:
 
     async def _show(self, chat_id: int, message_id: int, view: str) -> None:
         build = {"menu": self._menu, "open": self._open_orders, "attn": self._attention,
-                 "srv": self._servers}[view]
+                 "srv": self._servers, "promos": self._promos}[view]
         await self._edit(chat_id, message_id, build())
 
     # --- views --------------------------------------------------------------------------
@@ -125,6 +125,7 @@ class Admin:
         return Outgoing(body, [
             [(self._t("admin_button_open"), pack("adm:open")),
              (self._t("admin_button_attention", count=attention), pack("adm:attn"))],
+            [(self._t("admin_button_promos"), pack("adm:promos"))],
             [(self._t("admin_button_servers"), pack("adm:srv")),
              (self._t("admin_button_chart"), pack("adm:chart"))],
             [(self._t("admin_button_refresh"), pack("adm:menu"))],
@@ -180,6 +181,26 @@ class Admin:
                 [(self._t(key, name=server.name), pack(f"adm:{data}", server.id))]))
         return self._listing(text("admin_servers_title", self.lang), entries,
                              len(entries), gap="\n\n")
+
+    def _promos(self) -> Outgoing:
+        """Every code: what it takes off, its uses, what is left, its last day."""
+        today = self.checkout.today()
+        entries: list[Entry] = []
+        for use in reversed(self.ledger.promos()):  # newest first
+            promo = use.promo
+            state = ("promo_state_disabled" if promo.disabled_at is not None else
+                     "promo_state_ended" if promo.until is not None and promo.until < today
+                     else None)
+            entries.append((text(
+                "admin_promo_line", self.lang, code=promo.code,
+                off=f"{promo.percent} %" if promo.percent is not None else
+                f"−{rupiah(promo.amount or 0)}",
+                uses=use.uses,
+                left=use.left if use.left is not None else text("promo_unlimited", self.lang),
+                until=promo.until.strftime("%d-%m-%Y") if promo.until else
+                text("promo_no_end", self.lang),
+                state=text(state, self.lang) if state else ""), []))
+        return self._listing(text("admin_promos_title", self.lang), entries, len(entries))
 
     def _listing(self, title: Html, entries: list[Entry], total: int,
                  gap: str = "\n") -> Outgoing:

@@ -25,6 +25,8 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "dur": MONTHS,  # this many months
     "pay": None,  # confirm and pay
     "cancel": None,  # leave the dialogue
+    "promo": None,  # Punya kode promo? (at a confirmation)
+    "back": None,  # back to the confirmation (from typing a promo code)
     "retry": ORDER,  # make this order's QR again
     "qcancel": ORDER,  # cancel this order
     "qcheck": ORDER,  # where does this order's payment stand (one status check now)
@@ -43,6 +45,7 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "adm:open": None,  # orders awaiting payment
     "adm:attn": None,  # orders that need attention
     "adm:srv": None,  # the servers
+    "adm:promos": None,  # the promo codes
     "adm:chart": None,  # the sales chart (a photo)
     "adm:retry": ORDER,  # retry this failed order
     "adm:refund": ORDER,  # ask: mark this order refunded?

@@ -32,7 +32,7 @@ from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.fees import Fees
 from qrisbot.shop.fulfilment import Fulfilment
 from qrisbot.shop.notify import Notifier, Outage, Refusal, tell_buyer
-from qrisbot.shop.pricing import price
+from qrisbot.shop.pricing import quote
 from qrisbot.shop.servers import Servers
 from qrisbot.shop.texts import Html
 from qrisbot.telegram.api import BotApi, TelegramError
@@ -102,28 +102,30 @@ class Checkout:
 
     def create_order(
         self, *, chat_id: int, user_id: int, server: Server, username: str, secret: str,
-        months: int, language: str,
+        months: int, language: str, breakdown: L.Breakdown | None = None,
     ) -> Order:
-        """Write the order (raises the ledger's refusals); stale unshown orders are dropped."""
+        """Write the order at `breakdown` (the one the buyer confirmed; default: the list
+        price) and use its promo code in the same write (raises the ledger's refusals);
+        stale unshown orders are dropped."""
         return self.ledger.create_order(
             order_id=self._new_order_id(chat_id), chat_id=chat_id, user_id=user_id,
             server_id=server.id,
             protocol=server.protocol, username=username, secret=secret, months=months,
-            amount=price(server, months), language=language,
+            breakdown=breakdown or quote(server, months), language=language,
             deadline=time.time() + self.config.pakasir.payment_timeout,
-            capacity=server.capacity,
+            capacity=server.capacity, today=self.today(),
         )
 
     def create_renewal(
         self, *, chat_id: int, user_id: int, account: L.Account, server: Server, months: int,
-        language: str,
+        language: str, breakdown: L.Breakdown | None = None,
     ) -> Order:
-        """Write a renewal of the account at the server's current price (raises the ledger's
-        refusals)."""
+        """Write a renewal of the account at `breakdown` (default: the server's current
+        price), as `create_order` (raises the ledger's refusals)."""
         return self.ledger.create_renewal(
             order_id=self._new_order_id(chat_id), chat_id=chat_id, user_id=user_id,
             account=account, months=months, days=self.config.shop.days_per_month * months,
-            amount=price(server, months),
+            breakdown=breakdown or quote(server, months), today=self.today(),
             language=language, deadline=time.time() + self.config.pakasir.payment_timeout,
         )
 

@@ -257,10 +257,10 @@ class Conversation:
             await self.d.stale(chat_id)
         elif order.kind == L.RENEWAL and renewed is not None:
             await self.accounts.place_renewal(chat_id, order.user_id, renewed, server,
-                                              order.months)
+                                              order.months, order.breakdown)
         elif order.kind == L.PURCHASE and self.checkout.servers.selling(server):
             await self.purchase.place_order(chat_id, order.user_id, server, order.username,
-                                            order.secret, order.months)
+                                            order.secret, order.months, order.breakdown)
         else:
             await self.d.stale(chat_id)
 

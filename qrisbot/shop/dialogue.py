@@ -48,6 +48,8 @@ class Draft:
     password: str | None = attrs.field(default=None, repr=False)
     months: int | None = None
     account: int | None = None  # the account being renewed
+    promo: str | None = None  # the promo code the buyer typed (usable when it was typed)
+    total: int | None = None  # the amount the confirmation showed (before the QRIS fee)
 
     @classmethod
     def load(cls, raw: dict[str, Any] | None) -> Draft | None:
@@ -62,7 +64,8 @@ class Draft:
         return cls(step=raw["step"], message_id=field("message_id", int),
                    server=field("server", str), username=field("username", str),
                    password=field("password", str), months=field("months", int),
-                   account=field("account", int))
+                   account=field("account", int), promo=field("promo", str),
+                   total=field("total", int))
 
     def dump(self) -> dict[str, Any]:
         return {k: v for k, v in attrs.asdict(self).items()

@@ -23,6 +23,7 @@ from qrisbot.ledger import (
     RENEWAL,
     TRIAL,
     Account,
+    Breakdown,
     Order,
 )
 from qrisbot.provision.delivery import Delivery
@@ -68,6 +69,19 @@ def prices(amount: int, fee: int | None, lang: str) -> Html:
         return text("prices_no_fee", lang, price=rupiah(amount))
     return text("prices", lang, price=rupiah(amount), fee=rupiah(fee),
                 total=rupiah(amount + fee))
+
+
+def breakdown(shown: Breakdown, fee: int | None, lang: str) -> Html:
+    """`prices`, with the discount (and what gave it) between the price and the total."""
+    if not shown.discount:
+        return prices(shown.amount, fee, lang)
+    source = shown.promo_code or str(shown.discount_source or "")
+    values = {"price": rupiah(shown.list_amount), "code": source,
+              "discount": rupiah(shown.discount), "net": rupiah(shown.amount)}
+    if fee is None:
+        return text("prices_discount_no_fee", lang, **values)
+    return text("prices_discount", lang, **values, fee=rupiah(fee),
+                total=rupiah(shown.amount + fee))
 
 
 def _deadline(order: Order, zone: dt.tzinfo) -> str:

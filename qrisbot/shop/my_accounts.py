@@ -1,5 +1,5 @@
 """The buyer's accounts: the list (/akun, Akun saya), Detail, and renewal: Perpanjang ->
-months -> confirm (current and new last day) -> pay.
+months -> confirm (current and new last day; a promo code, if the buyer has one) -> pay.
 
 Only the Telegram user who owns an account sees it or acts on it; forged or stale button
 data for someone else's account looks exactly like a stale button.
@@ -16,7 +16,7 @@ from qrisbot.shop import messages, texts, traffic
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
 from qrisbot.shop.messages import Outgoing, cancel_row
-from qrisbot.shop.pricing import price
+from qrisbot.shop.promo_entry import PromoEntry
 from qrisbot.shop.texts import text
 
 
@@ -31,6 +31,10 @@ class MyAccounts:
             reprompts={"renew_duration": self._reask_months,
                        "renew_confirm": self._reconfirm},
         )
+        self.promo = PromoEntry(dialogue, kind=L.RENEWAL, confirm_step="renew_confirm",
+                                code_step="renew_promo", confirm=self._confirm,
+                                server_of=self._server_of)
+        self.tables.merge(self.promo.tables)
 
     async def show(self, chat_id: int) -> None:
         names = {s.id: s.name for s in self.d.config.servers}
@@ -98,26 +102,40 @@ class MyAccounts:
         await self.d.ask(chat_id, Draft(step="renew_duration", account=account.id),
                          Outgoing(prompt, [*self.d.months(server), cancel_row(self.lang)]))
 
+    def _server_of(self, user_id: int, draft: Draft) -> Server | None:
+        owned = self._renewable(user_id, draft.account)
+        return owned[1] if owned is not None else None
+
     async def _renew_months(self, chat_id: int, user_id: int, draft: Draft, press: Press
                             ) -> None:
-        owned = self._renewable(user_id, draft.account)
-        if owned is None:
-            await self.d.restart(chat_id)
-            return
-        account, server = owned
         months = self.d.months_chosen(press)
         if months is None:
             await self.d.stale(chat_id)
             return
-        amount = price(server, months)
+        await self._confirm(chat_id, user_id, attrs.evolve(draft, months=months))
+
+    async def _confirm(self, chat_id: int, user_id: int, draft: Draft) -> None:
+        """The renewal as it will be charged: the days, price, discount, QRIS fee, total."""
+        owned = self._renewable(user_id, draft.account)
+        if owned is None or draft.months is None:
+            await self.d.restart(chat_id)
+            return
+        account, server = owned
+        months = draft.months
+        priced = self.promo.price(user_id, server, months, draft.promo)
+        if priced.dropped is not None:
+            await self.d.say(chat_id, priced.dropped.value)
+        shown = priced.breakdown
         summary = text(
             "renew_confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=account.username,
             current=account.expires_on.strftime("%d-%m-%Y"), months=texts.months(months, self.lang),
             new=self.d.checkout.renewed_until(account, months).strftime("%d-%m-%Y"),
-            prices=messages.prices(amount, await self.d.checkout.fees.qris(amount), self.lang))
-        await self.d.ask(chat_id, attrs.evolve(draft, step="renew_confirm", months=months),
-                         Outgoing(summary, self.d.pay_or_cancel()))
+            prices=messages.breakdown(shown, await self.d.checkout.fees.qris(shown.amount),
+                                      self.lang))
+        await self.d.ask(chat_id, attrs.evolve(draft, step="renew_confirm",
+                                               promo=shown.promo_code, total=shown.amount),
+                         Outgoing(summary, self.promo.buttons()))
 
     async def _pay_renewal(self, chat_id: int, user_id: int, draft: Draft, press: Press
                            ) -> None:
@@ -126,14 +144,28 @@ class MyAccounts:
             await self.d.restart(chat_id)
             return
         account, server = owned
-        await self.place_renewal(chat_id, user_id, account, server, draft.months)
+        priced = self.promo.price(user_id, server, draft.months, draft.promo)
+        if priced.dropped is not None or priced.breakdown.amount != draft.total:
+            # Not what the buyer confirmed: they see the new figures before paying.
+            if priced.dropped is None:
+                await self.d.say(chat_id, "price_changed")
+            await self._confirm(chat_id, user_id, draft)
+            return
+        await self.place_renewal(chat_id, user_id, account, server, draft.months,
+                                 priced.breakdown, draft)
 
     async def place_renewal(self, chat_id: int, user_id: int, account: L.Account,
-                            server: Server, months: int) -> None:
+                            server: Server, months: int, breakdown: L.Breakdown,
+                            draft: Draft | None = None) -> None:
         try:
             order = self.d.checkout.create_renewal(
                 chat_id=chat_id, user_id=user_id, account=account, server=server,
-                months=months, language=self.lang)
+                months=months, language=self.lang, breakdown=breakdown)
+        except L.PromoRefused as exc:
+            await self.d.say(chat_id, exc.refusal.value)
+            if draft is not None:
+                await self._confirm(chat_id, user_id, attrs.evolve(draft, promo=None))
+            return
         except L.OpenOrderExists as exc:
             await self.d.say(chat_id, "open_order_exists", order_id=exc.order_id)
             return
@@ -151,4 +183,4 @@ class MyAccounts:
 
     async def _reconfirm(self, chat_id: int, draft: Draft) -> None:
         if draft.months is not None:
-            await self._renew_months(chat_id, chat_id, draft, Press("dur", str(draft.months)))
+            await self._confirm(chat_id, chat_id, draft)

@@ -149,6 +149,10 @@ def _scrub(detail: str, order: Order) -> str:
 
 def sales_line(ledger: Ledger, since: float, lang: str, kind: str | None = None) -> Html:
     sales = ledger.sales(since, kind)
+    if sales.discounts:  # gross, what discounts took off, and net
+        return text("sales_line_discounts", lang, orders=sales.orders,
+                    gross=rupiah(sales.gross), discounts=rupiah(sales.discounts),
+                    amount=rupiah(sales.amount), fees=rupiah(sales.fees))
     return text("sales_line", lang, orders=sales.orders, amount=rupiah(sales.amount),
                 fees=rupiah(sales.fees))
 

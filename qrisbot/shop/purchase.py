@@ -1,4 +1,5 @@
-"""Buying a new account: server -> username -> (password) -> months -> confirm -> pay."""
+"""Buying a new account: server -> username -> (password) -> months -> confirm (with a
+promo code, if the buyer has one) -> pay."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables, log
 from qrisbot.shop.messages import Outgoing, cancel_row
-from qrisbot.shop.pricing import price
+from qrisbot.shop.promo_entry import PromoEntry
 from qrisbot.shop.texts import text
 from qrisbot.telegram.api import TelegramError
 from qrisbot.telegram.types import Message
@@ -31,6 +32,10 @@ class Purchase:
             reprompts={"username": self._reask_username, "password": self._reask_password,
                        "duration": self._reask_duration, "confirm": self._reconfirm},
         )
+        self.promo = PromoEntry(dialogue, kind=L.PURCHASE, confirm_step="confirm",
+                                code_step="promo", confirm=self._confirm,
+                                server_of=lambda user_id, draft: self.d.server(draft))
+        self.tables.merge(self.promo.tables)
 
     async def _choose_server(self, chat_id: int, user_id: int, draft: Draft, press: Press
                              ) -> None:
@@ -115,34 +120,62 @@ class Purchase:
         if months is None:
             await self.d.stale(chat_id)
             return
-        amount = price(server, months)
+        await self._confirm(chat_id, user_id, attrs.evolve(draft, months=months))
+
+    async def _confirm(self, chat_id: int, user_id: int, draft: Draft) -> None:
+        """The order as it will be charged: price, discount, QRIS fee, total."""
+        server = self.d.server(draft)
+        if server is None or draft.username is None or draft.months is None:
+            await self.d.restart(chat_id)
+            return
+        priced = self.promo.price(user_id, server, draft.months, draft.promo)
+        if priced.dropped is not None:
+            await self.d.say(chat_id, priced.dropped.value)
+        shown = priced.breakdown
         summary = text(
             "confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=draft.username,
-            months=texts.months(months, self.lang),
-            prices=messages.prices(amount, await self.d.checkout.fees.qris(amount), self.lang),
+            months=texts.months(draft.months, self.lang),
+            prices=messages.breakdown(shown, await self.d.checkout.fees.qris(shown.amount),
+                                      self.lang),
         )
-        await self.d.ask(chat_id, attrs.evolve(draft, step="confirm", months=months),
-                         Outgoing(summary, self.d.pay_or_cancel()))
+        await self.d.ask(chat_id, attrs.evolve(draft, step="confirm", promo=shown.promo_code,
+                                               total=shown.amount),
+                         Outgoing(summary, self.promo.buttons()))
 
     async def _pay(self, chat_id: int, user_id: int, draft: Draft, press: Press) -> None:
         server = self.d.server(draft)
         if server is None or draft.username is None or draft.months is None:
             await self.d.restart(chat_id)
             return
+        priced = self.promo.price(user_id, server, draft.months, draft.promo)
+        if priced.dropped is not None or priced.breakdown.amount != draft.total:
+            # Not what the buyer confirmed: they see the new figures before paying.
+            if priced.dropped is None:
+                await self.d.say(chat_id, "price_changed")
+            await self._confirm(chat_id, user_id, draft)
+            return
         password = draft.password  # set only where the server's secret is a password
         secret = self.d.checkout.new_secret(server, password)
-        await self.place_order(chat_id, user_id, server, draft.username, secret, draft.months)
+        await self.place_order(chat_id, user_id, server, draft.username, secret, draft.months,
+                               priced.breakdown, draft)
 
     async def place_order(self, chat_id: int, user_id: int, server: Server, username: str,
-                          secret: str, months: int) -> None:
-        """Reserve the name and a place, then ask for the payment; or say what is in the
-        way."""
+                          secret: str, months: int, breakdown: L.Breakdown,
+                          draft: Draft | None = None) -> None:
+        """Reserve the name and a place and use the code, then ask for the payment; or say
+        what is in the way (a code used up meanwhile: the confirmation again, without it,
+        when there is one to show)."""
         try:
             order = self.d.checkout.create_order(
                 chat_id=chat_id, user_id=user_id, server=server, username=username,
-                secret=secret, months=months, language=self.lang,
+                secret=secret, months=months, language=self.lang, breakdown=breakdown,
             )
+        except L.PromoRefused as exc:
+            await self.d.say(chat_id, exc.refusal.value)
+            if draft is not None:
+                await self._confirm(chat_id, user_id, attrs.evolve(draft, promo=None))
+            return
         except L.OpenOrderExists as exc:
             await self.d.say(chat_id, "open_order_exists", order_id=exc.order_id)
             return
@@ -177,4 +210,4 @@ class Purchase:
         if draft.months is None:
             await self.d.menu(chat_id)
             return
-        await self._choose_duration(chat_id, chat_id, draft, Press("dur", str(draft.months)))
+        await self._confirm(chat_id, chat_id, draft)

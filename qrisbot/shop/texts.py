@@ -144,6 +144,57 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Harga: {price}\nTotal bayar: <b>{price} + biaya QRIS</b>",
         "Price: {price}\nTotal to pay: <b>{price} + the QRIS fee</b>",
     ),
+    # Promo codes (issue 19 §2) and the breakdown the confirmation shows.
+    "prices_discount": (
+        "Harga: {price}\nDiskon ({code}): −{discount}\nBiaya QRIS: {fee}\n"
+        "Total bayar: <b>{total}</b>",
+        "Price: {price}\nDiscount ({code}): −{discount}\nQRIS fee: {fee}\n"
+        "Total to pay: <b>{total}</b>",
+    ),
+    "prices_discount_no_fee": (
+        "Harga: {price}\nDiskon ({code}): −{discount}\n"
+        "Total bayar: <b>{net} + biaya QRIS</b>",
+        "Price: {price}\nDiscount ({code}): −{discount}\n"
+        "Total to pay: <b>{net} + the QRIS fee</b>",
+    ),
+    "button_promo": ("🎟 Punya kode promo?", "🎟 Have a promo code?"),
+    "button_back": ("« Kembali", "« Back"),
+    "ask_promo": ("Ketik kode promo Anda:", "Type your promo code:"),
+    "promo_unknown": (
+        "Kode promo itu tidak dikenal. Periksa ejaannya, atau lanjutkan tanpa kode.",
+        "That promo code is not known. Check how it is spelled, or go on without one.",
+    ),
+    "promo_expired": ("Kode promo itu sudah tidak berlaku.",
+                      "That promo code is no longer valid."),
+    "promo_used_up": ("Kode promo itu sudah habis dipakai.",
+                      "That promo code has been used up."),
+    "promo_not_for_server": ("Kode promo itu tidak berlaku untuk server ini.",
+                             "That promo code is not valid on this server."),
+    "promo_renewals_only": ("Kode promo itu hanya untuk perpanjangan.",
+                            "That promo code is for renewals only."),
+    "promo_purchases_only": ("Kode promo itu hanya untuk pembelian akun baru.",
+                             "That promo code is for new accounts only."),
+    "promo_not_for_you": ("Kode promo itu tidak bisa Anda pakai lagi.",
+                          "You cannot use that promo code (any more)."),
+    "price_changed": (
+        "Harga berubah sejak ditampilkan. Periksa lagi sebelum membayar:",
+        "The price changed since it was shown. Please check it again before paying:",
+    ),
+    "sales_line_discounts": (
+        "{orders} order · kotor {gross} · diskon {discounts} · bersih {amount} · biaya {fees}",
+        "{orders} order(s) · gross {gross} · discounts {discounts} · net {amount} · "
+        "fees {fees}",
+    ),
+    "admin_button_promos": ("Kode promo", "Promo codes"),
+    "admin_promos_title": ("<b>Kode promo</b>", "<b>Promo codes</b>"),
+    "admin_promo_line": (
+        "<code>{code}</code> · {off} · dipakai {uses} · sisa {left} · s.d. {until}{state}",
+        "<code>{code}</code> · {off} · used {uses} · left {left} · until {until}{state}",
+    ),
+    "promo_unlimited": ("tak terbatas", "unlimited"),
+    "promo_no_end": ("-", "-"),
+    "promo_state_disabled": (" · <b>nonaktif</b>", " · <b>disabled</b>"),
+    "promo_state_ended": (" · <b>berakhir</b>", " · <b>ended</b>"),
     "month": ("{n} bulan", "{n} month"),
     "months": ("{n} bulan", "{n} months"),
     "button_pay": ("Bayar", "Pay"),
