@@ -35,7 +35,7 @@ RENEWAL_COLOR: Final = "#64b5f6"
 ACTIVE_COLOR: Final = "#ef6c00"
 INK: Final = "#212121"
 FAINT: Final = "#757575"
-MAX_NAME: Final = 22  # characters of the shop's name that fit the title's line
+MAX_NAME: Final = 28  # characters of the shop's name in the title (smaller type past 40)
 
 
 @attrs.frozen
@@ -93,6 +93,12 @@ def day_label(day: dt.date, lang: str, *, year: bool = False) -> str:
     return f"{day.day} {month} {day.year}" if year else f"{day.day} {month}"
 
 
+def count(value: float, lang: str) -> str:
+    """1.200 (Indonesian thousands), 1,200 in English."""
+    shown = f"{value:,.0f}"
+    return shown if lang == "en" else shown.replace(",", ".")
+
+
 def render(days: Sequence[Day], lang: str, shop: str, zone_name: str) -> bytes:
     """The PNG (blocking: run it in a thread)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -121,6 +127,7 @@ def render(days: Sequence[Day], lang: str, shop: str, zone_name: str) -> bytes:
     most = max(day.active for day in days) if days else 0
     accounts.set_ylim(0, max(most, 4) * 1.12)
     accounts.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    accounts.yaxis.set_major_formatter(FuncFormatter(lambda value, _: count(value, lang)))
     if top:
         best = max(x, key=lambda i: days[i].revenue)
         money.annotate(rupiah_short(top, lang), (best, top), xytext=(0, 6),
@@ -140,8 +147,9 @@ def render(days: Sequence[Day], lang: str, shop: str, zone_name: str) -> bytes:
             axis.spines[side].set_visible(False)
         axis.spines["bottom"].set_color(FAINT)
 
-    name = shop if len(shop) <= MAX_NAME else shop[:MAX_NAME - 1] + "…"
-    figure.suptitle(label("chart_title", lang, shop=name), fontsize=26,
+    name = shop if len(shop) <= MAX_NAME else shop[:MAX_NAME - 1].rstrip() + "…"
+    title = label("chart_title", lang, shop=name)
+    figure.suptitle(title, fontsize=min(26, 26 * 40 / len(title)),
                     fontweight="bold", color=INK)
     period = label("chart_period", lang, first=day_label(days[0].day, lang),
                    last=day_label(days[-1].day, lang, year=True), zone=zone_name)
