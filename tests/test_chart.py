@@ -99,6 +99,9 @@ def test_figures_per_day_follow_the_shops_midnight(tmp_path):
     assert "14 Feb 2026 – 15 Mar 2026" in caption
     assert "Baru: 2 order · Rp30.000" in caption and "Perpanjangan: 1 order · Rp15.000" in caption
     assert "Total: Rp45.000" in caption and "Akun aktif sekarang: 2" in caption
+    english = chart.SalesChart(ledger, "Toko Test", "en", JAKARTA).caption(list(
+        figures.values()))
+    assert "14 Feb 2026 – 15 Mar 2026" in english and "New: 2 order(s) · Rp30.000" in english
 
 
 def column_tops(png: bytes, color: str) -> list[int]:
