@@ -268,6 +268,7 @@ def test_restore_puts_an_encrypted_backup_in_place_and_keeps_the_ledger_before(
     backup = tmp_path / "backup.age"
     backup.write_bytes(sending.encrypted_copy(cfg))
     ledger_with(tmp_path / "ledger.sqlite3", "rudi")  # a third order since the backup
+    os.chown(database, 65534, 65534)  # the daemon's user owns its ledger
 
     asked: list[str] = []
     no = R.restore(cfg, backup, key_file, False, lambda q: asked.append(q) or "n", NOW)
@@ -278,7 +279,9 @@ def test_restore_puts_an_encrypted_backup_in_place_and_keeps_the_ledger_before(
     assert R.restore(cfg, backup, key_file, False, lambda q: "y", NOW) == 0
     assert usernames(database) == ["budi", "sari"]
     assert usernames(kept) == ["budi", "sari", "rudi"]
-    assert database.stat().st_mode & 0o777 == 0o600 and kept.stat().st_mode & 0o777 == 0o600
+    run_lock = tmp_path / "ledger.sqlite3.run"  # taken by restore as the daemon takes it
+    for path in (database, kept, run_lock):  # the daemon (not root) opens each
+        assert (path.stat().st_mode & 0o777, path.stat().st_uid) == (0o600, 65534)
     assert not (tmp_path / "ledger.sqlite3-wal").exists()
     out = capsys.readouterr().out
     assert "schema" in out and "2 orders" in out and "systemctl start qrisbot" in out

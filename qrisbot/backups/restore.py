@@ -120,6 +120,7 @@ def restore(config: cfg.Config, path: Path, identity: Path | None, yes: bool,
     kept = database.with_name(f"{database.name}.before-restore-{now:%Y%m%d-%H%M%S}")
     try:
         with instance.sole_daemon(database):
+            _give_to_daemon(Path(f"{database}.run"), database)
             last = (dt.datetime.fromtimestamp(backup.last_order, zone).strftime(
                 "%Y-%m-%d %H:%M") if backup.last_order is not None else "none")
             print(f"{path}: a good ledger (schema {backup.schema}, {backup.orders} orders, "
@@ -152,27 +153,41 @@ def put_in_place(database: Path, data: bytes, kept: Path) -> None:
     fresh.unlink(missing_ok=True)
     fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        if os.geteuid() == 0:
-            os.fchown(fd, owner.st_uid, owner.st_gid)
-        with os.fdopen(os.dup(fd), "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-    finally:
-        os.close(fd)
-    if database.exists():
-        _checkpoint(database)
-        os.link(database, kept)
-        for suffix in ("-wal", "-shm"):  # a WAL left beside the new file would be replayed
-            side = database.with_name(database.name + suffix)
-            if side.exists():
-                os.replace(side, kept.with_name(kept.name + suffix))
-    os.replace(fresh, database)
+        try:
+            if os.geteuid() == 0:
+                os.fchown(fd, owner.st_uid, owner.st_gid)
+            with os.fdopen(os.dup(fd), "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        finally:
+            os.close(fd)
+        if database.exists():
+            _checkpoint(database)
+            os.link(database, kept)
+            for suffix in ("-wal", "-shm"):  # a WAL left beside the new file is replayed
+                side = database.with_name(database.name + suffix)
+                if side.exists():
+                    os.replace(side, kept.with_name(kept.name + suffix))
+        os.replace(fresh, database)
+    except BaseException:
+        fresh.unlink(missing_ok=True)  # no plaintext copy left lying about
+        raise
     directory = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def _give_to_daemon(path: Path, database: Path) -> None:
+    """A file restore made as root (the daemon's lock) belongs to the ledger's owner (or
+    its folder's), or the daemon, not root, could not open it on its next start."""
+    if os.geteuid() != 0:
+        return
+    owner = database.stat() if database.exists() else database.parent.stat()
+    if path.stat().st_uid != owner.st_uid:
+        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def _checkpoint(database: Path) -> None:
