@@ -84,7 +84,7 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path):
         "    retryable INTEGER NOT NULL DEFAULT 1,\n    kind TEXT NOT NULL DEFAULT 'purchase',\n"
         "    account_id INTEGER,\n    days INTEGER,\n    list_amount INTEGER,\n"
         "    discount INTEGER NOT NULL DEFAULT 0,\n    discount_source TEXT,\n"
-        "    promo_code TEXT\n", "    retryable INTEGER NOT NULL DEFAULT 1\n")
+        "    promo_code TEXT,\n    offer_id INTEGER\n", "    retryable INTEGER NOT NULL DEFAULT 1\n")
     assert "account" not in old_schema.replace("account TEXT", "")
     old_schema = old_schema[:old_schema.index("CREATE TABLE IF NOT EXISTS inbox")]
     with sqlite3.connect(path) as db:
@@ -388,4 +388,41 @@ def test_a_schema_5_ledger_keeps_every_order_and_counts_it_at_its_price(tmp_path
     assert ledger.promos()[0].uses == 1
     ledger.close()
     Ledger.open(path).close()
+    assert rows(path, "SELECT COUNT(*) FROM orders") == [(19,)]
+
+
+# A ledger written by the previous release (schema 6, qrisbot at 887c1d3) through its own
+# Ledger: the schema-5 file above migrated, two promo codes (one used by an order awaiting
+# payment, one past its last day).
+SCHEMA_6_FILE = Path(__file__).parent / "data" / "ledger-schema6.sqlite3"
+
+
+def test_a_schema_6_ledger_keeps_every_order_and_code(tmp_path):
+    import shutil
+
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copy(SCHEMA_6_FILE, path)
+    assert rows(path, "PRAGMA user_version") == [(6,)]
+    kept = ["SELECT * FROM accounts ORDER BY id", "SELECT * FROM reminders",
+            "SELECT * FROM trials", "SELECT * FROM events ORDER BY id",
+            "SELECT * FROM chats ORDER BY chat_id", "SELECT * FROM inbox",
+            "SELECT * FROM meta ORDER BY key", "SELECT * FROM promo_codes ORDER BY code"]
+    before = [rows(path, q) for q in kept]
+    orders_before = rows(path, "SELECT * FROM orders ORDER BY id")
+    assert len(orders_before) == 19
+
+    ledger = Ledger.open(path)
+    assert rows(path, "PRAGMA user_version") == [(L.SCHEMA_VERSION,)]
+    assert [rows(path, q) for q in kept] == before
+    after = rows(path, "SELECT * FROM orders ORDER BY id")
+    assert [row[:len(orders_before[0])] for row in after] == orders_before
+    assert all(order.offer_id is None for order in ledger.orders())
+    assert rows(tmp_path / "ledger.sqlite3.schema6.bak", "PRAGMA user_version") == [(6,)]
+    # The code's use is still its order awaiting payment; the breakdown is as it was.
+    uses = {use.promo.code: use.uses for use in ledger.promos()}
+    assert uses == {"HEMAT10": 1, "LAMA": 0}
+    assert ledger.get("VPN4001").breakdown == L.Breakdown(10000, 1000, L.DiscountSource.PROMO,
+                                                          "HEMAT10")
+    ledger.close()
+    Ledger.open(path).close()  # opening it again changes nothing
     assert rows(path, "SELECT COUNT(*) FROM orders") == [(19,)]

@@ -165,6 +165,8 @@ class DiscountSource(enum.StrEnum):
     """What took rupiah off an order's price (referral, win-back... join here)."""
 
     PROMO = "promo"
+    REFERRAL = "referral"  # a referrer's one-time percent reward (an offer)
+    WINBACK = "winback"  # a personal offer after an account was removed
 
 
 @attrs.frozen
@@ -225,6 +227,7 @@ class Order:
     discount_source: DiscountSource | None = attrs.field(
         default=None, converter=attrs.converters.optional(DiscountSource))
     promo_code: str | None = None
+    offer_id: int | None = None  # the personal offer it uses (schema 7)
 
     def account_details(self) -> dict[str, Any]:
         return dict(json.loads(self.account)) if self.account else {}

@@ -107,7 +107,8 @@ CREATE TABLE IF NOT EXISTS orders (
     list_amount INTEGER,
     discount INTEGER NOT NULL DEFAULT 0,
     discount_source TEXT,
-    promo_code TEXT
+    promo_code TEXT,
+    offer_id INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_order_per_chat ON orders(chat_id)
     WHERE state IN ('new', 'awaiting_payment');
@@ -170,12 +171,58 @@ _BREAKDOWN_6: Final = (
 )
 
 
+# What schema 7 adds (issue 19, growth): resellers and their prices, referrals (who came
+# through whose link, and the one reward it earned), and personal one-time discounts
+# (`offers`: a referrer's percent reward, a win-back offer). An offer's use is the order
+# that carries it (`orders.offer_id`), counted and given back as a promo code's is; what
+# earned an offer is unique, so a reward or an offer is made once through any crash.
+_GROWTH: Final = """
+CREATE TABLE IF NOT EXISTS resellers (
+    user_id INTEGER PRIMARY KEY,
+    discount_percent INTEGER NOT NULL DEFAULT 0,
+    prices TEXT NOT NULL DEFAULT '{}',
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS referral_codes (
+    code TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS referrals (
+    user_id INTEGER PRIMARY KEY,
+    referrer_id INTEGER NOT NULL,
+    joined_at REAL NOT NULL,
+    rewarded_by TEXT UNIQUE,
+    rewarded_at REAL
+);
+CREATE INDEX IF NOT EXISTS referrals_by_referrer ON referrals(referrer_id);
+CREATE TABLE IF NOT EXISTS offers (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    percent INTEGER NOT NULL,
+    valid_until REAL,
+    earned_by TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    sent_at REAL
+);
+CREATE INDEX IF NOT EXISTS offers_by_user ON offers(user_id);
+"""
+_OFFER_INDEX: Final = ("CREATE INDEX IF NOT EXISTS orders_by_offer ON orders(offer_id)"
+                       " WHERE offer_id IS NOT NULL")
+# `prices`: JSON, server id -> rupiah per month for that reseller (else the server's price
+# less `discount_percent`). `referral_codes`: each person's link code. `referrals.rewarded_by`
+# the referred person's order that earned the referrer's reward. `offers.source` 'referral'
+# or 'winback', `valid_until` epoch seconds (NULL: until used), `earned_by` what earned it
+# ('referral:<order id>', 'winback:<account id>:<n>'), `sent_at` when the person was told.
+_OFFER_7: Final = ("ALTER TABLE orders ADD COLUMN offer_id INTEGER", _OFFER_INDEX)
+
+
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-SCHEMA: Final = _TABLES.format(accounts=ACCOUNTS) + _PROMOS
-SCHEMA_VERSION: Final = 6
+SCHEMA: Final = _TABLES.format(accounts=ACCOUNTS) + _PROMOS + _GROWTH + _OFFER_INDEX + ";"
+SCHEMA_VERSION: Final = 7
 
 # Statements taking a ledger from the previous version to each version, in order.
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
@@ -203,4 +250,5 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     # Renewals of earlier releases keep the day they fixed when paid (days NULL).
     5: ("ALTER TABLE orders ADD COLUMN days INTEGER",),
     6: (*_BREAKDOWN_6, *_statements(_PROMOS)),
+    7: (*_statements(_GROWTH), *_OFFER_7),
 }
