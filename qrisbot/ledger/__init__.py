@@ -20,8 +20,10 @@ from typing import Any, Final
 
 import attrs
 
-from qrisbot.ledger import promos
+from qrisbot.ledger import offers, promos
 from qrisbot.ledger.daily import Day, Life, Paid, starts, tally
+from qrisbot.ledger.offers import Offer as Offer
+from qrisbot.ledger.offers import OfferUnusable as OfferUnusable
 from qrisbot.ledger.promos import Promo as Promo
 from qrisbot.ledger.promos import PromoRefused as PromoRefused
 from qrisbot.ledger.promos import PromoUse as PromoUse
@@ -178,6 +180,7 @@ class Breakdown:
     discount: int = 0
     discount_source: DiscountSource | None = None
     promo_code: str | None = None
+    offer_id: int | None = None  # the personal offer that took it off
 
     @property
     def amount(self) -> int:
@@ -235,7 +238,7 @@ class Order:
     @property
     def breakdown(self) -> Breakdown:
         return Breakdown(self.amount if self.list_amount is None else self.list_amount,
-                         self.discount, self.discount_source, self.promo_code)
+                         self.discount, self.discount_source, self.promo_code, self.offer_id)
 
 
 _COLUMNS: Final = tuple(f.name for f in attrs.fields(Order))
@@ -356,6 +359,7 @@ class Ledger:
             self._reserve(server_id, username, capacity)
             _use_promo(db, fixed, user_id=user_id, server_id=server_id, kind=PURCHASE,
                        today=today)
+            _use_offer(db, fixed, user_id=user_id)
             _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
                           server_id=server_id, protocol=protocol, username=username,
                           secret=secret, months=months, language=language,
@@ -376,6 +380,7 @@ class Ledger:
             _refuse_a_second_renewal(db, account)
             _use_promo(db, fixed, user_id=user_id, server_id=account.server_id, kind=RENEWAL,
                        today=today)
+            _use_offer(db, fixed, user_id=user_id)
             _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
                           **_of_account(account), months=months,
                           language=language, state=NEW, deadline=deadline, kind=RENEWAL,
@@ -407,6 +412,25 @@ class Ledger:
         """The code, and why this user may not use it now (None: they may)."""
         return promos.refusal(self._db, code, user_id=user_id, server_id=server_id,
                               kind=kind, today=today)
+
+    # --- personal offers (ledger/offers.py) --------------------------------------------------
+
+    def grant_offer(self, *, user_id: int, source: str, percent: int,
+                    valid_until: float | None, earned_by: str) -> bool:
+        """False when what earned it earned an offer already."""
+        with self._write() as db:
+            return offers.grant(db, user_id=user_id, source=source, percent=percent,
+                                valid_until=valid_until, earned_by=earned_by)
+
+    def usable_offer(self, user_id: int, now: float) -> Offer | None:
+        """The person's best offer they may use on an order now."""
+        return offers.usable(self._db, user_id, now)
+
+    def offer(self, offer_id: int) -> Offer | None:
+        return offers.get(self._db, offer_id)
+
+    def offers_of(self, user_id: int) -> list[Offer]:
+        return offers.of_user(self._db, user_id)
 
     def create_trial(
         self, *, order_id: str, chat_id: int, user_id: int, server_id: str, protocol: str,
@@ -1105,7 +1129,7 @@ def _breakdown(amount: int | None, breakdown: Breakdown | None) -> Breakdown:
 def _breakdown_columns(breakdown: Breakdown) -> dict[str, Any]:
     return {"amount": breakdown.amount, "list_amount": breakdown.list_amount,
             "discount": breakdown.discount, "discount_source": breakdown.discount_source,
-            "promo_code": breakdown.promo_code}
+            "promo_code": breakdown.promo_code, "offer_id": breakdown.offer_id}
 
 
 def _use_promo(db: sqlite3.Connection, breakdown: Breakdown, *, user_id: int, server_id: str,
@@ -1121,6 +1145,13 @@ def _use_promo(db: sqlite3.Connection, breakdown: Breakdown, *, user_id: int, se
                                 today=today)
     if refused is not None:
         raise PromoRefused(code, refused)
+
+
+def _use_offer(db: sqlite3.Connection, breakdown: Breakdown, *, user_id: int) -> None:
+    """Refuse the order's offer if it was used meanwhile or is past its hours: the order's
+    insert, in the same write, is the use."""
+    if breakdown.offer_id is not None:
+        offers.check_use(db, breakdown.offer_id, user_id=user_id, now=time.time())
 
 
 def _of_account(account: Account) -> dict[str, Any]:
