@@ -248,6 +248,20 @@ class Backup:
     age_recipient: str = ""  # age1... (age-keygen's public key); the seller keeps the identity
 
 
+@attrs.frozen
+class Referral:
+    """The reward a referrer gets when someone who came through their link pays their first
+    order and it is delivered: `days` on their account, or `percent` off their next order
+    (one of them; both 0: no referrals)."""
+
+    days: int = 0
+    percent: int = 0
+
+    @property
+    def is_on(self) -> bool:
+        return self.days > 0 or self.percent > 0
+
+
 # An age X25519 recipient: "age1" and 58 bech32 characters (age-keygen's public key).
 AGE_RECIPIENT: Final = re.compile(r"age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}")
 
@@ -260,6 +274,7 @@ class Config:
     servers: tuple[Server, ...]
     trial: Trial = Trial()
     backup: Backup = Backup()
+    referral: Referral = Referral()
 
     def server(self, server_id: str) -> Server | None:
         return next((s for s in self.servers if s.id == server_id), None)
@@ -480,7 +495,7 @@ def parse(raw: dict[str, Any], environ: Mapping[str, str], *,
     unchecked = list(missing)  # key paths whose problems are already named
     sections: dict[str, Any] = {}
     for name, cls in (("shop", Shop), ("telegram", Telegram), ("pakasir", Pakasir),
-                      ("trial", Trial), ("backup", Backup)):
+                      ("trial", Trial), ("backup", Backup), ("referral", Referral)):
         value, found, skipped = _structure(raw.get(name, {}), cls, f"$.{name}")
         problems += found
         unchecked += skipped
@@ -714,6 +729,7 @@ def _semantic_problems(config: Config, paths: typing.Sequence[str],
             yield "$.pakasir.webhook_fallback_interval: must be check_interval..600 seconds"
     yield from _trial_problems(config, unstructured_ids)
     yield from _backup_problems(config)
+    yield from _referral_problems(config)
     seen: set[str] = set(unstructured_ids)
     for at, server in zip(paths, config.servers, strict=True):
         yield from _server_problems(at, server, config)
@@ -748,6 +764,16 @@ def _backup_problems(config: Config) -> Iterator[str]:
                "age-keygen and paste its public key")
     if backup.telegram and not config.shop.admins:
         yield "$.backup.telegram: no shop.admins to send the backup to"
+
+
+def _referral_problems(config: Config) -> Iterator[str]:
+    referral = config.referral
+    if not 0 <= referral.days <= 365:
+        yield "$.referral.days: must be 0 (none) or 1-365"
+    if not 0 <= referral.percent <= 90:
+        yield "$.referral.percent: must be 0 (none) or 1-90"
+    if referral.days and referral.percent:
+        yield "$.referral: days or percent, not both (the reward is one of them)"
 
 
 def _server_problems(at: str, server: Server, config: Config) -> Iterator[str]:

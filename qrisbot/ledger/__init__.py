@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import attrs
 
-from qrisbot.ledger import offers, promos
+from qrisbot.ledger import offers, promos, referrals
 from qrisbot.ledger.daily import Day, Life, Paid, starts, tally
 from qrisbot.ledger.offers import Offer as Offer
 from qrisbot.ledger.offers import OfferUnusable as OfferUnusable
@@ -28,6 +28,8 @@ from qrisbot.ledger.promos import Promo as Promo
 from qrisbot.ledger.promos import PromoRefused as PromoRefused
 from qrisbot.ledger.promos import PromoUse as PromoUse
 from qrisbot.ledger.promos import Refusal as Refusal
+from qrisbot.ledger.referrals import Reward as Reward
+from qrisbot.ledger.referrals import Standing as Standing
 from qrisbot.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 
@@ -431,6 +433,57 @@ class Ledger:
 
     def offers_of(self, user_id: int) -> list[Offer]:
         return offers.of_user(self._db, user_id)
+
+    # --- referrals (ledger/referrals.py) ------------------------------------------------------
+
+    def referral_code(self, user_id: int) -> str:
+        """The person's link code (made once)."""
+        with self._write() as db:
+            return referrals.code_for(db, user_id)
+
+    def record_referral(self, user_id: int, code: str) -> int | None:
+        """`user_id` came through `code`'s link: the referrer, or None when it does not
+        count (unknown code, their own, not new, a loop)."""
+        with self._write() as db:
+            return referrals.record(db, user_id, code)
+
+    def reward_referral(self, order_id: str, *, percent: int) -> Reward | None:
+        """Claim the referral reward the delivered order earns, once ever; with `percent`,
+        the referrer's one-time offer is made in the same write (days are given with
+        `give_referral_days`)."""
+        with self._write() as db:
+            reward = referrals.claim(db, order_id)
+            if reward is not None and percent > 0:
+                referrals.grant_offer(db, reward.referrer_id, percent, reward.earned_by)
+        return reward
+
+    def unclaimed_referral_orders(self) -> list[str]:
+        return referrals.unclaimed(self._db)
+
+    def referral_days_waiting(self, referrer_id: int) -> list[str]:
+        """The referrer's rewards (the orders that earned them) whose days wait for an
+        account."""
+        return referrals.days_waiting(self._db, referrer_id)
+
+    def give_referral_days(self, earned_by: str, account: Account, days: int,
+                           language: str) -> Order | None:
+        """Put a waiting reward's days on the referrer's account: a renewal order ready to
+        be made, whose id the reward fixes (so once); None when it was given already or is
+        not this account owner's to give."""
+        if account.owner_user_id is None or earned_by not in referrals.days_waiting(
+                self._db, account.owner_user_id):
+            return None
+        try:
+            return self.grant_days(order_id=referrals.reward_order_id(earned_by),
+                                   account=account, days=days, language=language)
+        except sqlite3.IntegrityError:
+            return None
+
+    def referral_standing(self, referrer_id: int) -> Standing:
+        return referrals.standing(self._db, referrer_id)
+
+    def top_referrers(self, limit: int) -> list[tuple[int, Standing]]:
+        return referrals.top(self._db, limit)
 
     def create_trial(
         self, *, order_id: str, chat_id: int, user_id: int, server_id: str, protocol: str,

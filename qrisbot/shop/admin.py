@@ -31,6 +31,7 @@ from qrisbot.telegram.types import CallbackQuery, Message, current_update
 log = logging.getLogger("qrisbot.admin")
 
 EXPIRING_DAYS = 3  # "running out soon" in the figures
+TOP_REFERRERS = 5  # referrers shown in the figures (by rewards, then people brought)
 MAX_LISTED = 20  # orders per view at most; fewer when their lines would not fit
 MAX_REASON = 300  # UTF-16 units of an error shown in a list
 MAX_BROADCAST = 3500  # UTF-16 units, as Telegram counts them
@@ -122,6 +123,11 @@ class Admin:
             trials=self.ledger.trials_on(today),
             open=len(self.ledger.orders(L.AWAITING)), attention=attention,
         )
+        top = self.ledger.top_referrers(TOP_REFERRERS) if self.config.referral.is_on else []
+        if top:
+            body = Html(body + text("admin_referrers", self.lang, lines=Html("\n".join(
+                text("admin_referrer_line", self.lang, user=user, joined=s.joined,
+                     rewarded=s.rewarded) for user, s in top))))
         return Outgoing(body, [
             [(self._t("admin_button_open"), pack("adm:open")),
              (self._t("admin_button_attention", count=attention), pack("adm:attn"))],

@@ -40,6 +40,8 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "contact": None,  # how to reach the seller (shop.contact)
     "csrv": SERVER,  # its server
     "joined": None,  # Sudah join: check the channel (shop.join_channel) again
+    "invite": None,  # Ajak teman: my referral link and its count
+    "refday": ACCOUNT,  # put my waiting referral days on this account
     # The admins' (`shop.admins` only; the dialogue checks the sender first).
     "adm:menu": None,  # the figures
     "adm:open": None,  # orders awaiting payment

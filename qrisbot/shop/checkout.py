@@ -516,6 +516,8 @@ class Checkout:
                     continue
                 else:
                     self.fulfil(order)
+        # Referral rewards a crash left unclaimed after their order was delivered.
+        await self.fulfilment.rewards.resume()
 
     async def sweep(self, removal_asked: Callable[[], None] = lambda: None) -> None:
         """Take what an operator put in from outside (the CLI, while the daemon runs):

@@ -30,6 +30,7 @@ from qrisbot.shop.messages import Outgoing
 from qrisbot.shop.my_accounts import MyAccounts
 from qrisbot.shop.payments import Payments, is_paid_claim
 from qrisbot.shop.purchase import Purchase
+from qrisbot.shop.referrals import Invite
 from qrisbot.shop.texts import text
 from qrisbot.shop.trials import Trials
 from qrisbot.telegram.api import BotApi, TelegramError
@@ -63,8 +64,9 @@ class Conversation:
         self.payments = Payments(self.d)
         self.tables = Tables(acts={"retry": self._order_button, "qcancel": self._order_button,
                                    "contact": self.d.contact, "joined": self._joined})
+        self.invite = Invite(self.d)
         for flow in (self.purchase.tables, self.accounts.tables, self.payments.tables,
-                     Trials(self.d).tables, Claims(self.d).tables):
+                     Trials(self.d).tables, Claims(self.d).tables, self.invite.tables):
             self.tables.merge(flow)
         # shop.join_channel: paying and taking a trial are for people in the channel.
         self.gate = ChannelGate(self.d, checkout.notifier)
@@ -147,7 +149,7 @@ class Conversation:
             if command is None:
                 return
         if command == "start":
-            await self._start(chat_id, message.sender.id if message.sender else chat_id)
+            await self._start(chat_id, message.sender.id if message.sender else chat_id, raw)
         elif command in ("akun", "accounts"):
             await self.accounts.show(chat_id)
         elif command == "help":
@@ -161,9 +163,11 @@ class Conversation:
         else:
             await self.d.say(chat_id, "unknown_input")
 
-    async def _start(self, chat_id: int, user_id: int) -> None:
+    async def _start(self, chat_id: int, user_id: int, raw: str = "/start") -> None:
         """The menu, for people in the channel (shop.join_channel); others are asked to
-        join it first, and what they were doing is dropped (as /start always does)."""
+        join it first, and what they were doing is dropped (as /start always does). A
+        referral link's parameter is recorded first, so joining the channel later counts."""
+        self.invite.arrived(user_id, raw)
         if await self.gate.admits(user_id):
             await self.d.menu(chat_id)
         else:

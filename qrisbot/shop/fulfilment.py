@@ -31,6 +31,7 @@ from qrisbot.provision import (
 )
 from qrisbot.shop import messages
 from qrisbot.shop.notify import Notifier, tell_buyer
+from qrisbot.shop.referral_rewards import Rewards
 from qrisbot.shop.servers import Servers
 from qrisbot.shop.texts import Html
 from qrisbot.telegram.api import BotApi, TelegramError, Unavailable
@@ -66,6 +67,7 @@ class Fulfilment:
         self.zone = zoneinfo.ZoneInfo(config.shop.timezone)
         self._work = work
         self._fulfilling: set[str] = set()
+        self.rewards = Rewards(config, ledger, bot, backends, self.fulfil)
         # Set when the daemon stops: no new provisioning attempt starts (a failed order
         # waiting for its next one is tried again at the next start).
         self.stopping = trio.Event()
@@ -293,4 +295,6 @@ class Fulfilment:
                 return
             self.ledger.transition(order.id, {L.PROVISIONED}, L.DELIVERED)
             log.info("account delivered")
+            # After the ledger has it delivered (a crash here: `Rewards.resume`).
+            await self.rewards.delivered(order)
             return

@@ -323,12 +323,14 @@ def _status(acc: Account, today: dt.date, lang: str, zone: dt.tzinfo) -> Html:
 
 
 def my_accounts(accounts: list[Account], server_names: dict[str, str], renewable: set[str],
-                today: dt.date, zone: dt.tzinfo, lang: str, *, claimable: bool = False
-                ) -> Outgoing:
+                today: dt.date, zone: dt.tzinfo, lang: str, *, claimable: bool = False,
+                invite: bool = False) -> Outgoing:
     """The buyer's accounts: server, protocol, name, expiry and days left; Detail each, and
     Perpanjang where the server (in `renewable`) can extend it; Tambah akun lama when there
-    are accounts made before the shop to claim."""
-    claim = [(label("button_claim", lang), pack("claim"))] if claimable else None
+    are accounts made before the shop to claim; Ajak teman with `invite`."""
+    claim = [(label("button_claim", lang), pack("claim"))] if claimable else []
+    if invite:  # Ajak teman: referrals are on
+        claim.append((label("button_invite", lang), pack("invite")))
     if not accounts:
         return Outgoing(text("my_accounts_none", lang), [claim] if claim else None)
     entries: list[Entry] = []

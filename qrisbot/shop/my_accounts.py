@@ -42,7 +42,8 @@ class MyAccounts:
         await self.d.send(chat_id, messages.my_accounts(
             self.d.ledger.accounts_of(chat_id), names, renewable, self.d.checkout.today(),
             self.d.checkout.zone, self.lang,
-            claimable=bool(self.d.ledger.servers_with_unowned())))
+            claimable=bool(self.d.ledger.servers_with_unowned()),
+            invite=self.d.config.referral.is_on))
 
     async def _list_button(self, chat_id: int, user_id: int, press: Press) -> None:
         await self.show(chat_id)

@@ -556,6 +556,56 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "try again.",
     ),
     "button_claim": ("➕ Tambah akun lama", "➕ Add an existing account"),
+    # Referrals (Ajak teman under Akun saya).
+    "button_invite": ("🤝 Ajak teman", "🤝 Invite friends"),
+    "invite": (
+        "<b>Ajak teman</b>\nBagikan link ini:\n{link}\n\n{reward}\n\n"
+        "Teman yang bergabung lewat link Anda: {joined}\nHadiah yang Anda dapat: {rewarded}",
+        "<b>Invite friends</b>\nShare this link:\n{link}\n\n{reward}\n\n"
+        "Friends who joined through your link: {joined}\nRewards you earned: {rewarded}",
+    ),
+    "invite_days": (
+        "Setiap teman baru yang membeli pertama kali lewat link ini menambah {days} hari "
+        "pada akun Anda.",
+        "Every new friend who makes their first purchase through this link adds {days} "
+        "days to your account.",
+    ),
+    "invite_percent": (
+        "Setiap teman baru yang membeli pertama kali lewat link ini memberi Anda diskon "
+        "{percent}% untuk satu pesanan berikutnya.",
+        "Every new friend who makes their first purchase through this link gives you "
+        "{percent}% off one next order.",
+    ),
+    "invite_unavailable": (
+        "Link ajakan belum bisa dibuat saat ini. Coba lagi sebentar lagi.",
+        "The invitation link cannot be made right now. Please try again shortly.",
+    ),
+    "referral_days_given": (
+        "🎉 Hadiah ajak teman: akun <b>{username}</b> Anda bertambah {days} hari.",
+        "🎉 Referral reward: your account <b>{username}</b> gets {days} more days.",
+    ),
+    "referral_choose": (
+        "🎉 Teman yang Anda ajak sudah membeli. Hadiah Anda: {days} hari. Pilih akun yang "
+        "diperpanjang:",
+        "🎉 A friend you invited has bought. Your reward: {days} days. Pick the account to "
+        "extend:",
+    ),
+    "referral_kept": (
+        "🎉 Teman yang Anda ajak sudah membeli. Hadiah {days} hari Anda disimpan sampai "
+        "Anda punya akun.",
+        "🎉 A friend you invited has bought. Your {days}-day reward is kept until you have "
+        "an account.",
+    ),
+    "referral_percent": (
+        "🎉 Teman yang Anda ajak sudah membeli. Hadiah Anda: diskon {percent}% untuk "
+        "pesanan Anda berikutnya.",
+        "🎉 A friend you invited has bought. Your reward: {percent}% off your next order.",
+    ),
+    "referral_account_button": ("{username} · {server}", "{username} · {server}"),
+    "admin_referrers": ("\n\n<b>Pengajak teratas</b>\n{lines}",
+                        "\n\n<b>Top referrers</b>\n{lines}"),
+    "admin_referrer_line": ("{user}: {joined} bergabung, {rewarded} hadiah",
+                            "{user}: {joined} joined, {rewarded} rewarded"),
     "ask_claim_server": (
         "Akun yang Anda beli sebelum bot ini ada? Pilih servernya.",
         "An account you bought before this bot? Pick its server.",
