@@ -119,6 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.action == "list":
             return promo.promo_list(config)
         return promo.promo_disable(config, args.code)
+    if args.command == "resellers":
+        from qrisbot import operate_resellers as resellers
+
+        if args.action == "add":
+            return resellers.resellers_add(config, args.user, args.discount, args.price or [])
+        if args.action == "list":
+            return resellers.resellers_list(config)
+        return resellers.resellers_remove(config, args.user)
     if args.action == "list":
         return operate.orders_list(config, args.state, args.since)
     if args.action == "show":
@@ -307,6 +315,23 @@ def _parser() -> argparse.ArgumentParser:
     add(promo_actions, "list", "every code: discount, uses, left, until, limits, state")
     add(promo_actions, "disable", "stop a code (orders placed with it keep their price)"
         ).add_argument("code", help="the code")
+
+    resellers = commands.add_parser(
+        "resellers", help="add, list or remove resellers",
+        description="Resellers see their own prices (and servers with reseller_only = true) "
+                    "and can buy again on the same server at once; safe while the daemon "
+                    "runs.")
+    reseller_actions = resellers.add_subparsers(dest="action", metavar="ACTION", required=True)
+    adding = add(reseller_actions, "add", "a reseller, or new terms for one (replacing theirs)")
+    adding.add_argument("user", metavar="TELEGRAM_ID", help="their Telegram user id")
+    adding.add_argument("--discount", metavar="N%",
+                        help="N %% off every server's price (1-90)")
+    adding.add_argument("--price", action="append", metavar="SERVER=RP",
+                        help="their rupiah a month on that server (at least 500; wins over "
+                             "--discount there); repeat for more servers")
+    add(reseller_actions, "list", "every reseller and their terms")
+    add(reseller_actions, "remove", "a reseller sees everyone's prices again"
+        ).add_argument("user", metavar="TELEGRAM_ID", help="their Telegram user id")
 
     servers = commands.add_parser("servers", help="check or detect servers, trust a host key",
                                   description="The servers of the configuration.")

@@ -208,6 +208,8 @@ class Server:
     panel: Panel | None = None
     capacity: int = 50
     enabled: bool = True
+    # Shown and sold only to resellers (`qrisbot resellers add`); never a trial server.
+    reseller_only: bool = False
     # Traffic per paid month (GB) and devices/IPs at once, for any backend that can enforce
     # them; 0 = unlimited. Their older places, xray.quota_gb and linux.ip_limit, still work;
     # giving a value in both places is an error, so neither silently wins (`_with_defaults`
@@ -280,8 +282,8 @@ class Config:
         return next((s for s in self.servers if s.id == server_id), None)
 
     def offers_trial(self, server: Server) -> bool:
-        return self.trial.hours > 0 and (not self.trial.servers or server.id in
-                                         self.trial.servers)
+        return self.trial.hours > 0 and not server.reseller_only and (
+            not self.trial.servers or server.id in self.trial.servers)
 
 
 # What each layout fills in for whatever a server's xray table leaves out
@@ -749,6 +751,9 @@ def _trial_problems(config: Config, unstructured_ids: typing.AbstractSet[str]
     for j, server_id in enumerate(trial.servers):
         if server_id not in known:
             yield f"$.trial.servers[{j}]: no server {server_id!r} in [[servers]]"
+        elif any(s.id == server_id and s.reseller_only for s in config.servers):
+            yield (f"$.trial.servers[{j}]: server {server_id!r} is reseller_only (sold only "
+                   "to resellers: never a trial server)")
 
 
 def _backup_problems(config: Config) -> Iterator[str]:

@@ -11,6 +11,7 @@ from qrisbot.shop.buttons import KINDS, Press, pack, unpack
 SAMPLES = {"srv": "sg-1", "full": "sg1", "dur": 12, "retry": "VPN1795804663350710",
            "qcancel": "VPN1", "qcheck": "VPN2", "qshow": "VPN3", "acd": 123456789012345678,
            "ren": 7, "tsrv": "sg1", "refday": 12,
+           "again": "sg1",
            "adm:retry": "OPS1795804663350", "adm:refund": "VPN9", "adm:refunded": "VPN9",
            "adm:on": "sg2", "adm:off": "sg2", "csrv": "sg1"}
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import attrs
 
-from qrisbot.ledger import offers, promos, referrals
+from qrisbot.ledger import offers, promos, referrals, resellers
 from qrisbot.ledger.daily import Day, Life, Paid, starts, tally
 from qrisbot.ledger.offers import Offer as Offer
 from qrisbot.ledger.offers import OfferUnusable as OfferUnusable
@@ -30,6 +30,8 @@ from qrisbot.ledger.promos import PromoUse as PromoUse
 from qrisbot.ledger.promos import Refusal as Refusal
 from qrisbot.ledger.referrals import Reward as Reward
 from qrisbot.ledger.referrals import Standing as Standing
+from qrisbot.ledger.resellers import Reseller as Reseller
+from qrisbot.ledger.resellers import ResellerSales as ResellerSales
 from qrisbot.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 
@@ -433,6 +435,27 @@ class Ledger:
 
     def offers_of(self, user_id: int) -> list[Offer]:
         return offers.of_user(self._db, user_id)
+
+    # --- resellers (ledger/resellers.py) -----------------------------------------------------
+
+    def put_reseller(self, reseller: Reseller) -> bool:
+        """Add a reseller or replace their terms; True when they are new."""
+        with self._write() as db:
+            return resellers.put(db, reseller)
+
+    def reseller(self, user_id: int) -> Reseller | None:
+        return resellers.get(self._db, user_id)
+
+    def resellers(self) -> list[Reseller]:
+        return resellers.listing(self._db)
+
+    def remove_reseller(self, user_id: int) -> bool:
+        """False when they were no reseller (their orders stay as they were)."""
+        return resellers.remove(self._db, user_id)
+
+    def reseller_sales(self, since: float) -> list[ResellerSales]:
+        """Per reseller, most paid first: their orders paid since `since` (epoch seconds)."""
+        return resellers.sales(self._db, since)
 
     # --- referrals (ledger/referrals.py) ------------------------------------------------------
 

@@ -74,7 +74,7 @@ class Admin:
             return
         what, value = press.kind.removeprefix(buttons.ADMIN), press.value
         by = f"admin {callback.sender.id}"
-        if what in ("menu", "open", "attn", "srv", "promos"):
+        if what in ("menu", "open", "attn", "srv", "promos", "resel"):
             await self._show(chat_id, message_id, what)
         elif what == "chart":
             await self._send_chart(chat_id)
@@ -97,7 +97,7 @@ class Admin:
 
     async def _show(self, chat_id: int, message_id: int, view: str) -> None:
         build = {"menu": self._menu, "open": self._open_orders, "attn": self._attention,
-                 "srv": self._servers, "promos": self._promos}[view]
+                 "srv": self._servers, "promos": self._promos, "resel": self._resellers}[view]
         await self._edit(chat_id, message_id, build())
 
     # --- views --------------------------------------------------------------------------
@@ -131,7 +131,8 @@ class Admin:
         return Outgoing(body, [
             [(self._t("admin_button_open"), pack("adm:open")),
              (self._t("admin_button_attention", count=attention), pack("adm:attn"))],
-            [(self._t("admin_button_promos"), pack("adm:promos"))],
+            [(self._t("admin_button_promos"), pack("adm:promos")),
+             *self._resellers_button()],
             [(self._t("admin_button_servers"), pack("adm:srv")),
              (self._t("admin_button_chart"), pack("adm:chart"))],
             [(self._t("admin_button_refresh"), pack("adm:menu"))],
@@ -207,6 +208,30 @@ class Admin:
                 text("promo_no_end", self.lang),
                 state=text(state, self.lang) if state else ""), []))
         return self._listing(text("admin_promos_title", self.lang), entries, len(entries))
+
+    def _resellers_button(self) -> list[tuple[str, str]]:
+        return ([(self._t("admin_button_resellers"), pack("adm:resel"))]
+                if self.ledger.resellers() else [])
+
+    def _resellers(self) -> Outgoing:
+        """Each reseller's orders paid in the last 30 days and what they paid, most first."""
+        terms = {r.user_id: r for r in self.ledger.resellers()}
+        entries: list[Entry] = []
+        for sold in self.ledger.reseller_sales(time.time() - 30 * 86400):
+            entries.append((text(
+                "admin_reseller_line", self.lang, user_id=sold.user_id, orders=sold.orders,
+                amount=rupiah(sold.amount), terms=self._terms(terms[sold.user_id])), []))
+        return self._listing(text("admin_resellers_title", self.lang), entries, len(entries))
+
+    def _terms(self, reseller: L.Reseller) -> Html:
+        """Their own prices, and the percent off every other server."""
+        parts = []
+        if reseller.prices:
+            parts.append(text("reseller_prices", self.lang, prices=", ".join(
+                f"{server} {rupiah(rp)}" for server, rp in sorted(reseller.prices.items()))))
+        if reseller.discount_percent or not reseller.prices:
+            parts.append(text("reseller_discount", self.lang, percent=reseller.discount_percent))
+        return Html(" · ".join(parts))
 
     def _listing(self, title: Html, entries: list[Entry], total: int,
                  gap: str = "\n") -> Outgoing:

@@ -21,6 +21,7 @@ ACCOUNT: Final = re.compile(r"[0-9]{1,18}")
 
 KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "srv": SERVER,  # buy on this server
+    "again": SERVER,  # Beli lagi: a reseller's next purchase on this server
     "full": SERVER,  # a full server's button (answers "full", shows the menu again)
     "dur": MONTHS,  # this many months
     "pay": None,  # confirm and pay
@@ -48,6 +49,7 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "adm:attn": None,  # orders that need attention
     "adm:srv": None,  # the servers
     "adm:promos": None,  # the promo codes
+    "adm:resel": None,  # sales per reseller
     "adm:chart": None,  # the sales chart (a photo)
     "adm:retry": ORDER,  # retry this failed order
     "adm:refund": ORDER,  # ask: mark this order refunded?

@@ -18,13 +18,13 @@ import attrs
 import trio
 
 from qrisbot.config import Config, Server
-from qrisbot.ledger import Ledger
+from qrisbot.ledger import Ledger, Reseller
 from qrisbot.provision import Presence, ServerError
 from qrisbot.shop import messages, texts
 from qrisbot.shop.buttons import Press, pack
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.messages import Outgoing, cancel_row
-from qrisbot.shop.pricing import price
+from qrisbot.shop.pricing import per_month, price
 from qrisbot.shop.texts import Html, label, rupiah, text
 from qrisbot.telegram.api import BotApi, Keyboard, TelegramError
 from qrisbot.telegram.types import Message, current_update
@@ -138,16 +138,30 @@ class Dialogue:
     def trial_servers(self) -> list[Server]:
         return [s for s in self.checkout.servers.for_sale() if self.config.offers_trial(s)]
 
+    def reseller(self, user_id: int) -> Reseller | None:
+        """The user's reseller terms, if they are one (read now: a change shows at once)."""
+        return self.ledger.reseller(user_id)
+
+    def sells_to(self, server: Server, user_id: int) -> bool:
+        """Is `server` for sale, and to this user (a reseller-only one to resellers)?"""
+        return self.checkout.servers.selling(server) and (
+            not server.reseller_only or self.reseller(user_id) is not None)
+
     async def menu(self, chat_id: int) -> None:
         """/start: the servers for sale, then Akun saya and Coba gratis where they apply."""
-        servers = self.checkout.servers.for_sale()
+        # In a private chat the chat is its user: a reseller sees their prices (and the
+        # servers sold only to resellers).
+        reseller = self.reseller(chat_id)
+        servers = [s for s in self.checkout.servers.for_sale()
+                   if not s.reseller_only or reseller is not None]
         if not servers:
             self.save(chat_id, None)
             await self.say(chat_id, "no_servers")
             return
         rows: Keyboard = [
             [messages.server_button(s, self.lang,
-                                    self.ledger.active_count(s.id) >= s.capacity)]
+                                    self.ledger.active_count(s.id) >= s.capacity,
+                                    per_month(s, reseller))]
             for s in servers
         ]
         # In a private chat the chat is its user: the buyer's own accounts (or old ones to
@@ -197,10 +211,12 @@ class Dialogue:
                         protocol=messages.PROTOCOL_NAMES[s.protocol]), pack(kind, s.id))]
                 for s in servers]
 
-    def months(self, server: Server) -> Keyboard:
-        """1..max_months, each with its price at the server's current price."""
+    def months(self, server: Server, user_id: int) -> Keyboard:
+        """1..max_months, each with its price at the server's current price (for this user:
+        a reseller's own)."""
+        reseller = self.reseller(user_id)
         buttons = [(label("duration_button", self.lang, months=texts.months(months, self.lang),
-                          price=rupiah(price(server, months))), pack("dur", months))
+                          price=rupiah(price(server, months, reseller))), pack("dur", months))
                    for months in range(1, self.config.shop.max_months + 1)]
         return [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
 
@@ -212,10 +228,10 @@ class Dialogue:
         return [[(text("button_pay", self.lang), pack("pay")),
                  (text("button_cancel", self.lang), pack("cancel"))]]
 
-    def server(self, draft: Draft) -> Server | None:
-        """The draft's server, if it is still configured and selling."""
+    def server(self, draft: Draft, user_id: int) -> Server | None:
+        """The draft's server, if it is still configured and selling to this user."""
         server = self.config.server(draft.server) if draft.server is not None else None
-        return server if server is not None and self.checkout.servers.selling(server) else None
+        return server if server is not None and self.sells_to(server, user_id) else None
 
     async def presence(self, server: Server, username: str) -> Presence | None:
         """Is the name free on the server? None when it did not answer in time."""

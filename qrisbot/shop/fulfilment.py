@@ -30,11 +30,12 @@ from qrisbot.provision import (
     UsernameTaken,
 )
 from qrisbot.shop import messages
+from qrisbot.shop.buttons import pack
 from qrisbot.shop.notify import Notifier, tell_buyer
 from qrisbot.shop.referral_rewards import Rewards
 from qrisbot.shop.servers import Servers
-from qrisbot.shop.texts import Html
-from qrisbot.telegram.api import BotApi, TelegramError, Unavailable
+from qrisbot.shop.texts import Html, label
+from qrisbot.telegram.api import BotApi, Keyboard, TelegramError, Unavailable
 
 log = logging.getLogger("qrisbot.fulfilment")
 
@@ -254,6 +255,15 @@ class Fulfilment:
                        expires=expires, months=order.months, days=days,
                        hours=self.config.trial.hours if order.kind == L.TRIAL else 0)
 
+    def _buy_again(self, order: Order) -> Keyboard | None:
+        """Beli lagi di <server> under a reseller's new account, while that server sells."""
+        server = self.config.server(order.server_id)
+        if (order.kind != L.PURCHASE or server is None or not self.servers.selling(server)
+                or self.ledger.reseller(order.user_id) is None):
+            return None
+        return [[(label("button_buy_again", order.language, server=server.name),
+                  pack("again", server.id))]]
+
     async def _deliver(self, order: Order) -> None:
         """Send the account; while Telegram is unavailable, keep trying (the account is in
         the ledger). A buyer who blocked the bot gets it when they write again."""
@@ -274,10 +284,11 @@ class Fulfilment:
             body = Html(body + "\n\n" + messages.receipt(
                 order, server.name if server is not None else order.server_id, days,
                 self.zone))
+        buttons = self._buy_again(order)
         tries = 0
         while True:
             try:
-                await self.bot.send_message(order.chat_id, body)
+                await self.bot.send_message(order.chat_id, body, buttons)
             except Unavailable as exc:
                 delay = DELIVERY_BACKOFF[min(tries, len(DELIVERY_BACKOFF) - 1)]
                 tries += 1

@@ -189,13 +189,14 @@ def provision_needs_admin(order: Order) -> Outgoing:
     return plain(key, order.language, order_id=order.id)
 
 
-def server_button(server: Server, lang: str, full: bool) -> tuple[str, str]:
+def server_button(server: Server, lang: str, full: bool, per_month: int) -> tuple[str, str]:
+    """A server in the menu, with the buyer's price a month (`per_month`: a reseller's own)."""
     protocol = PROTOCOL_NAMES[server.protocol]
     if full:
         return (label("server_button_full", lang, name=server.name, protocol=protocol),
                 pack("full", server.id))
     return (label("server_button", lang, name=server.name, protocol=protocol,
-                  price=rupiah(server.price_per_month)), pack("srv", server.id))
+                  price=rupiah(per_month)), pack("srv", server.id))
 
 
 def when(moment: dt.datetime) -> str:

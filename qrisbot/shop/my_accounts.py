@@ -101,7 +101,7 @@ class MyAccounts:
                       protocol=messages.PROTOCOL_NAMES[server.protocol], server=server.name,
                       date=account.expires_on.strftime("%d-%m-%Y"))
         await self.d.ask(chat_id, Draft(step="renew_duration", account=account.id),
-                         Outgoing(prompt, [*self.d.months(server), cancel_row(self.lang)]))
+                         Outgoing(prompt, [*self.d.months(server, user_id), cancel_row(self.lang)]))
 
     def _server_of(self, user_id: int, draft: Draft) -> Server | None:
         owned = self._renewable(user_id, draft.account)

@@ -7,41 +7,36 @@ what is charged); the ledger fixes it on the order in the write that creates it.
 
 from __future__ import annotations
 
-import enum
 from typing import Final
 
 from qrisbot.config import Server
-from qrisbot.ledger import Breakdown, DiscountSource, Promo
+from qrisbot.ledger import Breakdown, DiscountSource, Promo, Reseller
 
 # QRIS (Pakasir) takes no payment below this: no discount goes under it.
 QRIS_MINIMUM: Final = 500
 
 
-class Role(enum.StrEnum):
-    """Who buys: a reseller's own prices join here (issue 19 §4)."""
+def per_month(server: Server, reseller: Reseller | None = None) -> int:
+    """Rupiah a month on `server` for this buyer: a reseller's own price (issue 19 §4), never
+    below QRIS's minimum."""
+    if reseller is None:
+        return server.price_per_month
+    return max(reseller.per_month(server.id, server.price_per_month), QRIS_MINIMUM)
 
-    BUYER = "buyer"
-    RESELLER = "reseller"
 
-
-def price(server: Server, months: int) -> int:
+def price(server: Server, months: int, reseller: Reseller | None = None) -> int:
     """Rupiah for `months` paid months on `server` (before the QRIS fee), list price."""
-    return months * server.price_per_month
+    return months * per_month(server, reseller)
 
 
-def quote(server: Server, months: int, *, role: Role = Role.BUYER,
+def quote(server: Server, months: int, *, reseller: Reseller | None = None,
           promo: Promo | None = None) -> Breakdown:
-    """The breakdown of `months` on `server` for a buyer of `role` with `promo` (already
-    found usable by them): never charged below QRIS's minimum."""
-    list_amount = _list_price(server, months, role)
+    """The breakdown of `months` on `server` for this buyer (a `reseller`'s price is their
+    list price) with `promo` (already found usable by them, taken off the reseller's price
+    too): never charged below QRIS's minimum."""
+    list_amount = price(server, months, reseller)
     if promo is None:
         return Breakdown(list_amount)
     room = max(list_amount - QRIS_MINIMUM, 0)
     off = min(promo.off(list_amount), room)
     return Breakdown(list_amount, off, DiscountSource.PROMO, promo.code)
-
-
-def _list_price(server: Server, months: int, role: Role) -> int:
-    """The price before discounts for this role (resellers pay the list price until their
-    prices are configured)."""
-    return price(server, months)

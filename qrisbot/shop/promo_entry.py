@@ -67,7 +67,8 @@ class PromoEntry:
             code, user_id=user_id, server_id=server.id, kind=self.kind,
             today=self.d.checkout.today())
         usable = promo if refused is None else None
-        return Priced(quote(server, months, promo=usable), refused)
+        return Priced(quote(server, months, reseller=self.d.reseller(user_id), promo=usable),
+                      refused)
 
     async def _ask(self, chat_id: int, user_id: int, draft: Draft, press: Press) -> None:
         if not self.d.ledger.has_usable_promo(self.d.checkout.today()):

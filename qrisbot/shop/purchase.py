@@ -29,12 +29,13 @@ class Purchase:
                    ("full", "server"): self._choose_server,
                    ("dur", "duration"): self._choose_duration,
                    ("pay", "confirm"): self._pay},
+            acts={"again": self._again},
             reprompts={"username": self._reask_username, "password": self._reask_password,
                        "duration": self._reask_duration, "confirm": self._reconfirm},
         )
         self.promo = PromoEntry(dialogue, kind=L.PURCHASE, confirm_step="confirm",
                                 code_step="promo", confirm=self._confirm,
-                                server_of=lambda user_id, draft: self.d.server(draft))
+                                server_of=lambda user_id, draft: self.d.server(draft, user_id))
         self.tables.merge(self.promo.tables)
 
     async def _choose_server(self, chat_id: int, user_id: int, draft: Draft, press: Press
@@ -43,11 +44,23 @@ class Purchase:
         if server is None or not self.d.checkout.servers.selling(server):
             await self.d.restart(chat_id)
             return
+        if not self.d.sells_to(server, user_id):
+            await self.d.stale(chat_id)  # a reseller-only server: never shown to them
+            return
         if self.d.ledger.active_count(server.id) >= server.capacity:
             await self.d.say(chat_id, "server_full", name=server.name)
             await self.d.menu(chat_id)
             return
         await self.ask_username(chat_id, server)
+
+    async def _again(self, chat_id: int, user_id: int, press: Press) -> None:
+        """Beli lagi di <server> (under a reseller's delivered account): the next purchase
+        on the same server, its username asked at once."""
+        server = self.d.config.server(press.value)
+        if server is None or self.d.reseller(user_id) is None:
+            await self.d.stale(chat_id)  # only ever sent to resellers
+            return
+        await self._choose_server(chat_id, user_id, Draft(step="server"), press)
 
     async def ask_username(self, chat_id: int, server: Server) -> None:
         prompt = text("ask_username", self.lang, name=server.name,
@@ -58,7 +71,7 @@ class Purchase:
     async def _on_username(self, message: Message, draft: Draft, raw: str) -> None:
         chat_id = message.chat_id
         username = raw.strip().lower()
-        server = self.d.server(draft)
+        server = self.d.server(draft, _user(message))
         if server is None:
             await self.d.restart(chat_id)
             return
@@ -97,7 +110,7 @@ class Purchase:
             await self.d.bot.delete_message(chat_id, message.message_id)
         except TelegramError as exc:
             log.info("could not delete a password message: %s", exc.description)
-        server = self.d.server(draft)
+        server = self.d.server(draft, _user(message))
         if server is None:
             await self.d.restart(chat_id)
             return
@@ -108,11 +121,12 @@ class Purchase:
 
     async def _ask_duration(self, chat_id: int, draft: Draft, server: Server) -> None:
         await self.d.ask(chat_id, attrs.evolve(draft, step="duration"), Outgoing(
-            text("ask_duration", self.lang), [*self.d.months(server), cancel_row(self.lang)]))
+            text("ask_duration", self.lang),
+            [*self.d.months(server, chat_id), cancel_row(self.lang)]))
 
     async def _choose_duration(self, chat_id: int, user_id: int, draft: Draft, press: Press
                                ) -> None:
-        server = self.d.server(draft)
+        server = self.d.server(draft, user_id)
         if server is None or draft.username is None:
             await self.d.restart(chat_id)
             return
@@ -124,7 +138,7 @@ class Purchase:
 
     async def _confirm(self, chat_id: int, user_id: int, draft: Draft) -> None:
         """The order as it will be charged: price, discount, QRIS fee, total."""
-        server = self.d.server(draft)
+        server = self.d.server(draft, user_id)
         if server is None or draft.username is None or draft.months is None:
             await self.d.restart(chat_id)
             return
@@ -144,7 +158,7 @@ class Purchase:
                          Outgoing(summary, self.promo.buttons()))
 
     async def _pay(self, chat_id: int, user_id: int, draft: Draft, press: Press) -> None:
-        server = self.d.server(draft)
+        server = self.d.server(draft, user_id)
         if server is None or draft.username is None or draft.months is None:
             await self.d.restart(chat_id)
             return
@@ -193,16 +207,16 @@ class Purchase:
     # --- asked again after a crash --------------------------------------------------------------
 
     async def _reask_username(self, chat_id: int, draft: Draft) -> None:
-        server = self.d.server(draft)
+        server = self.d.server(draft, chat_id)
         await (self.ask_username(chat_id, server) if server is not None
                else self.d.menu(chat_id))
 
     async def _reask_password(self, chat_id: int, draft: Draft) -> None:
-        await (self._ask_password(chat_id, draft) if self.d.server(draft) is not None
+        await (self._ask_password(chat_id, draft) if self.d.server(draft, chat_id) is not None
                else self.d.menu(chat_id))
 
     async def _reask_duration(self, chat_id: int, draft: Draft) -> None:
-        server = self.d.server(draft)
+        server = self.d.server(draft, chat_id)
         await (self._ask_duration(chat_id, draft, server) if server is not None
                else self.d.menu(chat_id))
 
@@ -211,3 +225,7 @@ class Purchase:
             await self.d.menu(chat_id)
             return
         await self._confirm(chat_id, chat_id, draft)
+
+
+def _user(message: Message) -> int:
+    return message.sender.id if message.sender is not None else message.chat_id

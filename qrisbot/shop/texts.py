@@ -195,6 +195,15 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "promo_no_end": ("-", "-"),
     "promo_state_disabled": (" · <b>nonaktif</b>", " · <b>disabled</b>"),
     "promo_state_ended": (" · <b>berakhir</b>", " · <b>ended</b>"),
+    "admin_button_resellers": ("Reseller", "Resellers"),
+    "admin_resellers_title": ("<b>Penjualan reseller</b> (30 hari)",
+                              "<b>Reseller sales</b> (30 days)"),
+    "admin_reseller_line": (
+        "<code>{user_id}</code> · {orders} order · {amount} · {terms}",
+        "<code>{user_id}</code> · {orders} order(s) · {amount} · {terms}",
+    ),
+    "reseller_discount": ("diskon {percent} %", "{percent} % off"),
+    "reseller_prices": ("harga sendiri: {prices}", "own prices: {prices}"),
     "month": ("{n} bulan", "{n} month"),
     "months": ("{n} bulan", "{n} months"),
     "button_pay": ("Bayar", "Pay"),
@@ -505,6 +514,8 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "button_renew": ("Perpanjang {n}", "Renew {n}"),
     "button_renew_now": ("🔄 Perpanjang", "🔄 Renew"),
+    # Under a reseller's delivered account: the next purchase on the same server.
+    "button_buy_again": ("🛒 Beli lagi di {server}", "🛒 Buy again on {server}"),
     "account_ran_out": (
         "⌛ Akun {protocol} <code>{username}</code> di {server} sudah habis (aktif sampai "
         "{date}). Akun akan dihapus pada {removal}; perpanjang sebelum itu untuk tetap "
