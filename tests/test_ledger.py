@@ -84,7 +84,8 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path):
         "    retryable INTEGER NOT NULL DEFAULT 1,\n    kind TEXT NOT NULL DEFAULT 'purchase',\n"
         "    account_id INTEGER,\n    days INTEGER,\n    list_amount INTEGER,\n"
         "    discount INTEGER NOT NULL DEFAULT 0,\n    discount_source TEXT,\n"
-        "    promo_code TEXT,\n    offer_id INTEGER\n", "    retryable INTEGER NOT NULL DEFAULT 1\n")
+        "    promo_code TEXT,\n    offer_id INTEGER\n",
+        "    retryable INTEGER NOT NULL DEFAULT 1\n")
     assert "account" not in old_schema.replace("account TEXT", "")
     old_schema = old_schema[:old_schema.index("CREATE TABLE IF NOT EXISTS inbox")]
     with sqlite3.connect(path) as db:
