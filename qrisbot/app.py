@@ -22,7 +22,7 @@ from qrisbot.ledger import Ledger, LedgerError
 from qrisbot.pacing import TelegramPacer
 from qrisbot.pakasir import Pakasir
 from qrisbot.provision import Backends, Registry
-from qrisbot.shop import drift
+from qrisbot.shop import drift, winback
 from qrisbot.shop.calendar import Calendar
 from qrisbot.shop.checkout import Checkout
 from qrisbot.shop.conversation import Conversation
@@ -125,6 +125,7 @@ async def _run(
                 keep("drift", drift.watch, config, ledger, backends, notifier,
                      checkout.calendar)
                 keep("backup", backups.daily, config, ledger, bot, checkout.calendar)
+                keep("winback", winback.send_offers, config, ledger, bot, checkout.calendar)
                 pk = config.pakasir
                 if pk.webhook_listen:
                     receiver = webhook.Webhook(checkout, pk.webhook_path, pk.webhook_secret)

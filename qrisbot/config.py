@@ -251,6 +251,16 @@ class Backup:
 
 
 @attrs.frozen
+class Winback:
+    """Offers to a buyer whose account was removed (issue 19 §6): a personal one-time
+    discount on each of `days` after the removal until they buy again."""
+
+    days: tuple[int, ...] = ()  # days after the removal; () = no offers
+    percent: int = 20  # off their next order
+    valid_hours: int = 24  # from when the offer is sent
+
+
+@attrs.frozen
 class Referral:
     """The reward a referrer gets when someone who came through their link pays their first
     order and it is delivered: `days` on their account, or `percent` off their next order
@@ -277,6 +287,7 @@ class Config:
     trial: Trial = Trial()
     backup: Backup = Backup()
     referral: Referral = Referral()
+    winback: Winback = Winback()
 
     def server(self, server_id: str) -> Server | None:
         return next((s for s in self.servers if s.id == server_id), None)
@@ -497,7 +508,8 @@ def parse(raw: dict[str, Any], environ: Mapping[str, str], *,
     unchecked = list(missing)  # key paths whose problems are already named
     sections: dict[str, Any] = {}
     for name, cls in (("shop", Shop), ("telegram", Telegram), ("pakasir", Pakasir),
-                      ("trial", Trial), ("backup", Backup), ("referral", Referral)):
+                      ("trial", Trial), ("backup", Backup), ("winback", Winback),
+                      ("referral", Referral)):
         value, found, skipped = _structure(raw.get(name, {}), cls, f"$.{name}")
         problems += found
         unchecked += skipped
@@ -732,6 +744,7 @@ def _semantic_problems(config: Config, paths: typing.Sequence[str],
     yield from _trial_problems(config, unstructured_ids)
     yield from _backup_problems(config)
     yield from _referral_problems(config)
+    yield from _winback_problems(config.winback)
     seen: set[str] = set(unstructured_ids)
     for at, server in zip(paths, config.servers, strict=True):
         yield from _server_problems(at, server, config)
@@ -754,6 +767,16 @@ def _trial_problems(config: Config, unstructured_ids: typing.AbstractSet[str]
         elif any(s.id == server_id and s.reseller_only for s in config.servers):
             yield (f"$.trial.servers[{j}]: server {server_id!r} is reseller_only (sold only "
                    "to resellers: never a trial server)")
+
+
+def _winback_problems(winback: Winback) -> Iterator[str]:
+    if not all(1 <= d <= 90 for d in winback.days) or len(set(winback.days)) != len(
+            winback.days):
+        yield "$.winback.days: days after a removal, each 1-90 and different, e.g. [1, 3, 7]"
+    if not 1 <= winback.percent <= 90:
+        yield "$.winback.percent: must be 1-90 (percent off the next order)"
+    if not 1 <= winback.valid_hours <= 24 * 14:
+        yield "$.winback.valid_hours: must be 1-336 (hours an offer lasts once sent)"
 
 
 def _backup_problems(config: Config) -> Iterator[str]:

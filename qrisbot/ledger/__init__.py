@@ -353,17 +353,19 @@ class Ledger:
         amount: int | None = None,
         breakdown: Breakdown | None = None,
         today: dt.date | None = None,
+        now: float | None = None,
     ) -> Order:
         """Write a `new` order, reserving the username and a place on the server atomically;
-        its price is `breakdown` (or a plain `amount`), and a promo code in it is used in
-        this same write (raises PromoRefused when it may not be: `today` is the shop's)."""
+        its price is `breakdown` (or a plain `amount`), and a promo code or personal offer in
+        it is used in this same write (raises PromoRefused or OfferUnusable when it may not
+        be: `today` and `now`, epoch seconds, are the shop's)."""
         fixed = _breakdown(amount, breakdown)
         with self._write() as db:
             _refuse_a_second_open_order(db, chat_id)
             self._reserve(server_id, username, capacity)
             _use_promo(db, fixed, user_id=user_id, server_id=server_id, kind=PURCHASE,
                        today=today)
-            _use_offer(db, fixed, user_id=user_id)
+            _use_offer(db, fixed, user_id=user_id, now=now)
             _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
                           server_id=server_id, protocol=protocol, username=username,
                           secret=secret, months=months, language=language,
@@ -374,6 +376,7 @@ class Ledger:
         self, *, order_id: str, chat_id: int, user_id: int, account: Account, months: int,
         days: int, language: str, deadline: float, amount: int | None = None,
         breakdown: Breakdown | None = None, today: dt.date | None = None,
+        now: float | None = None,
     ) -> Order:
         """Write a `new` renewal order for the account (no name or place to reserve) that
         adds `days`; its last day is decided when it is applied (`claim_extension`). Its
@@ -384,7 +387,7 @@ class Ledger:
             _refuse_a_second_renewal(db, account)
             _use_promo(db, fixed, user_id=user_id, server_id=account.server_id, kind=RENEWAL,
                        today=today)
-            _use_offer(db, fixed, user_id=user_id)
+            _use_offer(db, fixed, user_id=user_id, now=now)
             _insert_order(db, id=order_id, chat_id=chat_id, user_id=user_id,
                           **_of_account(account), months=months,
                           language=language, state=NEW, deadline=deadline, kind=RENEWAL,
@@ -435,6 +438,26 @@ class Ledger:
 
     def offers_of(self, user_id: int) -> list[Offer]:
         return offers.of_user(self._db, user_id)
+
+    def winback_candidates(self, last_days: Iterable[dt.date]) -> list[Account]:
+        """Accounts the shop removed (not trials, not the operator's) whose last day is one
+        of `last_days`: their owners may be offered a win-back."""
+        ids = offers.removed_on(self._db, [d.isoformat() for d in last_days])
+        return [a for i in ids if (a := self.account(i)) is not None]
+
+    def bought_since(self, user_id: int, since: float) -> bool:
+        return offers.bought_since(self._db, user_id, since)
+
+    def offer_sent_since(self, user_id: int, since: float) -> bool:
+        return offers.sent_since(self._db, user_id, since)
+
+    def grant_sent_offer(self, *, user_id: int, source: str, percent: int, earned_by: str,
+                         sent_at: float, valid_until: float) -> Offer | None:
+        """Grant an offer recorded as sent (once: None when it was granted before)."""
+        with self._write() as db:
+            return offers.grant_sent(db, user_id=user_id, source=source, percent=percent,
+                                     earned_by=earned_by, sent_at=sent_at,
+                                     valid_until=valid_until)
 
     # --- resellers (ledger/resellers.py) -----------------------------------------------------
 
@@ -1223,11 +1246,15 @@ def _use_promo(db: sqlite3.Connection, breakdown: Breakdown, *, user_id: int, se
         raise PromoRefused(code, refused)
 
 
-def _use_offer(db: sqlite3.Connection, breakdown: Breakdown, *, user_id: int) -> None:
+def _use_offer(db: sqlite3.Connection, breakdown: Breakdown, *, user_id: int,
+               now: float | None) -> None:
     """Refuse the order's offer if it was used meanwhile or is past its hours: the order's
     insert, in the same write, is the use."""
-    if breakdown.offer_id is not None:
-        offers.check_use(db, breakdown.offer_id, user_id=user_id, now=time.time())
+    if breakdown.offer_id is None:
+        return
+    if now is None:
+        raise LedgerError("an order with a personal offer needs the shop's time")
+    offers.check_use(db, breakdown.offer_id, user_id=user_id, now=now)
 
 
 def _of_account(account: Account) -> dict[str, Any]:

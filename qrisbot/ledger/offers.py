@@ -115,3 +115,41 @@ def mark_sent(db: sqlite3.Connection, offer_id: int, sent_at: float,
 
 def _offer(row: sqlite3.Row) -> Offer:
     return Offer(**{f: row[f] for f in _FIELDS})
+
+
+# --- win-back offers (shop/winback.py) ----------------------------------------------------
+
+def removed_on(db: sqlite3.Connection, last_days: list[str]) -> list[int]:
+    """Accounts removed by the shop (not trials, not the operator's removals) whose last day
+    is one of `last_days` (ISO), oldest first: their owners may be offered a win-back."""
+    if not last_days:
+        return []
+    rows = db.execute(
+        f"SELECT id FROM accounts WHERE state='removed' AND ends_at IS NULL AND"
+        f" remove_asked=0 AND owner_user_id IS NOT NULL AND owner_chat_id IS NOT NULL AND"
+        f" expires_on IN ({','.join('?' * len(last_days))}) ORDER BY id", last_days)
+    return [int(row["id"]) for row in rows]
+
+
+def bought_since(db: sqlite3.Connection, user_id: int, since: float) -> bool:
+    """Has the person paid for an order written after `since` (the ledger's own clock)?"""
+    return db.execute("SELECT 1 FROM orders WHERE user_id=? AND paid_at IS NOT NULL AND"
+                      " created_at > ? AND amount > 0 LIMIT 1",
+                      (user_id, since)).fetchone() is not None
+
+
+def sent_since(db: sqlite3.Connection, user_id: int, since: float) -> bool:
+    """Was the person sent an offer at or after `since` (shop time, epoch seconds)?"""
+    return db.execute("SELECT 1 FROM offers WHERE user_id=? AND sent_at >= ? LIMIT 1",
+                      (user_id, since)).fetchone() is not None
+
+
+def grant_sent(db: sqlite3.Connection, *, user_id: int, source: str, percent: int,
+               earned_by: str, sent_at: float, valid_until: float) -> Offer | None:
+    """Grant an offer recorded as sent now (before the message goes: once, whatever
+    crashes); None when what earned it earned one already."""
+    if not grant(db, user_id=user_id, source=source, percent=percent,
+                 valid_until=valid_until, earned_by=earned_by):
+        return None
+    db.execute("UPDATE offers SET sent_at=? WHERE earned_by=?", (sent_at, earned_by))
+    return earned(db, earned_by)

@@ -43,6 +43,7 @@ KINDS: Final[dict[str, re.Pattern[str] | None]] = {
     "joined": None,  # Sudah join: check the channel (shop.join_channel) again
     "invite": None,  # Ajak teman: my referral link and its count
     "refday": ACCOUNT,  # put my waiting referral days on this account
+    "shop": None,  # the /start menu (from a win-back offer)
     # The admins' (`shop.admins` only; the dialogue checks the sender first).
     "adm:menu": None,  # the figures
     "adm:open": None,  # orders awaiting payment

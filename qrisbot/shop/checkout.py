@@ -114,6 +114,7 @@ class Checkout:
             breakdown=breakdown or quote(server, months), language=language,
             deadline=time.time() + self.config.pakasir.payment_timeout,
             capacity=server.capacity, today=self.today(),
+            now=self.calendar.now().timestamp(),
         )
 
     def create_renewal(
@@ -126,7 +127,8 @@ class Checkout:
             order_id=self._new_order_id(chat_id), chat_id=chat_id, user_id=user_id,
             account=account, months=months, days=self.config.shop.days_per_month * months,
             breakdown=breakdown or quote(server, months), today=self.today(),
-            language=language, deadline=time.time() + self.config.pakasir.payment_timeout,
+            now=self.calendar.now().timestamp(), language=language,
+            deadline=time.time() + self.config.pakasir.payment_timeout,
         )
 
     def create_trial(self, *, chat_id: int, user_id: int, server: Server, username: str,

@@ -63,7 +63,8 @@ class Conversation:
         self.accounts = MyAccounts(self.d)
         self.payments = Payments(self.d)
         self.tables = Tables(acts={"retry": self._order_button, "qcancel": self._order_button,
-                                   "contact": self.d.contact, "joined": self._joined})
+                                   "contact": self.d.contact, "joined": self._joined,
+                                   "shop": self._shop_button})
         self.invite = Invite(self.d)
         for flow in (self.purchase.tables, self.accounts.tables, self.payments.tables,
                      Trials(self.d).tables, Claims(self.d).tables, self.invite.tables):
@@ -173,6 +174,10 @@ class Conversation:
         else:
             self.d.save(chat_id, None)
             await self.gate.ask_to_join(chat_id)
+
+    async def _shop_button(self, chat_id: int, user_id: int, press: Press) -> None:
+        """A win-back offer's button: the menu, as /start gives it."""
+        await self._start(chat_id, user_id)
 
     async def _joined(self, chat_id: int, user_id: int, press: Press) -> None:
         """Sudah join: in the channel now? Then on where they were (the step they were

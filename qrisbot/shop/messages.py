@@ -71,10 +71,20 @@ def prices(amount: int, fee: int | None, lang: str) -> Html:
                 total=rupiah(amount + fee))
 
 
-def breakdown(shown: Breakdown, fee: int | None, lang: str) -> Html:
-    """`prices`, with the discount (and what gave it) between the price and the total."""
+def breakdown(shown: Breakdown, fee: int | None, lang: str, offer_percent: int = 0
+              ) -> Html:
+    """`prices`, with the discount (and what gave it) between the price and the total: a
+    personal offer (`offer_percent`) as the buyer's own discount."""
     if not shown.discount:
         return prices(shown.amount, fee, lang)
+    if shown.offer_id is not None:
+        values = {"price": rupiah(shown.list_amount), "discount": rupiah(shown.discount),
+                  "label": text("offer_label", lang, percent=offer_percent),
+                  "net": rupiah(shown.amount)}
+        if fee is None:
+            return text("prices_offer_no_fee", lang, **values)
+        return text("prices_offer", lang, **values, fee=rupiah(fee),
+                    total=rupiah(shown.amount + fee))
     source = shown.promo_code or str(shown.discount_source or "")
     values = {"price": rupiah(shown.list_amount), "code": source,
               "discount": rupiah(shown.discount), "net": rupiah(shown.amount)}
@@ -293,6 +303,12 @@ def reminder(account: Account, server_name: str, *, renewable: bool, today: dt.d
                 status=_status(account, today, lang, dt.UTC))
     buttons = [[(label("button_renew_now", lang), pack("ren", account.id))]] if renewable else None
     return Outgoing(body, buttons)
+
+
+def winback_offer(percent: int, until: dt.datetime, lang: str) -> Outgoing:
+    """A win-back offer: the discount, until when, and a button to the shop."""
+    return Outgoing(text("winback_offer", lang, percent=percent, until=when(until)),
+                    [[(label("button_winback_shop", lang), pack("shop"))]])
 
 
 def lifecycle(account: Account, what: str, server_name: str, *, removal_day: dt.date,

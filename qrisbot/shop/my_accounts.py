@@ -132,10 +132,9 @@ class MyAccounts:
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=account.username,
             current=account.expires_on.strftime("%d-%m-%Y"), months=texts.months(months, self.lang),
             new=self.d.checkout.renewed_until(account, months).strftime("%d-%m-%Y"),
-            prices=messages.breakdown(shown, await self.d.checkout.fees.qris(shown.amount),
-                                      self.lang))
+            prices=priced.shown(await self.d.checkout.fees.qris(shown.amount), self.lang))
         await self.d.ask(chat_id, attrs.evolve(draft, step="renew_confirm",
-                                               promo=shown.promo_code, total=shown.amount),
+                                               promo=priced.code, total=shown.amount),
                          Outgoing(summary, self.promo.buttons()))
 
     async def _pay_renewal(self, chat_id: int, user_id: int, draft: Draft, press: Press
@@ -166,6 +165,11 @@ class MyAccounts:
             await self.d.say(chat_id, exc.refusal.value)
             if draft is not None:
                 await self._confirm(chat_id, user_id, attrs.evolve(draft, promo=None))
+            return
+        except L.OfferUnusable:  # used by another order meanwhile, or past its hours
+            await self.d.say(chat_id, "offer_gone")
+            if draft is not None:
+                await self._confirm(chat_id, user_id, draft)
             return
         except L.OpenOrderExists as exc:
             await self.d.say(chat_id, "open_order_exists", order_id=exc.order_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from qrisbot.config import Server
-from qrisbot.ledger import Breakdown, DiscountSource, Promo, Reseller
+from qrisbot.ledger import Breakdown, DiscountSource, Offer, Promo, Reseller
 
 # QRIS (Pakasir) takes no payment below this: no discount goes under it.
 QRIS_MINIMUM: Final = 500
@@ -30,13 +30,19 @@ def price(server: Server, months: int, reseller: Reseller | None = None) -> int:
 
 
 def quote(server: Server, months: int, *, reseller: Reseller | None = None,
-          promo: Promo | None = None) -> Breakdown:
+          promo: Promo | None = None, offer: Offer | None = None) -> Breakdown:
     """The breakdown of `months` on `server` for this buyer (a `reseller`'s price is their
     list price) with `promo` (already found usable by them, taken off the reseller's price
-    too): never charged below QRIS's minimum."""
+    too), and the buyer's personal `offer` (usable by them now): one discount per order,
+    the better one for the buyer (the code on a tie: the offer stays theirs). Never charged
+    below QRIS's minimum."""
     list_amount = price(server, months, reseller)
+    room = max(list_amount - QRIS_MINIMUM, 0)
+    promo_off = min(promo.off(list_amount), room) if promo is not None else 0
+    if offer is not None and min(offer.off(list_amount), room) > promo_off:
+        return Breakdown(list_amount, min(offer.off(list_amount), room),
+                         DiscountSource(offer.source.value), offer_id=offer.id)
     if promo is None:
         return Breakdown(list_amount)
-    room = max(list_amount - QRIS_MINIMUM, 0)
-    off = min(promo.off(list_amount), room)
-    return Breakdown(list_amount, off, DiscountSource.PROMO, promo.code)
+    return Breakdown(list_amount, promo_off, DiscountSource.PROMO, promo.code)
+

@@ -15,13 +15,13 @@ import attrs
 
 from qrisbot import ledger as L
 from qrisbot.config import Server
-from qrisbot.ledger import Breakdown, Refusal
+from qrisbot.ledger import Breakdown, Offer, Refusal
 from qrisbot.ledger.promos import normalise
 from qrisbot.shop.buttons import Press, pack
 from qrisbot.shop.dialogue import Dialogue, Draft, Tables
-from qrisbot.shop.messages import Outgoing, cancel_row
+from qrisbot.shop.messages import Outgoing, breakdown, cancel_row
 from qrisbot.shop.pricing import quote
-from qrisbot.shop.texts import text
+from qrisbot.shop.texts import Html, text
 from qrisbot.telegram.api import Keyboard
 from qrisbot.telegram.types import Message
 
@@ -35,6 +35,17 @@ ServerOf = Callable[[int, Draft], Server | None]
 class Priced:
     breakdown: Breakdown
     dropped: Refusal | None  # the draft's code, no longer usable (and why)
+    offer: Offer | None = None  # the buyer's personal offer, applied or not
+    code: str | None = None  # the draft's code, usable (applied, or beaten by the offer)
+
+    def shown(self, fee: int | None, lang: str) -> Html:
+        """The breakdown as the confirmation shows it, and which of the code and the offer
+        was used when there are both (one discount per order)."""
+        shown = breakdown(self.breakdown, fee, lang, self.offer.percent if self.offer else 0)
+        if self.offer is None or self.code is None:
+            return shown
+        which = "offer_beats_promo" if self.breakdown.offer_id is not None else "promo_beats_offer"
+        return Html(shown + text(which, lang, code=self.code))
 
 
 class PromoEntry:
@@ -67,8 +78,9 @@ class PromoEntry:
             code, user_id=user_id, server_id=server.id, kind=self.kind,
             today=self.d.checkout.today())
         usable = promo if refused is None else None
-        return Priced(quote(server, months, reseller=self.d.reseller(user_id), promo=usable),
-                      refused)
+        offer = self.d.ledger.usable_offer(user_id, self.d.checkout.calendar.now().timestamp())
+        return Priced(quote(server, months, reseller=self.d.reseller(user_id), promo=usable,
+                            offer=offer), refused, offer, usable.code if usable else None)
 
     async def _ask(self, chat_id: int, user_id: int, draft: Draft, press: Press) -> None:
         if not self.d.ledger.has_usable_promo(self.d.checkout.today()):

@@ -150,10 +150,10 @@ class Purchase:
             "confirm", self.lang, server=server.name,
             protocol=messages.PROTOCOL_NAMES[server.protocol], username=draft.username,
             months=texts.months(draft.months, self.lang),
-            prices=messages.breakdown(shown, await self.d.checkout.fees.qris(shown.amount),
-                                      self.lang),
+            prices=priced.shown(await self.d.checkout.fees.qris(shown.amount), self.lang),
         )
-        await self.d.ask(chat_id, attrs.evolve(draft, step="confirm", promo=shown.promo_code,
+        # A code the offer beat stays in the draft: it applies if the offer runs out first.
+        await self.d.ask(chat_id, attrs.evolve(draft, step="confirm", promo=priced.code,
                                                total=shown.amount),
                          Outgoing(summary, self.promo.buttons()))
 
@@ -189,6 +189,11 @@ class Purchase:
             await self.d.say(chat_id, exc.refusal.value)
             if draft is not None:
                 await self._confirm(chat_id, user_id, attrs.evolve(draft, promo=None))
+            return
+        except L.OfferUnusable:  # used by another order meanwhile, or past its hours
+            await self.d.say(chat_id, "offer_gone")
+            if draft is not None:
+                await self._confirm(chat_id, user_id, draft)
             return
         except L.OpenOrderExists as exc:
             await self.d.say(chat_id, "open_order_exists", order_id=exc.order_id)

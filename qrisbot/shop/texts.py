@@ -159,6 +159,40 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "button_promo": ("🎟 Punya kode promo?", "🎟 Have a promo code?"),
     "button_back": ("« Kembali", "« Back"),
+    # Personal offers (issue 19 §3, §6): applied by themselves, shown in the breakdown.
+    "offer_label": ("Diskon khusus untuk Anda -{percent}%", "Your personal discount -{percent}%"),
+    "prices_offer": (
+        "Harga: {price}\n{label}: −{discount}\nBiaya QRIS: {fee}\nTotal bayar: <b>{total}</b>",
+        "Price: {price}\n{label}: −{discount}\nQRIS fee: {fee}\nTotal to pay: <b>{total}</b>",
+    ),
+    "prices_offer_no_fee": (
+        "Harga: {price}\n{label}: −{discount}\nTotal bayar: <b>{net} + biaya QRIS</b>",
+        "Price: {price}\n{label}: −{discount}\nTotal to pay: <b>{net} + the QRIS fee</b>",
+    ),
+    "offer_beats_promo": (
+        "\n<i>Diskon khusus Anda lebih besar, jadi kode promo {code} tidak dipakai "
+        "(hanya satu diskon per order).</i>",
+        "\n<i>Your personal discount is bigger, so the promo code {code} is not used "
+        "(one discount per order).</i>",
+    ),
+    "promo_beats_offer": (
+        "\n<i>Kode promo {code} lebih besar, jadi diskon khusus Anda tidak dipakai dan tetap "
+        "tersimpan (hanya satu diskon per order).</i>",
+        "\n<i>The promo code {code} is bigger, so your personal discount is not used and "
+        "stays yours (one discount per order).</i>",
+    ),
+    "offer_gone": (
+        "Diskon khusus Anda sudah tidak berlaku (terpakai atau waktunya habis).",
+        "Your personal discount is no longer valid (used, or its time ran out).",
+    ),
+    "winback_offer": (
+        "🎁 Kami rindu Anda! <b>Diskon khusus untuk Anda -{percent}%</b> untuk pembelian atau "
+        "perpanjangan berikutnya, otomatis dipotong saat membayar.\n"
+        "Berlaku sampai {until}.",
+        "🎁 We miss you! <b>Your personal discount -{percent}%</b> on your next purchase or "
+        "renewal, taken off by itself when you pay.\nValid until {until}.",
+    ),
+    "button_winback_shop": ("🛒 Belanja sekarang", "🛒 Shop now"),
     "ask_promo": ("Ketik kode promo Anda:", "Type your promo code:"),
     "promo_unknown": (
         "Kode promo itu tidak dikenal. Periksa ejaannya, atau lanjutkan tanpa kode.",
