@@ -10,6 +10,7 @@ import datetime as dt
 import zoneinfo
 from functools import partial
 
+import pytest
 import trio
 from buyer import Buyer, order_id_of
 from conftest import server_entry
@@ -250,3 +251,20 @@ async def test_once_through_restarts_one_a_day_and_none_once_blocked(
     assert len(offers_to(telegram, 6502)) == 1
     # Each offer of the person with two accounts was earned by one of them, once.
     assert len({o.earned_by for o in ledger.offers_of(6501)}) == 3
+
+
+def test_winback_config_is_off_by_default_and_wrong_values_name_their_key(tmp_path):
+    raw = config_for("http://127.0.0.1:1", "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi",
+                     "http://127.0.0.1:2", "proj", "key", str(tmp_path / "ledger.sqlite3"),
+                     [server_entry()])
+    assert config.parse(raw, {}).winback == config.Winback()  # no [winback]: off
+    raw["winback"] = {"days": [1, "3"], "percent": 20.5, "valid_hours": 24, "hours": 1}
+    with pytest.raises(config.ConfigError) as typed:
+        config.parse(raw, {})
+    for path in ("@ $.winback.days[1]", "@ $.winback.percent", "hours @ $.winback"):
+        assert path in str(typed.value), typed.value
+    raw["winback"] = {"days": [3, 3, 0], "percent": 100, "valid_hours": 0}
+    with pytest.raises(config.ConfigError) as checked:
+        config.parse(raw, {})
+    for path in ("$.winback.days:", "$.winback.percent:", "$.winback.valid_hours:"):
+        assert path in str(checked.value), checked.value
