@@ -1,20 +1,23 @@
 """Referrals (issue 19 §3): Ajak teman's link, a friend who starts through it and pays,
 and the referrer's reward (days or a percent), once; hostile start parameters; a reward
-caught up after a crash between the delivery and the claim."""
+caught up after a crash between the delivery and the claim, and days claimed but not yet
+on an account."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import partial
 
 import attrs
 import pytest
+import trio
 from buyer import Buyer, eventually, order_id_of
 from conftest import server_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qrisbot import config
+from qrisbot import app, config
 from qrisbot import ledger as L
 from qrisbot.config import Referral
 from qrisbot.ledger import Ledger, referrals
@@ -244,6 +247,33 @@ async def test_a_restart_gives_a_reward_the_crash_left_unclaimed(
     await start_shop(cfg)
     await Buyer(telegram, 5001).sees("disimpan sampai Anda punya akun")
     assert ledger.referral_standing(5001) == L.Standing(joined=1, rewarded=1)
+
+
+async def test_a_restart_puts_on_the_account_days_claimed_just_before_a_crash(
+    autojump_clock, start_shop, make_config, telegram, pakasir, provisioner
+):
+    cfg = with_referral(make_config(), days=7)
+    ledger = Ledger.open(cfg.shop.database)
+    ani = Buyer(telegram, 5001)
+    async with trio.open_nursery() as before:
+        await before.start(partial(app.run, cfg, backends=provisioner))
+        bought = await pays(ani, pakasir, username="ani_1")
+        await eventually(lambda: ledger.get(bought).state == L.DELIVERED)
+        before.cancel_scope.cancel()
+    account = ledger.accounts_of(ani.chat_id)[0]
+    # The crash came after Budi's order earned Ani's reward, before its renewal order.
+    assert ledger.record_referral(5002, ledger.referral_code(5001)) == 5001
+    ledger.create_order(order_id="VPN1", chat_id=5002, user_id=5002, server_id="sg1",
+                        protocol="ssh", username="budi_1", secret="s", months=1,
+                        amount=10000, language="id", deadline=0, capacity=50)
+    ledger._db.execute("UPDATE orders SET state='delivered', paid_at=1 WHERE id='VPN1'")
+    assert ledger.reward_referral("VPN1", percent=0) == L.Reward(5001, "VPN1")
+    await start_shop(cfg)
+    await ani.sees("akun <b>ani_1</b> Anda bertambah 7 hari")
+    last_day = account.expires_on + dt.timedelta(days=7)
+    await eventually(lambda: ledger.account(account.id).expires_on == last_day)
+    assert provisioner.accounts[("sg1", "ani_1")].expires == last_day
+    assert [o.id for o in ledger.orders() if o.id.startswith("REF")] == ["REFVPN1"]
 
 
 @pytest.mark.parametrize(("reward", "problem"), [

@@ -511,6 +511,9 @@ class Ledger:
         account."""
         return referrals.days_waiting(self._db, referrer_id)
 
+    def referrers_with_days_waiting(self) -> list[int]:
+        return referrals.waiting_referrers(self._db)
+
     def give_referral_days(self, earned_by: str, account: Account, days: int,
                            language: str) -> Order | None:
         """Put a waiting reward's days on the referrer's account: a renewal order ready to

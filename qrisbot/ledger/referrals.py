@@ -118,13 +118,27 @@ def unclaimed(db: sqlite3.Connection) -> list[str]:
         " AND o.amount > 0 AND o.paid_at IS NOT NULL ORDER BY o.paid_at")]
 
 
+# A reward whose days are on no account yet: no renewal order of its id, no offer for it.
+_DAYS_WAITING: Final = (
+    "rewarded_by IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = 'REF' || r.rewarded_by)"
+    " AND NOT EXISTS (SELECT 1 FROM offers f WHERE f.earned_by = 'referral:' ||"
+    " r.rewarded_by)")
+
+
 def days_waiting(db: sqlite3.Connection, referrer_id: int) -> list[str]:
     """The referrer's rewards (earning orders) whose days are on no account yet."""
     return [str(r[0]) for r in db.execute(
-        "SELECT rewarded_by FROM referrals r WHERE referrer_id=? AND rewarded_by IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = 'REF' || r.rewarded_by)"
-        " AND NOT EXISTS (SELECT 1 FROM offers f WHERE f.earned_by = 'referral:' ||"
-        " r.rewarded_by) ORDER BY rewarded_at", (referrer_id,))]
+        f"SELECT rewarded_by FROM referrals r WHERE referrer_id=? AND {_DAYS_WAITING}"
+        " ORDER BY rewarded_at", (referrer_id,))]
+
+
+def waiting_referrers(db: sqlite3.Connection) -> list[int]:
+    """Referrers with days on no account yet (a crash came between the claim and the
+    renewal order, or they have no account)."""
+    return [int(r[0]) for r in db.execute(
+        f"SELECT DISTINCT referrer_id FROM referrals r WHERE {_DAYS_WAITING}"
+        " ORDER BY referrer_id")]
 
 
 def grant_offer(db: sqlite3.Connection, user_id: int, percent: int, earned_by: str) -> None:

@@ -2,10 +2,11 @@
 delivered (`[referral] days` or `percent`).
 
 The claim is one ledger write after the order is recorded delivered (ledger/referrals.py):
-a crash before it is caught up at the next start (`resume`), a repeat finds the reward
-taken. Days go on the referrer's one account as a renewal order whose id the reward fixes;
-with several accounts the referrer picks one with buttons (Invite's `refday`), with none
-the days wait until they have one (`settle`, after each of their own deliveries).
+a crash before it, or between it and the days' renewal order, is caught up at the next
+start (`resume`); a repeat finds the reward taken. Days go on the referrer's one account as
+a renewal order whose id the reward fixes; with several accounts the referrer picks one
+with buttons (Invite's `refday`), with none the days wait until they have one (`settle`,
+after each of their own deliveries).
 """
 
 from __future__ import annotations
@@ -54,11 +55,15 @@ class Rewards:
             await self.settle(order.user_id, announce=False)
 
     async def resume(self) -> None:
-        """Rewards a crash left unclaimed after their order was delivered."""
+        """Rewards a crash left unclaimed after their order was delivered, and days a crash
+        left claimed but on no account (between the claim and the renewal order)."""
         for order_id in self.ledger.unclaimed_referral_orders():
             order = self.ledger.get(order_id)
             if order is not None:
                 await self.delivered(order)
+        if self.config.referral.days:
+            for referrer_id in self.ledger.referrers_with_days_waiting():
+                await self.settle(referrer_id, announce=False)
 
     def accounts(self, user_id: int) -> list[L.Account]:
         """The user's paid accounts that can take more days."""
