@@ -137,10 +137,11 @@ class Shoppers:
             await buyer.sees("dibatalkan", 15)
 
 
-async def referrer_buys(telegram, pakasir, webhook: str, chat_id: int) -> None:
-    """The referrer's one account (friends may already be buying: days wait for it)."""
+async def referrer_buys(telegram, pakasir, webhook: str, chat_id: int, code: str) -> None:
+    """The referrer, new, starts through their own link (nothing for them), then buys their
+    one account (friends may already be buying: days wait for it)."""
     buyer = Buyer(telegram, chat_id)
-    buyer.says("/start")
+    buyer.says(f"/start ref_{code}")
     await buyer.sees("Pilih server")
     buyer.taps("srv:nl1")
     await buyer.sees("username")
@@ -155,8 +156,8 @@ async def referrer_buys(telegram, pakasir, webhook: str, chat_id: int) -> None:
 
 
 async def referrer_shares(telegram, chat_id: int, code: str) -> None:
-    """Akun saya -> Ajak teman shows the code the friends use; the referrer's own link
-    does nothing for them (asked again when a kill swallowed the answer)."""
+    """Akun saya -> Ajak teman shows the code the friends use (asked again when a kill
+    swallowed the answer)."""
     buyer = Buyer(telegram, chat_id)
     while True:
         with trio.move_on_after(15):
@@ -165,8 +166,6 @@ async def referrer_shares(telegram, chat_id: int, code: str) -> None:
             buyer.taps("invite")
             shown = await buyer.sees("Ajak teman", 15)
             assert LINK.search(shown.text).group(1) == code
-            buyer.says(f"/start ref_{code}")
-            await buyer.sees("Pilih server", 15)
             return
         buyer.seen = max((m.message_id for m in telegram.messages(chat_id)), default=0)
 
@@ -200,7 +199,8 @@ async def test_referral_rewards_under_sigkill_are_given_exactly_once(
                 shopping.start_soon(shoppers.shop, index, stop)
             async with trio.open_nursery() as buying:  # the kills begin once they have one
                 for referrer in REFERRERS:
-                    buying.start_soon(referrer_buys, telegram, pakasir, webhook, referrer)
+                    buying.start_soon(referrer_buys, telegram, pakasir, webhook, referrer,
+                                      codes[referrer])
             for referrer in REFERRERS:
                 shopping.start_soon(referrer_shares, telegram, referrer, codes[referrer])
             for _ in range(KILLS):
