@@ -215,6 +215,10 @@ async def test_referral_rewards_under_sigkill_are_given_exactly_once(
             shopping.cancel_scope.cancel()  # mid-purchase: what they left is cancelled below
         for friend in shoppers.friends:
             telegram.user_sends(friend.chat_id, "/cancel")
+        # Up again after the last kill (a SIGTERM while it starts would end it at once).
+        with trio.move_on_after(30):
+            while daemon.log.read_text().count("qrisbot is running") <= KILLS:  # noqa: ASYNC110
+                await trio.sleep(0.2)
         with trio.move_on_after(90):  # what was paid is made, the rest runs out
             while any(s not in TERMINAL and n for s, n in states(db).items()):  # noqa: ASYNC110
                 await trio.sleep(0.5)
