@@ -27,7 +27,7 @@ from test_promo_crash import PRICE, PanelHere
 
 from qrisbot.ledger import Ledger, Promo
 
-KILLS = int(os.environ.get("QRISBOT_CRASH_KILLS", "8"))
+KILLS = int(os.environ.get("QRISBOT_CRASH_KILLS", "6"))
 BUYERS = 4
 GAP = (1.0, 4.0)  # seconds the daemon runs between kills
 TERMINAL = {"delivered", "expired", "cancelled", "refunded"}

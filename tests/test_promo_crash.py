@@ -25,7 +25,7 @@ from test_panel_shop import Panel
 
 from qrisbot.ledger import Ledger, Promo
 
-KILLS = int(os.environ.get("QRISBOT_CRASH_KILLS", "8"))
+KILLS = int(os.environ.get("QRISBOT_CRASH_KILLS", "6"))
 BUYERS = 4
 GAP = (1.0, 4.0)  # seconds the daemon runs between kills
 TERMINAL = {"delivered", "expired", "cancelled", "refunded"}

@@ -26,7 +26,7 @@ from test_promo_crash import PRICE, PanelHere, charged_as_shown
 
 from qrisbot.ledger import Ledger, Promo, Reseller
 
-KILLS = int(os.environ.get("QRISBOT_CRASH_KILLS", "8"))
+KILLS = int(os.environ.get("QRISBOT_CRASH_KILLS", "6"))
 GAP = (1.0, 4.0)  # seconds the daemon runs between kills
 TERMINAL = {"delivered", "expired", "cancelled", "refunded"}
 CODE = Promo("BEBAS", percent=10)
