@@ -10,13 +10,13 @@ Quick form (in the test command): 8 kills. Long form, for RELIABILITY.md:
 
 from __future__ import annotations
 
-import collections
 import os
 import random
 import re
 
 import trio
 from buyer import Buyer
+from crash_shoppers import after_quiet_bot, kill_at_random, settle
 from daemon import Daemon
 from sshd import free_port
 from test_crash import ledger_rows, states
@@ -74,15 +74,8 @@ class Shoppers:
             with trio.move_on_after(15):
                 await self.buy(buyer, rng, f"qbt_p{index}x{n}")
                 continue
-            # The bot went quiet (it was killed): pay a QR still payable, else start over.
-            for message in self.telegram.messages(buyer.chat_id):
-                found = re.search(r"VPN\d+", message.caption or "") if message.photo else None
-                if found and rng.random() < 0.5:
-                    await notify(self.pakasir, self.webhook, found.group(0))
-            buyer.says("/cancel")
-            await trio.sleep(1)
-            buyer.seen = max((m.message_id for m in self.telegram.messages(buyer.chat_id)),
-                             default=0)
+            # The bot went quiet (it was killed).
+            await after_quiet_bot(self.telegram, self.pakasir, self.webhook, buyer, rng)
 
     async def buy(self, buyer: Buyer, rng: random.Random, username: str) -> None:
         self.attempts += 1
@@ -144,25 +137,15 @@ async def test_promo_codes_under_sigkill_are_never_used_twice_or_charged_otherwi
     daemon = Daemon(config, tmp_path / "daemon.log")
     shoppers = Shoppers(telegram, pakasir, f"http://127.0.0.1:{port}/pakasir/webhook")
     rng = random.Random(20261208)
-    moments: collections.Counter[str] = collections.Counter()
     stop = trio.Event()
     try:
         async with trio.open_nursery() as shopping:
             await daemon.start()
             for index in range(BUYERS):
                 shopping.start_soon(shoppers.shop, index, stop)
-            for _ in range(KILLS):
-                await trio.sleep(rng.uniform(*GAP))
-                for state, n in states(db).items():
-                    if n and state not in TERMINAL:
-                        moments[state] += 1
-                await daemon.kill()
-                await trio.sleep(rng.uniform(0, 0.5))
-                await daemon.start()
+            moments = await kill_at_random(daemon, db, rng, KILLS, GAP)
             stop.set()
-        with trio.move_on_after(90):  # what was paid is made, the rest runs out
-            while any(s not in TERMINAL and n for s, n in states(db).items()):  # noqa: ASYNC110
-                await trio.sleep(0.5)
+        await settle(db)
     finally:
         status = await daemon.stop()
     assert status == 0

@@ -22,6 +22,7 @@ import re
 import pytest
 import trio
 from buyer import Buyer
+from crash_shoppers import after_quiet_bot, kill_at_random, settle
 from daemon import Daemon
 from sshd import free_port
 from test_crash import ledger_rows, states
@@ -107,15 +108,9 @@ class Shoppers:
                     return
                 continue
             self.quiet += 1
-            # The bot went quiet (it was killed): pay a QR still payable, else start over.
-            for message in self.telegram.messages(buyer.chat_id):
-                found = QR.search(message.caption or "") if message.photo else None
-                if found and friend.kind in ("pays", "twice") and rng.random() < 0.5:
-                    await notify(self.pakasir, self.webhook, found.group(0))
-            buyer.says("/cancel")
-            await trio.sleep(1)
-            buyer.seen = max((m.message_id for m in self.telegram.messages(buyer.chat_id)),
-                             default=0)
+            # The bot went quiet (it was killed).
+            await after_quiet_bot(self.telegram, self.pakasir, self.webhook, buyer, rng,
+                                     may_pay=lambda: friend.kind in ("pays", "twice"))
 
     async def buy(self, buyer: Buyer, rng: random.Random, username: str, *,
                   pay: bool = True) -> None:
@@ -189,7 +184,6 @@ async def test_referral_rewards_under_sigkill_are_given_exactly_once(
     webhook = f"http://127.0.0.1:{port}/pakasir/webhook"
     daemon = Daemon(config, tmp_path / "daemon.log")
     rng = random.Random(20261208)
-    moments: collections.Counter[str] = collections.Counter()
     stop = trio.Event()
     try:
         await daemon.start()
@@ -203,14 +197,7 @@ async def test_referral_rewards_under_sigkill_are_given_exactly_once(
                                       codes[referrer])
             for referrer in REFERRERS:
                 shopping.start_soon(referrer_shares, telegram, referrer, codes[referrer])
-            for _ in range(KILLS):
-                await trio.sleep(rng.uniform(*GAP))
-                for state, n in states(db).items():
-                    if n and state not in TERMINAL:
-                        moments[state] += 1
-                await daemon.kill()
-                await trio.sleep(rng.uniform(0, 0.5))
-                await daemon.start()
+            moments = await kill_at_random(daemon, db, rng, KILLS, GAP)
             stop.set()
             shopping.cancel_scope.cancel()  # mid-purchase: what they left is cancelled below
         for friend in shoppers.friends:
@@ -219,9 +206,7 @@ async def test_referral_rewards_under_sigkill_are_given_exactly_once(
         with trio.move_on_after(30):
             while daemon.log.read_text().count("qrisbot is running") <= KILLS:  # noqa: ASYNC110
                 await trio.sleep(0.2)
-        with trio.move_on_after(90):  # what was paid is made, the rest runs out
-            while any(s not in TERMINAL and n for s, n in states(db).items()):  # noqa: ASYNC110
-                await trio.sleep(0.5)
+        await settle(db)
     finally:
         status = await daemon.stop()
     assert status == 0

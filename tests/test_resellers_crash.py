@@ -18,6 +18,7 @@ import re
 
 import trio
 from buyer import Buyer
+from crash_shoppers import after_quiet_bot, kill_at_random, settle
 from daemon import Daemon
 from sshd import free_port
 from test_crash import ledger_rows, states
@@ -60,15 +61,8 @@ class Shoppers:
             with trio.move_on_after(15):
                 await self.buy(buyer, rng, f"qbt_r{chat_id % 100}x{n}")
                 continue
-            # The bot went quiet (it was killed): pay a QR still payable, else start over.
-            for message in self.telegram.messages(buyer.chat_id):
-                found = re.search(r"VPN\d+", message.caption or "") if message.photo else None
-                if found and rng.random() < 0.5:
-                    await notify(self.pakasir, self.webhook, found.group(0))
-            buyer.says("/cancel")
-            await trio.sleep(1)
-            buyer.seen = max((m.message_id for m in self.telegram.messages(buyer.chat_id)),
-                             default=0)
+            # The bot went quiet (it was killed).
+            await after_quiet_bot(self.telegram, self.pakasir, self.webhook, buyer, rng)
 
     async def buy(self, buyer: Buyer, rng: random.Random, username: str) -> None:
         self.attempts += 1
@@ -142,7 +136,6 @@ async def test_reseller_orders_under_sigkill_are_charged_exactly_the_price_shown
     daemon = Daemon(config, tmp_path / "daemon.log")
     shoppers = Shoppers(telegram, pakasir, f"http://127.0.0.1:{port}/pakasir/webhook")
     rng = random.Random(20261208)
-    moments: collections.Counter[str] = collections.Counter()
     stop = trio.Event()
     try:
         async with trio.open_nursery() as shopping:
@@ -150,18 +143,9 @@ async def test_reseller_orders_under_sigkill_are_charged_exactly_the_price_shown
             for chat_id in (CHANGING, *FIXED):
                 shopping.start_soon(shoppers.shop, chat_id, stop)
             shopping.start_soon(change_terms, db, stop)
-            for _ in range(KILLS):
-                await trio.sleep(rng.uniform(*GAP))
-                for state, n in states(db).items():
-                    if n and state not in TERMINAL:
-                        moments[state] += 1
-                await daemon.kill()
-                await trio.sleep(rng.uniform(0, 0.5))
-                await daemon.start()
+            moments = await kill_at_random(daemon, db, rng, KILLS, GAP)
             stop.set()
-        with trio.move_on_after(90):  # what was paid is made, the rest runs out
-            while any(s not in TERMINAL and n for s, n in states(db).items()):  # noqa: ASYNC110
-                await trio.sleep(0.5)
+        await settle(db)
     finally:
         status = await daemon.stop()
     assert status == 0
