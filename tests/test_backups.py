@@ -288,6 +288,11 @@ def test_restore_puts_an_encrypted_backup_in_place_and_keeps_the_ledger_before(
     out = capsys.readouterr().out
     assert "schema" in out and "2 orders" in out and "systemctl start qrisbot" in out
     Ledger.open(database).close()  # the daemon's own open takes it
+    # Restored again within the same second: the ledger before is kept beside the first.
+    ledger_with(database, "tono")
+    assert R.restore(cfg, backup, key_file, True, now=NOW) == 0
+    assert usernames(kept) == ["budi", "sari", "rudi"]
+    assert usernames(kept.with_name(kept.name + "-2")) == ["budi", "sari", "tono"]
 
 
 def test_restore_refuses_what_it_cannot_use_and_changes_nothing(tmp_path, key, capsys):

@@ -117,7 +117,7 @@ def restore(config: cfg.Config, path: Path, identity: Path | None, yes: bool,
         return _fail(f"not restored: {exc}")
     zone = zoneinfo.ZoneInfo(config.shop.timezone)
     now = now or dt.datetime.now(zone)
-    kept = database.with_name(f"{database.name}.before-restore-{now:%Y%m%d-%H%M%S}")
+    kept = _unused(database.with_name(f"{database.name}.before-restore-{now:%Y%m%d-%H%M%S}"))
     try:
         with instance.sole_daemon(database):
             _give_to_daemon(Path(f"{database}.run"), database)
@@ -141,6 +141,15 @@ def restore(config: cfg.Config, path: Path, identity: Path | None, yes: bool,
     print("start the shop again (systemctl start qrisbot): it resumes the backup's "
           "unfinished orders")
     return EXIT_OK
+
+
+def _unused(path: Path) -> Path:
+    """`path`, or `path-2`, `path-3`... when a restore in the same second kept one there."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
 
 
 def put_in_place(database: Path, data: bytes, kept: Path) -> None:
